@@ -1,0 +1,107 @@
+"""Any OpenAI-compatible chat completions API (the ``openai`` extra).
+
+OpenAI itself, or a local server: vLLM, Ollama, llama.cpp's server, ``python -m llama_cpp.server``. The key
+comes from the ``api_key`` option or ``OPENAI_API_KEY``; a server given by ``base_url`` (or
+``OPENAI_BASE_URL``) needs no real key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from promptrec.backends.base import Completion, GenerationParams, Message, Usage, estimate_tokens
+from promptrec.errors import BackendError, MissingDependencyError
+
+logger = logging.getLogger(__name__)
+
+_PLACEHOLDER_KEY = "sk-no-key-required"
+
+
+class OpenAIBackend:
+    """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    Args:
+        model: the model name the server expects (``gpt-4o-mini``, a vLLM model id, an Ollama tag...).
+        base_url: the API's base URL, e.g. ``http://127.0.0.1:8000/v1``; default: OpenAI's.
+        api_key: the key; default ``OPENAI_API_KEY``. Never logged, never part of a cache key.
+        timeout: seconds to wait for one answer.
+        context_window: the model's context size in tokens, if you want prompts fitted to it.
+        client: an ``openai.OpenAI`` client to use instead of building one (for tests and custom set-ups).
+    """
+
+    supports_grammar = False
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        context_window: int | None = None,
+        client: Any = None,
+    ):
+        if not model:
+            raise BackendError("the openai backend needs a model name, as in 'openai:gpt-4o-mini'")
+        self.model = model
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        self.context_window = context_window
+        self.name = f"openai:{model}" + (f"@{self.base_url}" if self.base_url else "")
+        if client is None:
+            try:
+                import openai
+            except ImportError:
+                raise MissingDependencyError("openai", "openai") from None
+            key = api_key or os.environ.get("OPENAI_API_KEY")
+            if not key:
+                if not self.base_url:
+                    raise BackendError(
+                        "no API key: set OPENAI_API_KEY or pass an api key; "
+                        "for a local OpenAI-compatible server pass its base URL instead"
+                    )
+                key = _PLACEHOLDER_KEY
+            client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout)
+        self._client = client
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """An estimate: the server's tokenizer is not known here."""
+        return estimate_tokens(messages)
+
+    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        """Send one chat completion request."""
+        if params.grammar:
+            raise BackendError(f"{self.name} cannot enforce a grammar; use the llamacpp backend for that")
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+        }
+        if params.seed is not None:
+            request["seed"] = params.seed
+        if params.stop:
+            request["stop"] = list(params.stop)
+        try:
+            response = self._client.chat.completions.create(**request)
+        except Exception as exc:
+            raise BackendError(f"{self.name}: {_describe(exc)}") from exc
+        if not getattr(response, "choices", None):
+            raise BackendError(f"{self.name}: the server answered with no choices")
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=(choice.message.content if choice.message else None) or "",
+            model=getattr(response, "model", None) or self.model,
+            usage=Usage(
+                input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            ),
+            finish_reason=choice.finish_reason,
+        )
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    return f"{name} (HTTP {status}): {exc}" if status else f"{name}: {exc}"

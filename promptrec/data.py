@@ -1,0 +1,316 @@
+"""Items, user histories and catalogs, and the readers for promptrec's JSONL and CSV files.
+
+File formats (one object per line for JSONL, a header row for CSV):
+
+* catalog: ``id`` (or ``item_id``), ``title``, and any other fields, which become the item's attributes
+  (a JSONL line may also carry them under ``attributes``).
+* histories, JSONL: ``{"user_id": "u1", "history": ["id1", "id2", ...]}``, oldest first; an entry may be
+  an item object (``{"id": ..., "title": ...}``) instead of an id.
+* histories, CSV: ``user_id,item_id[,timestamp][,rating]``, one interaction a row, ordered by timestamp.
+
+Every error names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from promptrec.errors import DataError
+
+
+class Item(BaseModel):
+    """A recommendable thing: a stable id, a human-readable title and free-form attributes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", "title", mode="before")
+    @classmethod
+    def _non_empty_text(cls, value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError("must be a string")
+        text = str(value).strip()
+        if not text:
+            raise ValueError("must not be empty")
+        return text
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+class Interaction(BaseModel):
+    """One thing a user did with an item, in time order within a history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item: Item
+    timestamp: float | None = None
+    rating: float | None = None
+
+
+class UserHistory(BaseModel):
+    """A user's interactions, oldest first."""
+
+    user_id: str = "anonymous"
+    interactions: list[Interaction] = Field(default_factory=list)
+
+    @classmethod
+    def from_items(cls, items: Iterable[Item], user_id: str = "anonymous") -> UserHistory:
+        """Build a history from items given oldest first."""
+        return cls(user_id=user_id, interactions=[Interaction(item=item) for item in items])
+
+    @property
+    def items(self) -> list[Item]:
+        """The items interacted with, oldest first."""
+        return [interaction.item for interaction in self.interactions]
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+
+class Catalog(Mapping[str, Item]):
+    """An immutable id -> :class:`Item` mapping with lookups that fail with clear errors."""
+
+    def __init__(self, items: Iterable[Item], *, source: str | None = None) -> None:
+        self._items: dict[str, Item] = {}
+        for item in items:
+            if item.id in self._items:
+                raise DataError(f"duplicate item id '{item.id}'", path=source, field="id")
+            self._items[item.id] = item
+        self.source = source
+
+    def __getitem__(self, item_id: str) -> Item:
+        return self._items[item_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def resolve(self, ids: Iterable[str]) -> list[Item]:
+        """The items for ``ids`` in order; a :class:`DataError` lists every id that is not in the catalog."""
+        ids = list(ids)
+        missing = [item_id for item_id in ids if item_id not in self._items]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            where = f" {self.source}" if self.source else ""
+            raise DataError(f"{len(missing)} item id(s) not in the catalog{where}: {shown}")
+        return [self._items[item_id] for item_id in ids]
+
+    def find_title(self, title: str) -> Item | None:
+        """The item whose title equals ``title`` ignoring case and surrounding spaces, if any."""
+        wanted = title.strip().casefold()
+        for item in self._items.values():
+            if item.title.casefold() == wanted:
+                return item
+        return None
+
+
+def item_from_title(title: str, catalog: Catalog | None = None) -> Item:
+    """The catalog item with this title, or a new item whose id is derived from the free-text title."""
+    if catalog is not None:
+        found = catalog.find_title(title)
+        if found is not None:
+            return found
+    return Item(id=f"title:{title.strip()}", title=title)
+
+
+# ---------------------------------------------------------------------------------------------- readers
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, decoded line) pairs; undecodable bytes raise a DataError at their line."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror}", path=path) from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path, line=number) from None
+
+
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
+        if not isinstance(value, dict):
+            raise DataError(f"expected a JSON object, got {type(value).__name__}", path=path, line=number)
+        yield number, value
+
+
+def _csv_rows(path: Path, required: tuple[tuple[str, ...], ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file as dicts; ``required`` lists, per needed column, its accepted names."""
+    text = "".join(line for _, line in _lines(path))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError("empty CSV file (no header row)", path=path, line=1) from None
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", path=path, line=1) from None
+    header = [name.strip() for name in header]
+    for names in required:
+        if not any(name in header for name in names):
+            raise DataError(f"missing column; the header has {header}", path=path, line=1, field=names[0])
+    try:
+        for row in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise DataError(f"expected {len(header)} columns, got {len(row)}", path=path, line=number)
+            yield number, dict(zip(header, row))
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+
+
+def _pick(record: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
+    for name in names:
+        if name in record and record[name] not in (None, ""):
+            return name, record[name]
+    return names[0], None
+
+
+_ID_FIELDS = ("id", "item_id")
+
+
+def _item_from_record(record: Mapping[str, Any], path: Path, line: int) -> Item:
+    id_field, item_id = _pick(record, _ID_FIELDS)
+    if item_id is None:
+        raise DataError("missing item id", path=path, line=line, field=id_field)
+    title = record.get("title")
+    if title in (None, ""):
+        raise DataError("missing title", path=path, line=line, field="title")
+    attributes = {k: v for k, v in record.items() if k not in (*_ID_FIELDS, "title", "attributes") and v != ""}
+    extra = record.get("attributes", {})
+    if not isinstance(extra, dict):
+        raise DataError("must be an object", path=path, line=line, field="attributes")
+    attributes.update(extra)
+    try:
+        return Item(id=item_id, title=title, attributes=attributes)
+    except ValueError as exc:
+        field = "id"
+        errors = getattr(exc, "errors", lambda: [])()
+        if errors and errors[0].get("loc"):
+            field = str(errors[0]["loc"][0])
+        message = errors[0]["msg"] if errors else str(exc)
+        raise DataError(message, path=path, line=line, field=field) from None
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise DataError("unknown file type; use .jsonl or .csv", path=path)
+
+
+def read_catalog(path: str | Path) -> Catalog:
+    """Read a catalog from a ``.jsonl`` or ``.csv`` file (see the module docstring for the fields)."""
+    path = Path(path)
+    items: dict[str, Item] = {}
+    if _format(path) == "jsonl":
+        records: Iterator[tuple[int, Mapping[str, Any]]] = _jsonl_objects(path)
+    else:
+        records = _csv_rows(path, (_ID_FIELDS, ("title",)))
+    for line, record in records:
+        item = _item_from_record(record, path, line)
+        if item.id in items:
+            raise DataError(f"duplicate item id '{item.id}'", path=path, line=line, field="id")
+        items[item.id] = item
+    return Catalog(items.values(), source=str(path))
+
+
+def read_histories(path: str | Path, catalog: Catalog | None = None) -> dict[str, UserHistory]:
+    """Read user histories (user id -> history, oldest first) from a ``.jsonl`` or ``.csv`` file.
+
+    Item ids are looked up in ``catalog``; an entry that is a full item object needs no catalog.
+    """
+    path = Path(path)
+    if _format(path) == "jsonl":
+        return _jsonl_histories(path, catalog)
+    return _csv_histories(path, catalog)
+
+
+def _lookup(item_id: Any, catalog: Catalog | None, path: Path, line: int, field: str) -> Item:
+    if catalog is None:
+        raise DataError("item ids need a catalog (or give full item objects)", path=path, line=line, field=field)
+    key = str(item_id).strip()
+    if key not in catalog:
+        raise DataError(f"item id '{key}' is not in the catalog", path=path, line=line, field=field)
+    return catalog[key]
+
+
+def _jsonl_histories(path: Path, catalog: Catalog | None) -> dict[str, UserHistory]:
+    histories: dict[str, UserHistory] = {}
+    for line, record in _jsonl_objects(path):
+        user_id = record.get("user_id")
+        if user_id in (None, ""):
+            raise DataError("missing user id", path=path, line=line, field="user_id")
+        entries = record.get("history")
+        if not isinstance(entries, list):
+            raise DataError("must be a list of item ids or item objects", path=path, line=line, field="history")
+        items = []
+        for index, entry in enumerate(entries):
+            field = f"history[{index}]"
+            if isinstance(entry, dict):
+                try:
+                    items.append(_item_from_record(entry, path, line))
+                except DataError as exc:
+                    raise DataError(exc.reason, path=path, line=line, field=f"{field}.{exc.field}") from None
+            elif isinstance(entry, (str, int)) and not isinstance(entry, bool):
+                items.append(_lookup(entry, catalog, path, line, field))
+            else:
+                raise DataError("must be an item id or an item object", path=path, line=line, field=field)
+        histories[str(user_id)] = UserHistory.from_items(items, user_id=str(user_id))
+    return histories
+
+
+def _optional_float(value: str | None, path: Path, line: int, field: str) -> float | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(f"not a number: {value!r}", path=path, line=line, field=field) from None
+
+
+def _csv_histories(path: Path, catalog: Catalog | None) -> dict[str, UserHistory]:
+    rows: dict[str, list[tuple[float, int, Interaction]]] = {}
+    for line, row in _csv_rows(path, (("user_id",), _ID_FIELDS)):
+        user_id = row["user_id"].strip()
+        if not user_id:
+            raise DataError("missing user id", path=path, line=line, field="user_id")
+        id_field, item_id = _pick(row, _ID_FIELDS)
+        if item_id is None:
+            raise DataError("missing item id", path=path, line=line, field=id_field)
+        item = _lookup(item_id, catalog, path, line, id_field)
+        timestamp = _optional_float(row.get("timestamp"), path, line, "timestamp")
+        rating = _optional_float(row.get("rating"), path, line, "rating")
+        interaction = Interaction(item=item, timestamp=timestamp, rating=rating)
+        rows.setdefault(user_id, []).append((timestamp if timestamp is not None else float("-inf"), line, interaction))
+    return {
+        user_id: UserHistory(user_id=user_id, interactions=[i for _, _, i in sorted(entries, key=lambda e: e[:2])])
+        for user_id, entries in rows.items()
+    }

@@ -1,0 +1,1 @@
+"""A small demo catalog written for promptrec (not taken from any dataset)."""

@@ -1,0 +1,91 @@
+"""The result of ranking: an immutable ranked list with everything needed to audit it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promptrec.backends.base import Message, Usage
+from promptrec.data import Item
+
+AnswerFormat = Literal["json", "arrow", "list", "labels", "titles", "none"]
+
+
+class ParseReport(BaseModel):
+    """What the parser found in a model's answer and what it had to repair (RecLM-eval's error classes).
+
+    ``valid`` counts the distinct candidates the answer named, in the order it named them, before repair;
+    ``duplicates``, ``hallucinated`` (neither a candidate label nor a candidate title) and ``history`` (an item
+    the user already has) were dropped; ``missing`` candidates were appended in the fallback order.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    format: AnswerFormat = "none"
+    valid: int = 0
+    duplicates: list[str] = Field(default_factory=list)
+    hallucinated: list[str] = Field(default_factory=list)
+    history: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+    stripped_reasoning: bool = False
+    truncated: bool = False
+    reasks: int = 0
+
+    @property
+    def usable(self) -> bool:
+        """True when the answer named at least one candidate."""
+        return self.valid > 0
+
+    @property
+    def repaired(self) -> bool:
+        """True when anything was dropped or appended to make a valid permutation."""
+        return bool(self.duplicates or self.hallucinated or self.history or self.missing)
+
+
+class RankedItem(BaseModel):
+    """One candidate in a ranking: its 1-based rank, the label it had in the prompt and its score.
+
+    In ``generate`` mode the score is Borda points (``n`` for the first of ``n`` candidates, down to 1).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    item: Item
+    rank: int
+    label: str
+    score: float
+
+
+class Ranking(BaseModel):
+    """A ranked list of candidates with the raw answer, the parse report, the cost and the prompt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[RankedItem]
+    user_id: str
+    raw: str
+    report: ParseReport
+    usage: Usage = Field(default_factory=Usage)
+    cached: bool = False
+    backend: str
+    scenario: str
+    strategy: str
+    history_used: int = 0
+    history_dropped: int = 0
+    prompt: list[Message] = Field(default_factory=list)
+
+    def ids(self, k: int | None = None) -> list[str]:
+        """The item ids, best first; the top ``k`` only when ``k`` is given."""
+        return [ranked.item.id for ranked in self.items[:k]]
+
+    def top(self, k: int | None = None) -> list[RankedItem]:
+        """The ranked items, best first; the top ``k`` only when ``k`` is given."""
+        return list(self.items[:k])
+
+    def __iter__(self) -> Iterator[RankedItem]:  # type: ignore[override]
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)

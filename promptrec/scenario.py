@@ -1,0 +1,343 @@
+"""Scenarios: a spec file plus Jinja templates per domain, rendered to chat messages in a sandbox.
+
+A scenario lives in a folder ``<name>/`` holding ``scenario.toml`` and the templates it names (``system.j2``
+and ``user.j2`` by default). ``extends = "default"`` in the spec inherits every field and template the
+folder does not give; a folder in a user directory (``--prompts DIR``) with a built-in's name overrides it
+and can still extend it. Templates may also ``{% extends "builtin:default/user.j2" %}`` and override blocks.
+
+Templates run in Jinja's immutable sandbox with ``StrictUndefined``: they cannot reach Python internals,
+files or the environment, and every variable they use is checked against :data:`TEMPLATE_VARIABLES` when the
+scenario loads. Item text reaches them escaped and delimited (:func:`escape_item_text`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from promptrec.backends.base import Message
+from promptrec.data import Item
+from promptrec.errors import ScenarioError
+
+Strategy = Literal["sequential", "recency", "in_context"]
+STRATEGIES: tuple[str, ...] = ("sequential", "recency", "in_context")
+
+#: The variables a template may use, and what they hold.
+TEMPLATE_VARIABLES: dict[str, str] = {
+    "scenario": "the scenario's name",
+    "description": "the scenario's description",
+    "item_noun": "one item, e.g. 'movie'",
+    "item_nouns": "several items, e.g. 'movies'",
+    "verb": "what a user does with an item, e.g. 'watch'",
+    "verb_past": "the same in the past tense, e.g. 'watched'",
+    "strategy": "'sequential', 'recency' or 'in_context' (LLMRank's prompting strategies)",
+    "history": "the user's items, oldest first; each has .text (escaped, quoted), .title and .attributes",
+    "recent": "the most recent history item, or none",
+    "demo": "in_context only: {history: items, target: item}, the user's own earlier items as an example",
+    "candidates": "the candidates in shown order; each has .label, .text, .title and .attributes",
+    "labels": "the candidates' labels in shown order",
+    "n_candidates": "how many candidates there are",
+    "k": "how many top items the user asked for",
+    "answer_format": "the instruction that says how to answer (it matches the parser and the mode)",
+    "examples": "in-context examples from the user's feedback (empty when there is none)",
+}
+
+_MAX_ITEM_CHARS = 200
+_SPECIAL_TOKENS = re.compile(
+    r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]|<</?SYS>>|</?(?:system|user|assistant|think)>", re.IGNORECASE
+)
+
+
+def escape_item_text(text: str, max_chars: int = _MAX_ITEM_CHARS) -> str:
+    """Make untrusted item text safe to place inside a prompt, as one line without quotes or brackets.
+
+    Control and format characters are removed, whitespace collapses to single spaces, chat role and
+    special tokens are dropped, double quotes become single quotes and square brackets become parentheses
+    (so a title cannot close its quotes or fake a candidate label), and the text is capped in length.
+    """
+    text = unicodedata.normalize("NFKC", str(text))
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+    text = _SPECIAL_TOKENS.sub(" ", text)
+    text = text.replace('"', "'").replace("[", "(").replace("]", ")").replace("\\", "/")
+    text = " ".join(text.split())
+    if len(text) > max_chars:
+        text = text[: max_chars - 1].rstrip() + "…"
+    return text
+
+
+def _attribute_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, str) and "|" in value:  # MovieLens-style genre lists
+        value = ", ".join(part for part in value.split("|") if part)
+    return escape_item_text(str(value), 80)
+
+
+class ScenarioSpec(BaseModel):
+    """The fields of ``scenario.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    extends: str | None = None
+    item_noun: str = "item"
+    item_nouns: str = "items"
+    verb: str = "choose"
+    verb_past: str = "chosen"
+    attributes: list[str] = Field(default_factory=list, description="attributes shown after the title, in order")
+    max_history: int = Field(20, ge=0, description="most recent history items put in a prompt")
+    system_template: str = "system.j2"
+    user_template: str = "user.j2"
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    folder: Path
+    builtin: bool
+
+
+def builtin_prompts_dir() -> Path:
+    """The folder of the built-in scenarios shipped inside the package."""
+    return Path(str(resources.files("promptrec.prompts")))
+
+
+def _sources(prompts_dirs: Sequence[str | Path]) -> list[_Source]:
+    """Every scenario folder, user directories first (they override built-ins of the same name)."""
+    found: list[_Source] = []
+    for directory in prompts_dirs:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise ScenarioError(f"prompts directory not found: {directory}")
+        found += [_Source(p.parent.name, p.parent, False) for p in sorted(directory.glob("*/scenario.toml"))]
+    found += [_Source(p.parent.name, p.parent, True) for p in sorted(builtin_prompts_dir().glob("*/scenario.toml"))]
+    return found
+
+
+def available_scenarios(prompts_dirs: Sequence[str | Path] = ()) -> dict[str, Path]:
+    """Scenario name -> the folder that defines it (a user folder wins over a built-in one)."""
+    names: dict[str, Path] = {}
+    for source in _sources(prompts_dirs):
+        names.setdefault(source.name, source.folder)
+    return names
+
+
+def _read_spec(source: _Source) -> dict[str, Any]:
+    path = source.folder / "scenario.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    return data
+
+
+class Scenario:
+    """A loaded, validated scenario: renders a user's history and labelled candidates to chat messages."""
+
+    def __init__(self, spec: ScenarioSpec, templates: dict[str, str], env: ImmutableSandboxedEnvironment):
+        self.spec = spec
+        self.name = spec.name
+        self._env = env
+        self._system = env.get_template(templates["system"])
+        self._user = env.get_template(templates["user"])
+        self.template_files = templates
+
+    def render(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[tuple[str, Item]],
+        *,
+        strategy: Strategy = "sequential",
+        k: int | None = None,
+        answer_format: str = "",
+        examples: Sequence[dict[str, Any]] = (),
+    ) -> list[Message]:
+        """Render the system and user messages for ``history`` (oldest first) and ``(label, item)`` pairs."""
+        if strategy not in STRATEGIES:
+            raise ScenarioError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
+        context = self._context(history, candidates, strategy, k, answer_format, examples)
+        messages: list[Message] = []
+        for role, template in (("system", self._system), ("user", self._user)):
+            try:
+                text = template.render(context).strip()
+            except SecurityError as exc:
+                raise ScenarioError(f"{_location(template)}: refused by the template sandbox: {exc}") from None
+            except jinja2.TemplateError as exc:
+                raise ScenarioError(f"{_location(template, exc)}: {exc}") from None
+            if text:
+                messages.append({"role": role, "content": text})  # type: ignore[typeddict-item]
+        return messages
+
+    def _item_view(self, item: Item) -> dict[str, Any]:
+        attributes = {
+            name: _attribute_text(item.attributes[name])
+            for name in self.spec.attributes
+            if item.attributes.get(name) not in (None, "", [])
+        }
+        text = json.dumps(escape_item_text(item.title), ensure_ascii=False)
+        if attributes:
+            text += " (" + "; ".join(attributes.values()) + ")"
+        return {"title": escape_item_text(item.title), "text": text, "attributes": attributes}
+
+    def _context(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[tuple[str, Item]],
+        strategy: str,
+        k: int | None,
+        answer_format: str,
+        examples: Sequence[dict[str, Any]],
+    ) -> dict[str, Any]:
+        history_views = [self._item_view(item) for item in history]
+        candidate_views = [{"label": label, **self._item_view(item)} for label, item in candidates]
+        demo = None
+        if strategy == "in_context" and len(history_views) >= 2:
+            demo = {"history": history_views[:-1], "target": history_views[-1]}
+        spec = self.spec
+        return {
+            "scenario": spec.name,
+            "description": spec.description,
+            "item_noun": spec.item_noun,
+            "item_nouns": spec.item_nouns,
+            "verb": spec.verb,
+            "verb_past": spec.verb_past,
+            "strategy": strategy,
+            "history": history_views,
+            "recent": history_views[-1] if history_views else None,
+            "demo": demo,
+            "candidates": candidate_views,
+            "labels": [label for label, _ in candidates],
+            "n_candidates": len(candidates),
+            "k": k or len(candidates),
+            "answer_format": answer_format,
+            "examples": list(examples),
+        }
+
+
+def _location(template: jinja2.Template, exc: BaseException | None = None) -> str:
+    filename = template.filename or template.name or "<template>"
+    line = getattr(exc, "lineno", None)
+    if line is None:
+        tb = exc.__traceback__ if exc is not None else sys.exc_info()[2]
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+    return f"{filename}:{line}" if line else filename
+
+
+def _environment(prompts_dirs: Sequence[str | Path]) -> ImmutableSandboxedEnvironment:
+    builtin = jinja2.FileSystemLoader(str(builtin_prompts_dir()))
+    search = [str(Path(d)) for d in prompts_dirs] + [str(builtin_prompts_dir())]
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(search), jinja2.PrefixLoader({"builtin": builtin}, ":")])
+    return ImmutableSandboxedEnvironment(
+        loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
+    )
+
+
+def _check_template(env: ImmutableSandboxedEnvironment, name: str, seen: set[str]) -> None:
+    """Compile ``name`` and the templates it pulls in; refuse variables outside TEMPLATE_VARIABLES."""
+    if name in seen:
+        return
+    seen.add(name)
+    try:
+        source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        ast = env.parse(source, name, filename)
+    except jinja2.TemplateNotFound:
+        raise ScenarioError(f"template not found: {name}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise ScenarioError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
+    unknown = sorted(meta.find_undeclared_variables(ast) - set(TEMPLATE_VARIABLES))
+    if unknown:
+        raise ScenarioError(
+            f"{filename}: unknown template variable(s) {', '.join(unknown)}; "
+            f"templates may use: {', '.join(TEMPLATE_VARIABLES)}"
+        )
+    for referenced in meta.find_referenced_templates(ast):
+        if referenced is None:
+            raise ScenarioError(f"{filename}: template names in extends/include must be literal strings")
+        _check_template(env, referenced, seen)
+
+
+def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = ()) -> Scenario:
+    """Load and validate the scenario ``name``, looking in ``prompts_dirs`` before the built-ins.
+
+    Raises :class:`ScenarioError` for an unknown name (listing the available ones), an invalid spec, a
+    template with a syntax error, an unknown variable, or one the sandbox refuses when test-rendered.
+    """
+    sources = _sources(prompts_dirs)
+    env = _environment(prompts_dirs)
+    fields: dict[str, Any] = {}
+    templates: dict[str, str] = {}
+    chain: list[str] = []
+    position = 0
+    wanted = name
+    while True:
+        matches = [i for i, s in enumerate(sources) if s.name == wanted and i >= position]
+        if not matches:
+            known = ", ".join(sorted({s.name for s in sources}))
+            if chain:
+                raise ScenarioError(f"scenario '{chain[-1]}' extends unknown scenario '{wanted}'; known: {known}")
+            raise ScenarioError(f"unknown scenario '{wanted}'; available scenarios: {known}")
+        position = matches[0]
+        source = sources[position]
+        if len(chain) > 10:
+            raise ScenarioError(f"scenario '{name}' extends too deeply (a cycle?): {' -> '.join(chain)}")
+        chain.append(wanted)
+        data = _read_spec(source)
+        for key, value in data.items():
+            fields.setdefault(key, value)
+        for role in ("system", "user"):
+            file = data.get(f"{role}_template", f"{role}.j2")
+            if role not in templates and (source.folder / file).is_file():
+                prefix = "builtin:" if source.builtin and _shadowed(sources, source) else ""
+                templates[role] = f"{prefix}{source.name}/{file}"
+        parent = data.get("extends")
+        if not parent:
+            break
+        # a scenario that extends its own name means the next definition of it (a user override of a built-in)
+        position = position + 1 if parent == wanted else 0
+        wanted = parent
+    fields["name"] = name
+    fields.pop("extends", None)
+    try:
+        spec = ScenarioSpec(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
+        raise ScenarioError(f"{available_scenarios(prompts_dirs).get(name)}/scenario.toml: {problems}") from None
+    for role in ("system", "user"):
+        if role not in templates:
+            raise ScenarioError(f"scenario '{name}' has no {role} template (and extends none that has)")
+        _check_template(env, templates[role], set())
+    scenario = Scenario(spec, templates, env)
+    _dry_run(scenario)
+    return scenario
+
+
+def _shadowed(sources: list[_Source], source: _Source) -> bool:
+    return any(s.name == source.name and not s.builtin for s in sources)
+
+
+def _dry_run(scenario: Scenario) -> None:
+    """Render every strategy once with sample data, so template mistakes surface at load time."""
+    history = [Item(id=f"h{i}", title=f"Sample {i}", attributes={"year": 2000 + i}) for i in range(3)]
+    candidates = [(label, Item(id=f"c{label}", title=f"Candidate {label}")) for label in "ABC"]
+    for strategy in STRATEGIES:
+        scenario.render(history, candidates, strategy=strategy, k=2, answer_format="Answer: [A] > [B] > [C]")  # type: ignore[arg-type]
+        scenario.render([], candidates, strategy=strategy, k=None, answer_format="")  # type: ignore[arg-type]
