@@ -263,7 +263,7 @@ def _check_template(env: ImmutableSandboxedEnvironment, name: str, seen: set[str
         raise ScenarioError(f"template not found: {name}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise ScenarioError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(ast) - set(TEMPLATE_VARIABLES))
+    unknown = sorted(meta.find_undeclared_variables(ast) - set(TEMPLATE_VARIABLES) - set(env.globals))
     if unknown:
         raise ScenarioError(
             f"{filename}: unknown template variable(s) {', '.join(unknown)}; "

@@ -1,0 +1,102 @@
+"""Shared fixtures: the real bundled model, a real llama_cpp.server on 127.0.0.1, and a scripted fake."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from promptrec.backends.base import Completion, GenerationParams, Message, Usage, estimate_tokens
+from promptrec.cli import demo_catalog_path
+from promptrec.data import Catalog, read_catalog
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+class ScriptedBackend:
+    """A fake backend for unit tests of orchestration: answers from a script and records every request."""
+
+    supports_grammar = False
+
+    def __init__(self, answers: list[str], context_window: int | None = None, finish_reason: str = "stop"):
+        self.answers = list(answers)
+        self.requests: list[tuple[list[Message], GenerationParams]] = []
+        self.name = "scripted:test"
+        self.context_window = context_window
+        self.finish_reason = finish_reason
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return estimate_tokens(messages)
+
+    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        self.requests.append((list(messages), params))
+        text = self.answers.pop(0)
+        return Completion(
+            text=text,
+            model=self.name,
+            usage=Usage(input_tokens=self.count_tokens(messages), output_tokens=len(text) // 4),
+            finish_reason=self.finish_reason,
+        )
+
+
+@pytest.fixture(scope="session")
+def demo_catalog() -> Catalog:
+    return read_catalog(demo_catalog_path())
+
+
+@pytest.fixture(scope="session")
+def bundled_model_path() -> Path:
+    from promptrec.backends.llamacpp import bundled_model_path
+
+    return bundled_model_path()
+
+
+@pytest.fixture(scope="session")
+def llama_backend():
+    """The real in-process llama.cpp backend on the bundled SmolLM2-135M-Instruct file."""
+    from promptrec.backends import get_backend
+
+    return get_backend("llamacpp", n_ctx=4096)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def llama_server(bundled_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``python -m llama_cpp.server`` serving the bundled model on 127.0.0.1; yields its base URL."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path),
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--model_alias", "smollm2"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text(errors='replace')[-3000:]}")
+                time.sleep(0.5)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
