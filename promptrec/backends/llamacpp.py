@@ -87,11 +87,18 @@ class LlamaCppBackend:
         )
 
     def _grammar(self, text: str) -> Any:
+        """A LlamaGrammar for ``text``, checked first with llama.cpp's own parser.
+
+        llama-cpp-python does not check grammars, and llama.cpp crashes the process on one it cannot
+        parse, so a trial sampler is built (and freed) here to turn that into a clear error.
+        """
         if text not in self._grammars:
-            try:
-                self._grammars[text] = self._llama_cpp.LlamaGrammar.from_string(text, verbose=False)
-            except ValueError as exc:
-                raise BackendError(f"invalid GBNF grammar: {exc}") from exc
+            llama_cpp = self._llama_cpp
+            sampler = llama_cpp.llama_sampler_init_grammar(self._llm._model.vocab, text.encode("utf-8"), b"root")
+            if not sampler:
+                raise BackendError("invalid GBNF grammar (llama.cpp could not parse it; it needs a 'root' rule)")
+            llama_cpp.llama_sampler_free(sampler)
+            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[text]
 
     def count_tokens(self, messages: list[Message]) -> int:
