@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from promptrec.ranking import AnswerFormat, ParseReport
@@ -25,13 +25,18 @@ logger = logging.getLogger(__name__)
 _REASONING = re.compile(r"<(think|thinking|reasoning|reflection)>.*?</\1>", re.IGNORECASE | re.DOTALL)
 _REASONING_CLOSE = re.compile(r"</(think|thinking|reasoning|reflection)>", re.IGNORECASE)
 _ANSWER_MARKER = re.compile(
-    r"(?:^|\n)[\s#*_>]*(?:final\s+)?(?:answer|ranking|ranked\s+list|recommendations?|output)\s*[:：]",
-    re.IGNORECASE,
+    r"^[ \t#*_>]*(?:final[ \t]+)?(?:answer|ranking|ranked[ \t]+list|recommendations?|output)[ \t]*[:：]",
+    re.IGNORECASE | re.MULTILINE,
 )
+_REASONING_OPEN = re.compile(r"<(think|thinking|reasoning|reflection)>", re.IGNORECASE)
 _BRACKET_LABEL = re.compile(r"\[\s*([A-Za-z]{1,2}|\d{1,4})\s*\]")
-_LIST_LINE = re.compile(r"^\s*(?:\d{1,4}\s*[.):]|[-*•+]|#\d{1,4}[.:]?)\s*(.+?)\s*$")
+_LIST_LINE = re.compile(r"^(?:\d{1,4} ?[.):]|[-*•+](?= )|#\d{1,4}[.:]?) ?(.+)$")
 _SEPARATORS = r"[\s,;>|→\-–—.]"
-_TITLE_SPLIT = re.compile(r"\s+[-–—:]\s+|\s*\(\s*(?:because|since|as)\b", re.IGNORECASE)
+_TITLE_SPLIT = re.compile(r" [-–—:] | ?\( ?(?:because|since|as)\b", re.IGNORECASE)
+_JSON_START = re.compile(r"\[\s*[\"\d\-{\]]|\{\s*[\"}]")
+_PARTIAL_JSON = re.compile(r"\[\s*(\"(?:[^\"\\]|\\.)*\"\s*(?:,\s*\"(?:[^\"\\]|\\.)*\"\s*)*)")
+_QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"")
+_ARROWS = (">", "→", "⇒", "➜")
 _FORMAT_PRIORITY: tuple[AnswerFormat, ...] = ("json", "arrow", "list", "labels", "titles")
 
 #: Fuzzy title matches below this similarity (difflib ratio on normalised text) count as hallucinations.
@@ -76,12 +81,8 @@ class _Matcher:
         self.titles = [normalize_text(t) for t in titles]
         self.history = {normalize_text(t) for t in history_titles} - set(self.titles)
 
-    def title_index(self, text: str) -> int | None:
-        wanted = normalize_text(text)
-        if not wanted:
-            return None
-        if wanted in self.titles:
-            return self.titles.index(wanted)
+    def title_index(self, wanted: str) -> int | None:
+        """The candidate whose normalised title equals, is contained in, or closely resembles ``wanted``."""
         contained = [(len(t), i) for i, t in enumerate(self.titles) if len(t) >= 4 and f" {t} " in f" {wanted} "]
         if contained:
             return max(contained)[1]
@@ -89,33 +90,40 @@ class _Matcher:
         best = max(scores, default=(0.0, -1))
         return best[1] if best[0] >= TITLE_MATCH_THRESHOLD else None
 
-    def is_history(self, text: str) -> bool:
-        wanted = normalize_text(text)
-        return bool(wanted) and any(
-            wanted == h or difflib.SequenceMatcher(None, wanted, h).ratio() >= TITLE_MATCH_THRESHOLD
-            for h in self.history
-        )
+    def is_history(self, wanted: str) -> bool:
+        return any(difflib.SequenceMatcher(None, wanted, h).ratio() >= TITLE_MATCH_THRESHOLD for h in self.history)
+
+    def index(self, mention: _Mention) -> int | str | None:
+        """A candidate index, ``"history"`` for an item the user already has, or ``None``."""
+        label = self.label_index.get(mention.value.strip().upper())
+        if mention.kind == "label" or label is not None:
+            return label
+        wanted = normalize_text(mention.value)
+        if not wanted:
+            return None
+        if wanted in self.titles:
+            return self.titles.index(wanted)
+        if wanted in self.history:  # exact history titles win over fuzzy candidate matches
+            return "history"
+        found = self.title_index(wanted)
+        if found is not None:
+            return found
+        return "history" if self.is_history(wanted) else None
 
     def resolve(self, mentions: list[_Mention]) -> _Resolved:
         result = _Resolved()
         seen: set[int] = set()
         for mention in mentions:
-            if mention.kind == "label":
-                index = self.label_index.get(mention.value.upper())
-            else:
-                index = self.label_index.get(mention.value.strip().upper())
-                if index is None:
-                    index = self.title_index(mention.value)
-            if index is None:
-                if mention.kind == "text" and self.is_history(mention.value):
-                    result.history.append(mention.value)
-                else:
-                    result.hallucinated.append(mention.value)
+            index = self.index(mention)
+            if index == "history":
+                result.history.append(mention.value)
+            elif index is None:
+                result.hallucinated.append(mention.value)
             elif index in seen:
-                result.duplicates.append(self.labels[index])
+                result.duplicates.append(self.labels[index])  # type: ignore[index]
             else:
-                seen.add(index)
-                result.order.append(index)
+                seen.add(index)  # type: ignore[arg-type]
+                result.order.append(index)  # type: ignore[arg-type]
         return result
 
 
@@ -124,26 +132,30 @@ def _strip_reasoning(text: str) -> tuple[str, bool]:
     closes = list(_REASONING_CLOSE.finditer(stripped))
     if closes:  # the opening tag was in the prompt (some chat templates add it)
         stripped = stripped[closes[-1].end() :]
+    opened = _REASONING_OPEN.search(stripped)
+    if opened:  # cut off while still reasoning: nothing after it is an answer
+        stripped = stripped[: opened.start()]
     return stripped, stripped != text
 
 
-def _json_mentions(text: str) -> list[_Mention]:
+def _json_mentions(text: str) -> list[list[_Mention]]:
+    """Every JSON list in the text (or list inside a JSON object), as mention lists; then a cut-off list."""
     decoder = json.JSONDecoder()
-    for start, char in enumerate(text):
-        if char not in "[{":
-            continue
+    found: list[list[_Mention]] = []
+    for start in _JSON_START.finditer(text):
         try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
+            value, _ = decoder.raw_decode(text, start.start())
+        except (ValueError, RecursionError):
             continue
-        if isinstance(value, dict):
-            lists = [v for v in value.values() if isinstance(v, list)]
-            value = lists[0] if lists else None
-        if isinstance(value, list) and value:
-            mentions = [m for m in (_json_element(e) for e in value) if m is not None]
-            if mentions:
-                return mentions
-    return []
+        lists = [v for v in value.values() if isinstance(v, list)] if isinstance(value, dict) else [value]
+        for candidate_list in lists:
+            if isinstance(candidate_list, list):
+                mentions = [m for m in (_json_element(e) for e in candidate_list) if m is not None]
+                if mentions:
+                    found.append(mentions)
+    for partial in _PARTIAL_JSON.finditer(text):  # e.g. '["C", "A", ' from a truncated answer
+        found.append([_Mention("text", value) for value in _QUOTED.findall(partial.group(1))])
+    return found
 
 
 def _json_element(element: object) -> _Mention | None:
@@ -165,19 +177,25 @@ def _bracket_mentions(text: str) -> list[_Mention]:
     return [_Mention("label", m.group(1)) for m in _BRACKET_LABEL.finditer(text)]
 
 
+def _lines(text: str) -> list[str]:
+    """Lines with runs of whitespace collapsed (which also keeps the regular expressions linear)."""
+    return [" ".join(line.split()) for line in text.splitlines()]
+
+
 def _list_mentions(text: str, matcher: _Matcher) -> list[_Mention]:
-    label = r"\d{1,4}" if matcher.numeric else r"[A-Za-z]{1,2}"
-    leading = re.compile(rf"^\[?\s*({label})\s*\]?(?:\s*[.):\-–—]\s+|\s*$)|^\[\s*({label})\s*\]")
+    label = r"\d{1,4}" if matcher.numeric else r"[A-Z]{1,2}"
+    leading = re.compile(rf"^\[ ?({label}) ?\]|^({label})(?: ?[.):\-–—] | ?$)")
     mentions = []
-    for line in text.splitlines():
+    for line in _lines(text):
         match = _LIST_LINE.match(line)
         if not match:
             continue
-        body = match.group(1).strip().strip("*_`")
+        body = match.group(1).strip().strip("*_`").strip()
         head = leading.match(body)
-        if head:
-            mentions.append(_Mention("label", head.group(1) or head.group(2)))
-        else:
+        token = (head.group(1) or head.group(2)) if head else None
+        if token is not None and token.upper() in matcher.label_index:
+            mentions.append(_Mention("label", token))
+        elif body:
             mentions.append(_Mention("text", _TITLE_SPLIT.split(body, maxsplit=1)[0].strip(" \"'*_`")))
     return mentions
 
@@ -186,8 +204,8 @@ def _label_sequence_mentions(text: str, matcher: _Matcher) -> list[_Mention]:
     label = r"\d{1,4}" if matcher.numeric else r"[A-Z]{1,2}"
     sequence = re.compile(rf"^{_SEPARATORS}*{label}(?:{_SEPARATORS}+{label})+{_SEPARATORS}*$")
     best: list[_Mention] = []
-    for line in text.splitlines():
-        line = line.strip().strip("*_`")
+    for line in _lines(text):
+        line = line.strip("*_`")
         if sequence.match(line):
             mentions = [_Mention("label", token) for token in re.findall(label, line)]
             if len(mentions) > len(best):
@@ -195,36 +213,49 @@ def _label_sequence_mentions(text: str, matcher: _Matcher) -> list[_Mention]:
     return best
 
 
-def _title_mentions(text: str, titles: Sequence[str]) -> list[_Mention]:
+def _title_mentions(text: str, titles: Sequence[str], matcher: _Matcher) -> list[_Mention]:
+    """Candidate titles found verbatim in the text, in order; titles under 4 characters must match case too.
+
+    History titles are blanked out first, so "Toy Story" is not found inside a recommended "Toy Story 2"
+    that the user already has.
+    """
     haystack = f" {normalize_text(text)} "
+    for seen in sorted(matcher.history, key=len, reverse=True):
+        while seen and f" {seen} " in haystack:
+            haystack = haystack.replace(f" {seen} ", " \x00 ")
     found = []
     for title in titles:
         needle = normalize_text(title)
-        position = haystack.find(f" {needle} ") if needle else -1
+        if len(needle) < 4:
+            match = re.search(rf"(?<!\w){re.escape(title.strip())}(?!\w)", text) if title.strip() else None
+            position = haystack.find(f" {needle} ") if match else -1
+        else:
+            position = haystack.find(f" {needle} ") if needle else -1
         if position >= 0:
             found.append((position, -len(needle), title))
     return [_Mention("text", title) for _, _, title in sorted(found)]
 
 
-def _readings(text: str, matcher: _Matcher, titles: Sequence[str]) -> list[tuple[AnswerFormat, list[_Mention]]]:
-    arrow_or_labels: AnswerFormat = "arrow" if ">" in text else "labels"
-    return [
-        ("json", _json_mentions(text)),
-        (arrow_or_labels, _bracket_mentions(text)),
-        ("list", _list_mentions(text, matcher)),
-        ("labels", _label_sequence_mentions(text, matcher)),
-        ("titles", _title_mentions(text, titles)),
-    ]
+def _readings(text: str, matcher: _Matcher, titles: Sequence[str]) -> Iterator[tuple[AnswerFormat, list[_Mention]]]:
+    for mentions in _json_mentions(text):
+        yield "json", mentions
+    yield ("arrow" if any(arrow in text for arrow in _ARROWS) else "labels"), _bracket_mentions(text)
+    yield "list", _list_mentions(text, matcher)
+    yield "labels", _label_sequence_mentions(text, matcher)
+    yield "titles", _title_mentions(text, titles, matcher)
 
 
 def _best_reading(text: str, matcher: _Matcher, titles: Sequence[str]) -> tuple[AnswerFormat, _Resolved]:
+    """The reading that names the most distinct candidates; ties go to the earlier format in the priority."""
     best: tuple[AnswerFormat, _Resolved] = ("none", _Resolved())
+    best_key = (0, 0)
     for answer_format, mentions in _readings(text, matcher, titles):
         if not mentions:
             continue
         resolved = matcher.resolve(mentions)
-        if len(resolved.order) > len(best[1].order):
-            best = (answer_format, resolved)
+        key = (len(resolved.order), -_FORMAT_PRIORITY.index(answer_format))
+        if resolved.order and key > best_key:
+            best, best_key = (answer_format, resolved), key
     return best
 
 
@@ -248,7 +279,7 @@ def parse_ranking(
         truncated: the answer was cut off (``finish_reason == "length"``); recorded in the report.
     """
     n = len(labels)
-    fallback_order = [i for i in (fallback or ()) if 0 <= i < n]
+    fallback_order = list(dict.fromkeys(i for i in (fallback or ()) if 0 <= i < n))
     fallback_order += [i for i in range(n) if i not in set(fallback_order)]
     try:
         matcher = _Matcher(labels, titles, history_titles)
@@ -258,7 +289,8 @@ def parse_ranking(
         if markers:  # prefer what follows the last "Answer:" when it names as many candidates
             tail_format, tail = _best_reading(cleaned[markers[-1].end() :], matcher, titles)
             if tail.order and len(tail.order) >= len(resolved.order):
-                answer_format, resolved, stripped = tail_format, tail, True
+                answer_format, resolved = tail_format, tail
+                stripped = stripped or bool(cleaned[: markers[-1].start()].strip())
     except Exception:  # a parser bug must not lose a ranking; the fallback order is still a valid answer
         logger.exception("parser failed on an answer; using the fallback order")
         answer_format, resolved, stripped = "none", _Resolved(), False
