@@ -12,10 +12,15 @@ from typing import Any
 import click
 
 from promptrec.backends import DEFAULT_BACKEND, KINDS, get_backend
+from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
+from promptrec.batch import export_openai_batch as export_openai_batch_file
+from promptrec.batch import import_openai_batch as import_openai_batch_file
+from promptrec.cache import CompletionCache
 from promptrec.data import Catalog, Item, UserHistory, item_from_title, read_catalog, read_histories
 from promptrec.errors import PromptrecError
 from promptrec.ranker import Ranker
 from promptrec.ranking import Ranking
+from promptrec.retry import RetryPolicy
 from promptrec.scenario import STRATEGIES, TEMPLATE_VARIABLES, available_scenarios, load_scenario
 
 #: Candidates taken from the whole catalog when none are given, at most.
@@ -136,6 +141,48 @@ def _backend_options(func: Any) -> Any:
     return func
 
 
+def _ranking_options(func: Any) -> Any:
+    options = [
+        click.option("--scenario", default=None, help="Scenario name (see 'promptrec scenarios list') [default: movies with --catalog demo, else default]."),
+        click.option("--strategy", type=click.Choice(STRATEGIES), default="sequential", show_default=True, help="LLMRank prompt strategy."),
+        click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable); they override built-ins of the same name."),
+        click.option("--constrained/--unconstrained", default=None, help="Force a valid label list with a grammar [default: on where the backend supports it]."),
+        click.option("--shuffle/--no-shuffle", default=True, show_default=True, help="Show candidates in a seeded random order."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--temperature", type=float, default=0.0, show_default=True),
+        click.option("--cache-dir", type=click.Path(file_okay=False), help="Completion cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder]."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache."),
+        click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True, help="Tries per request for transient failures (429, 5xx, timeouts)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
+    """A function scenario-name -> Ranker sharing one backend and one cache (rankers are made once each)."""
+    backend_spec = options["backend_spec"]
+    backend_options: dict[str, Any] = {"base_url": options["base_url"], "api_key": options["api_key"]}
+    if backend_spec.partition(":")[0] == "llamacpp":
+        backend_options = {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
+    backend = get_backend(backend_spec, **backend_options)
+    cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
+    default = options["scenario"] or ("movies" if catalog == "demo" else "default")
+    rankers: dict[str, Ranker] = {}
+
+    def ranker_for(scenario: str | None) -> Ranker:
+        name = scenario or default
+        if name not in rankers:
+            rankers[name] = Ranker(
+                backend, load_scenario(name, options["prompts_dirs"]), strategy=options["strategy"],
+                constrained=options["constrained"], shuffle=options["shuffle"], seed=options["seed"],
+                temperature=options["temperature"], cache=cache, retry=RetryPolicy(attempts=options["max_attempts"]),
+            )
+        return rankers[name]
+
+    return ranker_for
+
+
 @main.command()
 @click.option("--catalog", metavar="FILE|demo", help="Catalog (.jsonl or .csv); 'demo' is the bundled demo movies.")
 @click.option("--history", "history_ids", multiple=True, metavar="IDS", help="History item ids, oldest first, comma-separated or repeated.")
@@ -145,14 +192,8 @@ def _backend_options(func: Any) -> Any:
 @click.option("--candidates", "candidate_ids", multiple=True, metavar="IDS", help="Candidate ids from the catalog [default: every catalog item not in the history].")
 @click.option("--candidates-file", type=click.Path(dir_okay=False), help="Candidates as a catalog file (.jsonl or .csv).")
 @click.option("-k", "--top", "k", type=click.IntRange(min=1), help="Show only the top K.")
-@click.option("--scenario", default=None, help="Scenario name (see 'promptrec scenarios list') [default: movies with --catalog demo, else default].")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="sequential", show_default=True, help="LLMRank prompt strategy.")
-@click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable); they override built-ins of the same name.")
+@_ranking_options
 @_backend_options
-@click.option("--constrained/--unconstrained", default=None, help="Force a valid label list with a grammar [default: on where the backend supports it].")
-@click.option("--shuffle/--no-shuffle", default=True, show_default=True, help="Show candidates in a seeded random order.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--show-prompt", is_flag=True, help="Print the rendered prompt to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole Ranking as JSON.")
 def rank(
@@ -164,20 +205,9 @@ def rank(
     candidate_ids: tuple[str, ...],
     candidates_file: str | None,
     k: int | None,
-    scenario: str | None,
-    strategy: str,
-    prompts_dirs: tuple[str, ...],
-    backend_spec: str,
-    base_url: str | None,
-    api_key: str | None,
-    n_ctx: int | None,
-    threads: int | None,
-    constrained: bool | None,
-    shuffle: bool,
-    seed: int,
-    temperature: float,
     show_prompt: bool,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Rank candidate items for one user.
 
@@ -192,20 +222,7 @@ def rank(
         items = _load_catalog(catalog)
         history = _history(items, _split_ids(history_ids), history_titles, user_file, user)
         candidates = _candidates(items, _split_ids(candidate_ids), candidates_file, history)
-        scenario_name = scenario or ("movies" if catalog == "demo" else "default")
-        loaded = load_scenario(scenario_name, prompts_dirs)
-        options: dict[str, Any] = {"base_url": base_url, "api_key": api_key, "n_ctx": n_ctx, "n_threads": threads}
-        kind = backend_spec.partition(":")[0]
-        if kind == "llamacpp":
-            options.update(base_url=None, api_key=None, seed=seed)
-        else:
-            options.update(n_ctx=None, n_threads=None)
-        backend = get_backend(backend_spec, **options)
-        ranker = Ranker(
-            backend, loaded, strategy=strategy, constrained=constrained, shuffle=shuffle,  # type: ignore[arg-type]
-            seed=seed, temperature=temperature,
-        )
-        result = ranker.rank(history, candidates, k=k)
+        result = _ranker_factory(options, catalog)(None).rank(history, candidates, k=k)
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
     if show_prompt:
@@ -257,3 +274,124 @@ def scenarios_show(name: str, prompts_dirs: tuple[str, ...], strategy: str) -> N
         raise click.ClickException(str(exc)) from None
     for message in messages:
         click.echo(f"--- {message['role']} ---\n{message['content']}")
+
+
+def _print_summary(summary: BatchSummary) -> None:
+    lines = [
+        f"requests   {summary.total} ({summary.skipped} done before, {summary.succeeded} ranked, {summary.failed} failed"
+        + (", interrupted" if summary.interrupted else "") + ")",
+        f"cache hits {summary.cache_hits}   retries {summary.retries}   re-asks {summary.reasks}",
+        f"tokens     {summary.input_tokens} in, {summary.output_tokens} out (backend calls only)",
+    ]
+    if summary.cost is not None:
+        lines.append(f"cost       ~{summary.cost:.4f} (at {summary.price_in or 0}/{summary.price_out or 0} per 1M tokens in/out)")
+    lines.append(f"time       {summary.wall_seconds:.1f}s, {summary.throughput:.1f} requests/s")
+    if summary.errors:
+        lines.append("errors     " + ", ".join(f"{name}: {count}" for name, count in sorted(summary.errors.items())))
+    click.echo("\n".join(lines), err=True)
+
+
+@main.command()
+@click.argument("input_file", metavar="INPUT.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Results file (JSONL), appended to; re-run to resume.")
+@click.option("--catalog", metavar="FILE|demo", help="Catalog for the item ids in the requests.")
+@click.option("--workers", type=click.IntRange(min=1), default=8, show_default=True, help="Requests in flight at once (an in-process llama.cpp model still answers one at a time).")
+@click.option("--retry-errors", is_flag=True, help="Drop the error lines of an earlier run from OUTPUT and try those requests again.")
+@click.option("--price-in", type=float, help="Price per million input tokens, for the cost estimate.")
+@click.option("--price-out", type=float, help="Price per million output tokens, for the cost estimate.")
+@click.option("--export-openai-batch", type=click.Path(dir_okay=False), help="Write an OpenAI Batch API request file instead of ranking.")
+@click.option("--import-openai-batch", type=click.Path(exists=True, dir_okay=False), help="Read an OpenAI Batch API results file into OUTPUT instead of ranking.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
+@_ranking_options
+@_backend_options
+def batch(
+    input_file: str,
+    output: str | None,
+    catalog: str | None,
+    workers: int,
+    retry_errors: bool,
+    price_in: float | None,
+    price_out: float | None,
+    export_openai_batch: str | None,
+    import_openai_batch: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Rank every request of INPUT.jsonl into OUTPUT, concurrently, resumably, one line per request.
+
+    \b
+    A request line:
+      {"id": "r1", "user_id": "u1", "history": ["m01", "m03"],
+       "candidates": ["m02", "m05", "m12"], "k": 10, "scenario": "movies"}
+    "candidates" may also be {"generator": "random", "n": 20} (drawn from --catalog).
+    Each output line is {"id", "ok": true, "ranking": {...}} or {"id", "ok": false, "error": {...}}.
+    Re-running the same command after a crash or Ctrl-C skips what is done and appends the rest.
+
+    \b
+    Examples:
+      promptrec batch requests.jsonl -o rankings.jsonl --catalog items.jsonl
+      promptrec batch requests.jsonl -o out.jsonl --catalog items.jsonl \\
+          --backend openai:gpt-4o-mini --workers 32 --price-in 0.15 --price-out 0.6
+    """
+    if not output and not export_openai_batch:
+        raise click.UsageError("give -o OUTPUT (or --export-openai-batch FILE)")
+    try:
+        entries = read_requests(input_file, _load_catalog(catalog))
+        ranker_for = _ranker_factory(options, catalog)
+        if export_openai_batch:
+            count = export_openai_batch_file(entries, ranker_for, export_openai_batch)
+            click.echo(f"wrote {count} Batch API requests to {export_openai_batch}", err=True)
+            return
+        assert output is not None
+        if import_openai_batch:
+            summary = import_openai_batch_file(entries, ranker_for, import_openai_batch, output)
+        else:
+            if retry_errors:
+                click.echo(f"dropped {drop_error_lines(output)} error lines from {output}", err=True)
+            summary = BatchSummary(price_in=price_in, price_out=price_out)
+            summary = _run_with_progress(entries, output, ranker_for, workers, summary)
+        summary.price_in, summary.price_out = price_in, price_out
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    _print_summary(summary)
+    if summary.interrupted:
+        sys.exit(130)
+
+
+def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers: int, summary: BatchSummary) -> BatchSummary:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    columns = (TextColumn("ranking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
+               TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("batch", total=len(entries), rate="0.0", failed=0)
+
+        def update(current: BatchSummary) -> None:
+            progress.update(task, completed=current.skipped + current.done, rate=f"{current.throughput:.1f}", failed=current.failed)
+
+        return run_batch(entries, output, ranker_for, workers=workers, on_result=update, summary=summary)
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or clear the completion cache."""
+
+
+@cache.command("stats")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder].")
+def cache_stats(cache_dir: str | None) -> None:
+    """Show where the cache is, its entries and its size."""
+    stats = CompletionCache(cache_dir).stats()
+    click.echo(f"directory  {stats['directory']}\nentries    {stats['entries']}\n"
+               f"size       {stats['bytes'] / 2**20:.1f} MiB of {stats['size_limit'] / 2**20:.0f} MiB")
+
+
+@cache.command("clear")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder].")
+def cache_clear(cache_dir: str | None) -> None:
+    """Remove every cached completion."""
+    click.echo(f"removed {CompletionCache(cache_dir).clear()} entries")

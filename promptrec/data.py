@@ -145,7 +145,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path, line=number) from None
 
 
-def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSONL file; errors name the file and line."""
     for number, line in _lines(path):
         if not line.strip():
             continue
@@ -194,7 +195,8 @@ def _pick(record: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
 _ID_FIELDS = ("id", "item_id")
 
 
-def _item_from_record(record: Mapping[str, Any], path: Path, line: int) -> Item:
+def item_from_record(record: Mapping[str, Any], path: Path, line: int) -> Item:
+    """An :class:`Item` from a catalog record (``id``/``item_id``, ``title``, the rest as attributes)."""
     id_field, item_id = _pick(record, _ID_FIELDS)
     if item_id is None:
         raise DataError("missing item id", path=path, line=line, field=id_field)
@@ -231,11 +233,11 @@ def read_catalog(path: str | Path) -> Catalog:
     path = Path(path)
     items: dict[str, Item] = {}
     if _format(path) == "jsonl":
-        records: Iterator[tuple[int, Mapping[str, Any]]] = _jsonl_objects(path)
+        records: Iterator[tuple[int, Mapping[str, Any]]] = jsonl_objects(path)
     else:
         records = _csv_rows(path, (_ID_FIELDS, ("title",)))
     for line, record in records:
-        item = _item_from_record(record, path, line)
+        item = item_from_record(record, path, line)
         if item.id in items:
             raise DataError(f"duplicate item id '{item.id}'", path=path, line=line, field="id")
         items[item.id] = item
@@ -264,7 +266,7 @@ def _lookup(item_id: Any, catalog: Catalog | None, path: Path, line: int, field:
 
 def _jsonl_histories(path: Path, catalog: Catalog | None) -> dict[str, UserHistory]:
     histories: dict[str, UserHistory] = {}
-    for line, record in _jsonl_objects(path):
+    for line, record in jsonl_objects(path):
         user_id = record.get("user_id")
         if user_id in (None, ""):
             raise DataError("missing user id", path=path, line=line, field="user_id")
@@ -276,7 +278,7 @@ def _jsonl_histories(path: Path, catalog: Catalog | None) -> dict[str, UserHisto
             field = f"history[{index}]"
             if isinstance(entry, dict):
                 try:
-                    items.append(_item_from_record(entry, path, line))
+                    items.append(item_from_record(entry, path, line))
                 except DataError as exc:
                     raise DataError(exc.reason, path=path, line=line, field=f"{field}.{exc.field}") from None
             elif isinstance(entry, (str, int)) and not isinstance(entry, bool):

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
 
-from promptrec.backends import Backend, GenerationParams, Message, Usage, get_backend
+from promptrec.backends import Backend, Completion, GenerationParams, Message, get_backend
+from promptrec.cache import CompletionCache, completion_key
 from promptrec.data import Item, UserHistory
 from promptrec.errors import BackendError, ContextOverflowError, DataError
 from promptrec.parsing import label_alphabet, parse_ranking
-from promptrec.ranking import Ranking, RankedItem
+from promptrec.ranking import RankedItem, Ranking
+from promptrec.retry import RetryPolicy, call_with_retries
 from promptrec.scenario import STRATEGIES, Scenario, Strategy, load_scenario
 
 logger = logging.getLogger(__name__)
@@ -26,6 +31,13 @@ _REASK = (
     "I could not find any candidate label in your answer{quote}. Reply again with only the labels of all "
     "{n} candidates, most likely first, separated by \" > \", for example: {example}"
 )
+
+
+@dataclass(frozen=True)
+class _Call:
+    completion: Completion
+    cached: bool
+    retries: int
 
 
 def answer_instruction(labels: Sequence[str]) -> str:
@@ -42,6 +54,30 @@ def label_list_grammar(labels: Sequence[str]) -> str:
     alternatives = " | ".join(f'"[{label}]"' for label in labels)
     rest = ' " > " item' * (len(labels) - 1)
     return f"root ::= item{rest}\nitem ::= {alternatives}\n"
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """Everything decided before the backend is called: the prompt, the parameters and the labelling.
+
+    It is deterministic for a given ranker, user and candidate list, so a request exported to a batch API
+    today can be finished with :meth:`Ranker.finish` when the answer comes back.
+    """
+
+    user_id: str
+    messages: list[Message]
+    params: GenerationParams
+    labelled: list[tuple[str, Item]]
+    fallback: list[int]
+    history_titles: list[str]
+    history_used: int
+    history_dropped: int
+    k: int | None
+
+    @property
+    def labels(self) -> list[str]:
+        """The candidates' labels in shown order."""
+        return [label for label, _ in self.labelled]
 
 
 class Ranker:
@@ -62,6 +98,8 @@ class Ranker:
         seed: seed for the candidate order and for sampling.
         temperature: sampling temperature (0 = greedy).
         max_tokens: answer length limit; default: enough for the full label list.
+        cache: a :class:`~promptrec.cache.CompletionCache` to answer repeated prompts from; ``None``: no cache.
+        retry: how to retry transient backend failures (rate limits, timeouts, 5xx).
     """
 
     def __init__(
@@ -78,6 +116,8 @@ class Ranker:
         seed: int = 0,
         temperature: float = 0.0,
         max_tokens: int | None = None,
+        cache: CompletionCache | None = None,
+        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
@@ -93,6 +133,10 @@ class Ranker:
         self.seed = seed
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.cache = cache
+        self.retry = retry
+        # an in-process model serves one request at a time; HTTP backends take many
+        self._lock = nullcontext() if getattr(self.backend, "supports_concurrency", False) else threading.Lock()
 
     def rank(
         self,
@@ -103,8 +147,54 @@ class Ranker:
         """Rank ``candidates`` for ``user`` (a history, or its items oldest first); keep the top ``k``.
 
         The result is always a full, valid ranking: what the answer got wrong is repaired and reported in
-        ``Ranking.report``.
+        ``Ranking.report``. Transient backend failures are retried; other failures raise
+        :class:`~promptrec.errors.BackendError`.
         """
+        request = self.prepare(user, candidates, k)
+        call = self._complete(request.messages, request)
+        ranking = self.finish(request, call.completion, cached=call.cached, retries=call.retries)
+        if ranking.report.usable or not self.reask:
+            return ranking
+        logger.info("answer named no candidate; asking once more")
+        raw = call.completion.text
+        quote = f' ("{raw.strip()[:80]}")' if raw.strip() else " (it was empty)"
+        example = " > ".join(f"[{label}]" for label in request.labels[:3])
+        follow_up: list[Message] = [
+            *request.messages,
+            {"role": "assistant", "content": raw},
+            {"role": "user", "content": _REASK.format(quote=quote, n=len(request.labelled), example=example)},
+        ]
+        second = self._complete(follow_up, request)
+        again = self.finish(
+            request,
+            second.completion,
+            cached=call.cached and second.cached,
+            retries=call.retries + second.retries,
+        )
+        return again.model_copy(
+            update={
+                "report": again.report.model_copy(update={"reasks": 1}),
+                "usage": ranking.usage + again.usage,
+            }
+        )
+
+    def rank_many(
+        self,
+        requests: Iterable[tuple[UserHistory | Sequence[Item], Sequence[Item], int | None]],
+        *,
+        workers: int = 8,
+    ) -> Iterator[Ranking]:
+        """Rank ``(user, candidates, k)`` requests, up to ``workers`` at a time, yielding in input order.
+
+        The first failure is raised; ``promptrec batch`` (:mod:`promptrec.batch`) records failures instead.
+        """
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            yield from pool.map(lambda request: self.rank(*request), requests)
+
+    def prepare(
+        self, user: UserHistory | Sequence[Item], candidates: Sequence[Item], k: int | None = None
+    ) -> PreparedRequest:
+        """Label the candidates, fit the history to the context and render the prompt; calls no model."""
         history = user if isinstance(user, UserHistory) else UserHistory.from_items(user)
         candidates = _checked_candidates(candidates)
         if k is not None and k < 1:
@@ -114,53 +204,77 @@ class Ranker:
         labelled = [(labels[i], candidates[index]) for i, index in enumerate(shown)]
         params = self._params(labels)
         messages, used = self._fit_prompt(history.items, labelled, k, params)
-        completion = self.backend.complete(messages, params)
-        usage = completion.usage
-        fallback = sorted(range(len(shown)), key=lambda i: shown[i])
-        titles = [item.title for _, item in labelled]
-        history_titles = [item.title for item in history.items]
+        return PreparedRequest(
+            user_id=history.user_id,
+            messages=messages,
+            params=params,
+            labelled=labelled,
+            fallback=sorted(range(len(shown)), key=lambda i: shown[i]),
+            history_titles=[item.title for item in history.items],
+            history_used=used,
+            history_dropped=len(history) - used,
+            k=k,
+        )
 
-        def parse(text: str, truncated: bool) -> tuple[list[int], Any]:
-            return parse_ranking(
-                text, labels, titles, fallback=fallback, history_titles=history_titles, truncated=truncated
-            )
-
-        raw = completion.text
-        order, report = parse(raw, completion.finish_reason == "length")
-        if not report.usable and self.reask:
-            logger.info("answer named no candidate; asking once more")
-            quote = f' ("{raw.strip()[:80]}")' if raw.strip() else " (it was empty)"
-            example = " > ".join(f"[{label}]" for label in labels[:3])
-            follow_up: list[Message] = [
-                *messages,
-                {"role": "assistant", "content": raw},
-                {"role": "user", "content": _REASK.format(quote=quote, n=len(labels), example=example)},
-            ]
-            completion = self.backend.complete(follow_up, params)
-            usage = usage + completion.usage
-            raw = completion.text
-            order, report = parse(raw, completion.finish_reason == "length")
-            report = report.model_copy(update={"reasks": 1})
+    def finish(
+        self, request: PreparedRequest, completion: Completion, *, cached: bool = False, retries: int = 0
+    ) -> Ranking:
+        """Parse and repair ``completion`` (the answer to ``request``) into a :class:`Ranking`."""
+        order, report = parse_ranking(
+            completion.text,
+            request.labels,
+            [item.title for _, item in request.labelled],
+            fallback=request.fallback,
+            history_titles=request.history_titles,
+            truncated=completion.finish_reason == "length",
+        )
         if report.repaired:
-            logger.debug("repaired answer %r: %s", raw, report)
+            logger.debug("repaired answer %r: %s", completion.text, report)
         n = len(order)
         items = [
-            RankedItem(item=labelled[index][1], rank=rank, label=labelled[index][0], score=float(n - rank + 1))
+            RankedItem(
+                item=request.labelled[index][1], rank=rank, label=request.labelled[index][0], score=float(n - rank + 1)
+            )
             for rank, index in enumerate(order, start=1)
         ]
         return Ranking(
-            items=items[:k] if k else items,
-            user_id=history.user_id,
-            raw=raw,
+            items=items[: request.k] if request.k else items,
+            user_id=request.user_id,
+            raw=completion.text,
             report=report,
-            usage=usage,
+            usage=completion.usage,
+            cached=cached,
+            retries=retries,
             backend=self.backend.name,
             scenario=self.scenario.name,
             strategy=self.strategy,
-            history_used=used,
-            history_dropped=len(history) - used,
-            prompt=messages,
+            history_used=request.history_used,
+            history_dropped=request.history_dropped,
+            prompt=request.messages,
         )
+
+    def _complete(self, messages: list[Message], request: PreparedRequest) -> _Call:
+        """One backend call through the cache and the retry policy."""
+        key = None
+        if self.cache is not None:
+            key = completion_key(self.backend.name, messages, request.params, mode="generate", labels=request.labels)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return _Call(hit, cached=True, retries=0)
+        retries = 0
+
+        def count(error: BaseException, delay: float) -> None:
+            nonlocal retries
+            retries += 1
+
+        def call() -> Completion:
+            with self._lock:
+                return self.backend.complete(messages, request.params)
+
+        completion = call_with_retries(call, self.retry, on_retry=count)
+        if key is not None and self.cache is not None:
+            self.cache.set(key, completion)
+        return _Call(completion, cached=False, retries=retries)
 
     def _shown_order(self, user_id: str, candidates: Sequence[Item]) -> list[int]:
         order = list(range(len(candidates)))

@@ -69,6 +69,7 @@ class Ranking(BaseModel):
     report: ParseReport
     usage: Usage = Field(default_factory=Usage)
     cached: bool = False
+    retries: int = 0
     backend: str
     scenario: str
     strategy: str

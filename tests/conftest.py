@@ -100,3 +100,9 @@ def llama_server(bundled_model_path: Path, tmp_path_factory: pytest.TempPathFact
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path, monkeypatch):
+    """Keep every test's completion cache out of the user's cache folder."""
+    monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(tmp_path / "cache"))

@@ -1,0 +1,389 @@
+"""Batch ranking from a JSONL file of requests to a JSONL file of results: concurrent, resumable, lossless.
+
+A request line::
+
+    {"id": "r1", "user_id": "u1", "history": ["m01", {"id": "x", "title": "Solaris"}],
+     "candidates": ["m02", "m05"] | {"generator": "random", "n": 20}, "k": 10, "scenario": "movies"}
+
+Only ``candidates`` (or a generator) is required; ids need a catalog. Every request produces exactly one
+output line, tagged with its id: ``{"id", "ok": true, "ranking": {...}}`` or
+``{"id", "ok": false, "error": {"type", "message"}}``. Lines are appended whole by one writer, so a crash
+leaves at most one torn last line, which the next run cuts off before it carries on where the last stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from promptrec.backends.base import Completion, Usage
+from promptrec.data import Catalog, Item, UserHistory, item_from_record, jsonl_objects
+from promptrec.errors import DataError, PromptrecError
+from promptrec.ranker import PreparedRequest, Ranker
+from promptrec.ranking import Ranking
+
+logger = logging.getLogger(__name__)
+
+
+class CandidateGenerator(BaseModel):
+    """Candidates drawn from the catalog instead of listed: ``random`` (seeded by the request id) or ``all``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    generator: str = Field(pattern="^(random|all)$")
+    n: int = Field(20, ge=1)
+
+
+class BatchRequest(BaseModel):
+    """One line of a batch input file, with its items resolved."""
+
+    id: str
+    line: int
+    history: UserHistory
+    candidates: list[Item]
+    k: int | None = None
+    scenario: str | None = None
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did. Tokens and cost count backend calls only (cache hits cost nothing)."""
+
+    total: int = 0
+    skipped: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    reasks: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+    price_in: float | None = None
+    price_out: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        """Requests answered in this run (rankings and error lines)."""
+        return self.succeeded + self.failed
+
+    @property
+    def throughput(self) -> float:
+        """Requests answered per second of wall time in this run."""
+        return self.done / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def cost(self) -> float | None:
+        """Estimated cost in the price's currency, when prices per million tokens were given."""
+        if self.price_in is None and self.price_out is None:
+            return None
+        return (self.input_tokens * (self.price_in or 0) + self.output_tokens * (self.price_out or 0)) / 1e6
+
+    def add(self, ranking: Ranking) -> None:
+        """Count one ranking."""
+        self.succeeded += 1
+        self.retries += ranking.retries
+        self.reasks += ranking.report.reasks
+        if ranking.cached:
+            self.cache_hits += 1
+        else:
+            self.input_tokens += ranking.usage.input_tokens
+            self.output_tokens += ranking.usage.output_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, with the derived numbers, for ``--json`` output."""
+        return {**asdict(self), "done": self.done, "throughput": self.throughput, "cost": self.cost}
+
+
+def _resolve(entry: Any, catalog: Catalog | None, path: Path, line: int, field_name: str) -> Item:
+    if isinstance(entry, dict):
+        return item_from_record(entry, path, line)
+    if isinstance(entry, (str, int)) and not isinstance(entry, bool):
+        if catalog is None:
+            raise DataError("item ids need a catalog (--catalog)", path=path, line=line, field=field_name)
+        if str(entry) not in catalog:
+            raise DataError(f"item id '{entry}' is not in the catalog", path=path, line=line, field=field_name)
+        return catalog[str(entry)]
+    raise DataError("must be an item id or an item object", path=path, line=line, field=field_name)
+
+
+def _request(record: dict[str, Any], line: int, path: Path, catalog: Catalog | None) -> BatchRequest:
+    request_id = str(record.get("id", f"line-{line}"))
+    history_entries = record.get("history", [])
+    if not isinstance(history_entries, list):
+        raise DataError("must be a list", path=path, line=line, field="history")
+    history = [_resolve(e, catalog, path, line, f"history[{i}]") for i, e in enumerate(history_entries)]
+    spec = record.get("candidates")
+    if isinstance(spec, list):
+        candidates = [_resolve(e, catalog, path, line, f"candidates[{i}]") for i, e in enumerate(spec)]
+    elif isinstance(spec, dict):
+        try:
+            generator = CandidateGenerator(**spec)
+        except (ValidationError, TypeError) as exc:
+            raise DataError(f"invalid candidate generator: {exc}", path=path, line=line, field="candidates") from None
+        if catalog is None:
+            raise DataError("a candidate generator needs a catalog", path=path, line=line, field="candidates")
+        seen = {item.id for item in history}
+        pool = [item for item_id, item in catalog.items() if item_id not in seen]
+        if generator.generator == "random":
+            pool = random.Random(request_id).sample(pool, min(generator.n, len(pool)))
+        candidates = pool[: generator.n]
+    else:
+        raise DataError("must be a list of items or a generator object", path=path, line=line, field="candidates")
+    k = record.get("k")
+    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+        raise DataError("must be a positive integer", path=path, line=line, field="k")
+    scenario = record.get("scenario")
+    user_id = str(record.get("user_id", request_id))
+    return BatchRequest(
+        id=request_id, line=line, history=UserHistory.from_items(history, user_id=user_id),
+        candidates=candidates, k=k, scenario=scenario,
+    )
+
+
+@dataclass
+class _InputLine:
+    id: str
+    line: int
+    request: BatchRequest | None = None
+    error: PromptrecError | None = None
+
+
+def read_requests(path: str | Path, catalog: Catalog | None = None) -> list[_InputLine]:
+    """Every request line of ``path``; a bad line becomes an entry carrying its error (it is answered with an
+    error line, not dropped). Duplicate ids are refused, since the output is keyed by id."""
+    path = Path(path)
+    entries: list[_InputLine] = []
+    first_seen: dict[str, int] = {}
+    for line, record in jsonl_objects(path):
+        request_id = str(record.get("id", f"line-{line}"))
+        if request_id in first_seen:
+            raise DataError(f"duplicate request id '{request_id}' (first at line {first_seen[request_id]})",
+                            path=path, line=line, field="id")
+        first_seen[request_id] = line
+        try:
+            entries.append(_InputLine(request_id, line, request=_request(record, line, path, catalog)))
+        except PromptrecError as exc:
+            entries.append(_InputLine(request_id, line, error=exc))
+    return entries
+
+
+def completed_ids(output: str | Path) -> set[str]:
+    """Ids already answered in ``output``; a torn last line (from a crash mid-write) is cut off first."""
+    path = Path(output)
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        logger.warning("%s: cutting off a torn last line (%d bytes) from an interrupted run", path, len(data) - end)
+        with path.open("r+b") as handle:
+            handle.truncate(end)
+        data = data[:end]
+    done: set[str] = set()
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            done.add(str(json.loads(raw)["id"]))
+        except (ValueError, KeyError, TypeError):
+            raise DataError("not an output line of promptrec batch; refusing to append to it", path=path, line=number) from None
+    return done
+
+
+def drop_error_lines(output: str | Path) -> int:
+    """Remove error lines from ``output`` (atomically, via a temporary file) so a re-run retries them."""
+    path = Path(output)
+    if not path.exists():
+        return 0
+    completed_ids(path)  # repairs a torn last line
+    kept, dropped = [], 0
+    for raw in path.read_bytes().splitlines(keepends=True):
+        if json.loads(raw).get("ok", True):
+            kept.append(raw)
+        else:
+            dropped += 1
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_bytes(b"".join(kept))
+    os.replace(temporary, path)
+    return dropped
+
+
+def _error_line(request_id: str, exc: BaseException) -> dict[str, Any]:
+    return {"id": request_id, "ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
+
+
+def _ranking_line(request_id: str, ranking: Ranking) -> dict[str, Any]:
+    return {"id": request_id, "ok": True, "ranking": ranking.model_dump(mode="json", exclude={"prompt"})}
+
+
+class _Writer:
+    """Appends whole lines with one write each, flushed at once (they survive the process being killed)."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("ab", buffering=0)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def run_batch(
+    entries: list[_InputLine],
+    output: str | Path,
+    ranker_for: Callable[[str | None], Ranker],
+    *,
+    workers: int = 1,
+    on_result: Callable[[BatchSummary], None] | None = None,
+    summary: BatchSummary | None = None,
+) -> BatchSummary:
+    """Rank every entry not yet in ``output`` and append one line per entry.
+
+    ``ranker_for(scenario)`` gives the ranker for a request's scenario (``None``: the default one).
+    ``workers`` requests run at once (the ranker serialises calls to a backend that cannot take more).
+    Ctrl-C stops cleanly: what was written stays, and the next run carries on.
+    """
+    summary = summary or BatchSummary()
+    output = Path(output)
+    done = completed_ids(output)
+    pending = [entry for entry in entries if entry.id not in done]
+    summary.total = len(entries)
+    summary.skipped = len(entries) - len(pending)
+    writer = _Writer(output)
+    started = time.perf_counter()
+
+    def record(entry: _InputLine, result: Ranking | BaseException) -> None:
+        if isinstance(result, Ranking):
+            writer.write(_ranking_line(entry.id, result))
+            summary.add(result)
+        else:
+            writer.write(_error_line(entry.id, result))
+            summary.failed += 1
+            name = type(result).__name__
+            summary.errors[name] = summary.errors.get(name, 0) + 1
+            logger.warning("request %s (line %d) failed: %s", entry.id, entry.line, result)
+        summary.wall_seconds = time.perf_counter() - started
+        if on_result:
+            on_result(summary)
+
+    def work(entry: _InputLine) -> Ranking:
+        assert entry.request is not None
+        request = entry.request
+        return ranker_for(request.scenario).rank(request.history, request.candidates, request.k)
+
+    queue: Iterator[_InputLine] = iter(pending)
+    running: dict[Future[Ranking], _InputLine] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        while True:
+            while len(running) < max(1, workers) * 2:
+                entry = next(queue, None)
+                if entry is None:
+                    break
+                if entry.error is not None:
+                    record(entry, entry.error)
+                else:
+                    running[pool.submit(work, entry)] = entry
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                entry = running.pop(future)
+                error = future.exception()
+                record(entry, error if error is not None else future.result())
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        logger.warning("interrupted; %d requests answered, re-run the same command to carry on", summary.done)
+    finally:
+        pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
+        writer.close()
+        summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+# ------------------------------------------------------------------------------------ OpenAI Batch API
+
+
+def export_openai_batch(entries: list[_InputLine], ranker_for: Callable[[str | None], Ranker], path: str | Path) -> int:
+    """Write the request file that OpenAI's Batch API accepts (one chat completion per request)."""
+    count = 0
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for entry in entries:
+            if entry.error is not None:
+                raise entry.error
+            assert entry.request is not None
+            ranker = ranker_for(entry.request.scenario)
+            prepared = ranker.prepare(entry.request.history, entry.request.candidates, entry.request.k)
+            body = ranker.backend.request_body(prepared.messages, prepared.params)  # type: ignore[attr-defined]
+            line = {"custom_id": entry.id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def import_openai_batch(
+    entries: list[_InputLine],
+    ranker_for: Callable[[str | None], Ranker],
+    results: str | Path,
+    output: str | Path,
+) -> BatchSummary:
+    """Turn a Batch API results file into promptrec output lines (requests missing from it are not written)."""
+    by_id = {entry.id: entry for entry in entries}
+    summary = BatchSummary(total=len(entries))
+    done = completed_ids(output)
+    writer = _Writer(Path(output))
+    try:
+        for line, record in jsonl_objects(Path(results)):
+            request_id = str(record.get("custom_id"))
+            entry = by_id.get(request_id)
+            if entry is None:
+                raise DataError(f"custom_id '{request_id}' is not in the input", path=results, line=line, field="custom_id")
+            if request_id in done:
+                summary.skipped += 1
+                continue
+            try:
+                ranking = _finish_imported(entry, record, ranker_for)
+            except PromptrecError as exc:
+                writer.write(_error_line(request_id, exc))
+                summary.failed += 1
+                continue
+            writer.write(_ranking_line(request_id, ranking))
+            summary.add(ranking)
+    finally:
+        writer.close()
+    return summary
+
+
+def _finish_imported(entry: _InputLine, record: dict[str, Any], ranker_for: Callable[[str | None], Ranker]) -> Ranking:
+    if entry.error is not None:
+        raise entry.error
+    assert entry.request is not None
+    response = record.get("response") or {}
+    if record.get("error") or response.get("status_code") != 200:
+        raise PromptrecError(f"the batch API reported an error: {record.get('error') or response.get('status_code')}")
+    body = response.get("body") or {}
+    choices = body.get("choices") or []
+    if not choices:
+        raise PromptrecError("the batch API answer has no choices")
+    usage = body.get("usage") or {}
+    completion = Completion(
+        text=(choices[0].get("message") or {}).get("content") or "",
+        model=body.get("model", "unknown"),
+        usage=Usage(input_tokens=usage.get("prompt_tokens", 0), output_tokens=usage.get("completion_tokens", 0)),
+        finish_reason=choices[0].get("finish_reason"),
+    )
+    ranker = ranker_for(entry.request.scenario)
+    prepared: PreparedRequest = ranker.prepare(entry.request.history, entry.request.candidates, entry.request.k)
+    return ranker.finish(prepared, completion)
