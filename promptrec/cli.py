@@ -395,3 +395,7 @@ def cache_stats(cache_dir: str | None) -> None:
 def cache_clear(cache_dir: str | None) -> None:
     """Remove every cached completion."""
     click.echo(f"removed {CompletionCache(cache_dir).clear()} entries")
+
+
+if __name__ == "__main__":
+    main()

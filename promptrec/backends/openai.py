@@ -32,6 +32,7 @@ class OpenAIBackend:
     """
 
     supports_grammar = False
+    supports_concurrency = True
 
     def __init__(
         self,
@@ -61,27 +62,33 @@ class OpenAIBackend:
                         "for a local OpenAI-compatible server pass its base URL instead"
                     )
                 key = _PLACEHOLDER_KEY
-            client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout)
+            # promptrec retries transient failures itself (promptrec.retry); the SDK's own retries would multiply them
+            client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0)
         self._client = client
 
     def count_tokens(self, messages: list[Message]) -> int:
         """An estimate: the server's tokenizer is not known here."""
         return estimate_tokens(messages)
 
-    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
-        """Send one chat completion request."""
+    def request_body(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
+        """The chat completions request body for ``messages`` (also what the Batch API export writes)."""
         if params.grammar:
             raise BackendError(f"{self.name} cannot enforce a grammar; use the llamacpp backend for that")
-        request: dict[str, Any] = {
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
         }
         if params.seed is not None:
-            request["seed"] = params.seed
+            body["seed"] = params.seed
         if params.stop:
-            request["stop"] = list(params.stop)
+            body["stop"] = list(params.stop)
+        return body
+
+    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        """Send one chat completion request."""
+        request = self.request_body(messages, params)
         try:
             response = self._client.chat.completions.create(**request)
         except Exception as exc:
