@@ -287,6 +287,12 @@ def run_batch(
     running: dict[Future[Ranking], _InputLine] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
+        if workers <= 1:  # one at a time: no hand-off to a thread
+            for entry in queue:
+                try:
+                    record(entry, entry.error or work(entry))
+                except Exception as exc:  # recorded as an error line, like a failure in a worker thread
+                    record(entry, exc)
         while True:
             while len(running) < max(1, workers) * 2:
                 entry = next(queue, None)

@@ -36,6 +36,7 @@ _TITLE_SPLIT = re.compile(r" [-–—:] | ?\( ?(?:because|since|as)\b", re.IGNOR
 _JSON_START = re.compile(r"\[\s*[\"\d\-{\]]|\{\s*[\"}]")
 _PARTIAL_JSON = re.compile(r"\[\s*(\"(?:[^\"\\]|\\.)*\"\s*(?:,\s*\"(?:[^\"\\]|\\.)*\"\s*)*)")
 _QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"")
+_NON_ALNUM = re.compile(r"[\W_]+")
 _ARROWS = (">", "→", "⇒", "➜")
 _FORMAT_PRIORITY: tuple[AnswerFormat, ...] = ("json", "arrow", "list", "labels", "titles")
 
@@ -53,8 +54,7 @@ def label_alphabet(n: int) -> list[str]:
 def normalize_text(text: str) -> str:
     """Casefolded, NFKC-normalised text with punctuation removed and spaces collapsed (for title matching)."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(ch if ch.isalnum() else " " for ch in text)
-    return " ".join(text.split())
+    return " ".join(_NON_ALNUM.sub(" ", text).split())
 
 
 @dataclass

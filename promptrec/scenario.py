@@ -68,8 +68,10 @@ def escape_item_text(text: str, max_chars: int = _MAX_ITEM_CHARS) -> str:
     special tokens are dropped, double quotes become single quotes and square brackets become parentheses
     (so a title cannot close its quotes or fake a candidate label), and the text is capped in length.
     """
-    text = unicodedata.normalize("NFKC", str(text))
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+    text = str(text)
+    if not (text.isascii() and text.isprintable()):  # the common case skips the per-character pass
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
     text = _SPECIAL_TOKENS.sub(" ", text)
     text = text.replace('"', "'").replace("[", "(").replace("]", ")").replace("\\", "/")
     text = " ".join(text.split())
@@ -157,6 +159,7 @@ class Scenario:
         self._system = env.get_template(templates["system"])
         self._user = env.get_template(templates["user"])
         self.template_files = templates
+        self._views: dict[Item, dict[str, Any]] = {}  # escaped item text, reused across prompts
 
     def render(
         self,
@@ -185,6 +188,14 @@ class Scenario:
         return messages
 
     def _item_view(self, item: Item) -> dict[str, Any]:
+        view = self._views.get(item)
+        if view is None:
+            if len(self._views) > 100_000:
+                self._views.clear()
+            view = self._views[item] = self._make_item_view(item)
+        return view
+
+    def _make_item_view(self, item: Item) -> dict[str, Any]:
         attributes = {
             name: _attribute_text(item.attributes[name])
             for name in self.spec.attributes

@@ -54,6 +54,8 @@ class StubServer:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+            disable_nagle_algorithm = True
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -98,3 +100,14 @@ class StubServer:
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+if __name__ == "__main__":  # a stand-alone server for benchmarks: prints its base URL, serves until killed
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=0.0)
+    options = parser.parse_args()
+    with StubServer(delay=options.delay) as server:
+        print(server.url, flush=True)
+        threading.Event().wait()
