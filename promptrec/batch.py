@@ -26,10 +26,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from promptrec.backends.base import Completion, Usage
 from promptrec.data import Catalog, Item, UserHistory, item_from_record, jsonl_objects
 from promptrec.errors import DataError, PromptrecError
-from promptrec.ranker import PreparedRequest, Ranker
+from promptrec.ranker import Ranker
 from promptrec.ranking import Ranking
 
 logger = logging.getLogger(__name__)
@@ -154,18 +153,18 @@ def _request(record: dict[str, Any], line: int, path: Path, catalog: Catalog | N
 
 
 @dataclass
-class _InputLine:
+class InputLine:
     id: str
     line: int
     request: BatchRequest | None = None
     error: PromptrecError | None = None
 
 
-def read_requests(path: str | Path, catalog: Catalog | None = None) -> list[_InputLine]:
+def read_requests(path: str | Path, catalog: Catalog | None = None) -> list[InputLine]:
     """Every request line of ``path``; a bad line becomes an entry carrying its error (it is answered with an
     error line, not dropped). Duplicate ids are refused, since the output is keyed by id."""
     path = Path(path)
-    entries: list[_InputLine] = []
+    entries: list[InputLine] = []
     first_seen: dict[str, int] = {}
     for line, record in jsonl_objects(path):
         request_id = str(record.get("id", f"line-{line}"))
@@ -174,9 +173,9 @@ def read_requests(path: str | Path, catalog: Catalog | None = None) -> list[_Inp
                             path=path, line=line, field="id")
         first_seen[request_id] = line
         try:
-            entries.append(_InputLine(request_id, line, request=_request(record, line, path, catalog)))
+            entries.append(InputLine(request_id, line, request=_request(record, line, path, catalog)))
         except PromptrecError as exc:
-            entries.append(_InputLine(request_id, line, error=exc))
+            entries.append(InputLine(request_id, line, error=exc))
     return entries
 
 
@@ -219,15 +218,15 @@ def drop_error_lines(output: str | Path) -> int:
     return dropped
 
 
-def _error_line(request_id: str, exc: BaseException) -> dict[str, Any]:
+def error_line(request_id: str, exc: BaseException) -> dict[str, Any]:
     return {"id": request_id, "ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
 
 
-def _ranking_line(request_id: str, ranking: Ranking) -> dict[str, Any]:
+def ranking_line(request_id: str, ranking: Ranking) -> dict[str, Any]:
     return {"id": request_id, "ok": True, "ranking": ranking.model_dump(mode="json", exclude={"prompt"})}
 
 
-class _Writer:
+class Writer:
     """Appends whole lines with one write each, flushed at once (they survive the process being killed)."""
 
     def __init__(self, path: Path) -> None:
@@ -241,7 +240,7 @@ class _Writer:
 
 
 def run_batch(
-    entries: list[_InputLine],
+    entries: list[InputLine],
     output: str | Path,
     ranker_for: Callable[[str | None], Ranker],
     *,
@@ -261,15 +260,15 @@ def run_batch(
     pending = [entry for entry in entries if entry.id not in done]
     summary.total = len(entries)
     summary.skipped = len(entries) - len(pending)
-    writer = _Writer(output)
+    writer = Writer(output)
     started = time.perf_counter()
 
-    def record(entry: _InputLine, result: Ranking | BaseException) -> None:
+    def record(entry: InputLine, result: Ranking | BaseException) -> None:
         if isinstance(result, Ranking):
-            writer.write(_ranking_line(entry.id, result))
+            writer.write(ranking_line(entry.id, result))
             summary.add(result)
         else:
-            writer.write(_error_line(entry.id, result))
+            writer.write(error_line(entry.id, result))
             summary.failed += 1
             name = type(result).__name__
             summary.errors[name] = summary.errors.get(name, 0) + 1
@@ -278,13 +277,13 @@ def run_batch(
         if on_result:
             on_result(summary)
 
-    def work(entry: _InputLine) -> Ranking:
+    def work(entry: InputLine) -> Ranking:
         assert entry.request is not None
         request = entry.request
         return ranker_for(request.scenario).rank(request.history, request.candidates, request.k)
 
-    queue: Iterator[_InputLine] = iter(pending)
-    running: dict[Future[Ranking], _InputLine] = {}
+    queue: Iterator[InputLine] = iter(pending)
+    running: dict[Future[Ranking], InputLine] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
         if workers <= 1:  # one at a time: no hand-off to a thread
@@ -317,79 +316,3 @@ def run_batch(
         writer.close()
         summary.wall_seconds = time.perf_counter() - started
     return summary
-
-
-# ------------------------------------------------------------------------------------ OpenAI Batch API
-
-
-def export_openai_batch(entries: list[_InputLine], ranker_for: Callable[[str | None], Ranker], path: str | Path) -> int:
-    """Write the request file that OpenAI's Batch API accepts (one chat completion per request)."""
-    count = 0
-    with Path(path).open("w", encoding="utf-8") as handle:
-        for entry in entries:
-            if entry.error is not None:
-                raise entry.error
-            assert entry.request is not None
-            ranker = ranker_for(entry.request.scenario)
-            prepared = ranker.prepare(entry.request.history, entry.request.candidates, entry.request.k)
-            body = ranker.backend.request_body(prepared.messages, prepared.params)  # type: ignore[attr-defined]
-            line = {"custom_id": entry.id, "method": "POST", "url": "/v1/chat/completions", "body": body}
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-            count += 1
-    return count
-
-
-def import_openai_batch(
-    entries: list[_InputLine],
-    ranker_for: Callable[[str | None], Ranker],
-    results: str | Path,
-    output: str | Path,
-) -> BatchSummary:
-    """Turn a Batch API results file into promptrec output lines (requests missing from it are not written)."""
-    by_id = {entry.id: entry for entry in entries}
-    summary = BatchSummary(total=len(entries))
-    done = completed_ids(output)
-    writer = _Writer(Path(output))
-    try:
-        for line, record in jsonl_objects(Path(results)):
-            request_id = str(record.get("custom_id"))
-            entry = by_id.get(request_id)
-            if entry is None:
-                raise DataError(f"custom_id '{request_id}' is not in the input", path=results, line=line, field="custom_id")
-            if request_id in done:
-                summary.skipped += 1
-                continue
-            try:
-                ranking = _finish_imported(entry, record, ranker_for)
-            except PromptrecError as exc:
-                writer.write(_error_line(request_id, exc))
-                summary.failed += 1
-                continue
-            writer.write(_ranking_line(request_id, ranking))
-            summary.add(ranking)
-    finally:
-        writer.close()
-    return summary
-
-
-def _finish_imported(entry: _InputLine, record: dict[str, Any], ranker_for: Callable[[str | None], Ranker]) -> Ranking:
-    if entry.error is not None:
-        raise entry.error
-    assert entry.request is not None
-    response = record.get("response") or {}
-    if record.get("error") or response.get("status_code") != 200:
-        raise PromptrecError(f"the batch API reported an error: {record.get('error') or response.get('status_code')}")
-    body = response.get("body") or {}
-    choices = body.get("choices") or []
-    if not choices:
-        raise PromptrecError("the batch API answer has no choices")
-    usage = body.get("usage") or {}
-    completion = Completion(
-        text=(choices[0].get("message") or {}).get("content") or "",
-        model=body.get("model", "unknown"),
-        usage=Usage(input_tokens=usage.get("prompt_tokens", 0), output_tokens=usage.get("completion_tokens", 0)),
-        finish_reason=choices[0].get("finish_reason"),
-    )
-    ranker = ranker_for(entry.request.scenario)
-    prepared: PreparedRequest = ranker.prepare(entry.request.history, entry.request.candidates, entry.request.k)
-    return ranker.finish(prepared, completion)

@@ -13,11 +13,11 @@ import click
 
 from promptrec.backends import DEFAULT_BACKEND, KINDS, get_backend
 from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
-from promptrec.batch import export_openai_batch as export_openai_batch_file
-from promptrec.batch import import_openai_batch as import_openai_batch_file
 from promptrec.cache import CompletionCache
 from promptrec.data import Catalog, Item, UserHistory, item_from_title, read_catalog, read_histories
 from promptrec.errors import PromptrecError
+from promptrec.openai_batch import export_requests as export_openai_batch_file
+from promptrec.openai_batch import import_results as import_openai_batch_file
 from promptrec.ranker import Ranker
 from promptrec.ranking import Ranking
 from promptrec.retry import RetryPolicy
@@ -362,7 +362,14 @@ def batch(
 
 def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers: int, summary: BatchSummary) -> BatchSummary:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     columns = (TextColumn("ranking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),

@@ -8,10 +8,10 @@ import zlib
 
 import pytest
 from click.testing import CliRunner
-
 from openai_stub import Reply, StubServer, answer
+
 from promptrec.batch import completed_ids, drop_error_lines, read_requests
-from promptrec.cli import demo_catalog_path, main
+from promptrec.cli import main
 from promptrec.errors import DataError
 
 IDS = [f"m{i:02d}" for i in range(1, 25)]

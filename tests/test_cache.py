@@ -1,11 +1,10 @@
-import pickle
 import sqlite3
 
 import diskcache
 import pytest
-
 from conftest import ScriptedBackend
 from openai_stub import StubServer
+
 from promptrec import Item, Ranker
 from promptrec.backends import GenerationParams, get_backend
 from promptrec.backends.base import Completion, Usage

@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import ScriptedBackend
+
 from promptrec import Item, Ranker, UserHistory
 from promptrec.backends import get_backend
 from promptrec.errors import BackendError, ContextOverflowError, DataError

@@ -6,8 +6,8 @@ import logging
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from openai_stub import Reply, StubServer
+
 from promptrec.cli import main
 from promptrec.data import read_catalog, read_histories
 from promptrec.errors import DataError

@@ -1,10 +1,10 @@
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
-
 from openai_stub import Reply, StubServer
+
 from promptrec import Ranker
 from promptrec.backends import get_backend
 from promptrec.errors import BackendError
@@ -46,7 +46,7 @@ def test_transient_classification(error, transient):
 def test_retry_after_seconds_milliseconds_and_dates():
     assert retry_after(status_error(429, {"retry-after": "3"})) == 3.0
     assert retry_after(status_error(429, {"retry-after-ms": "250"})) == 0.25
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 25 < retry_after(status_error(429, {"retry-after": later})) <= 30
     assert retry_after(status_error(429)) is None
 
