@@ -14,6 +14,8 @@ import click
 from promptrec.backends import DEFAULT_BACKEND, KINDS, get_backend
 from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
 from promptrec.cache import CompletionCache
+from promptrec.feedback import FeedbackConfig, FeedbackStore
+from promptrec.feedback_cli import feedback_group
 from promptrec.data import Catalog, Item, UserHistory, item_from_title, read_catalog, read_histories
 from promptrec.errors import PromptrecError
 from promptrec.openai_batch import export_requests as export_openai_batch_file
@@ -98,6 +100,10 @@ def _print_table(ranking: Ranking) -> None:
         notes.append(f"{report.reasks} re-ask")
     if ranking.history_dropped:
         notes.append(f"{ranking.history_dropped} oldest history items dropped")
+    if ranking.feedback_examples or ranking.feedback_cut:
+        notes.append(f"{ranking.feedback_examples} feedback examples ({ranking.feedback_cut} cut by the budget)")
+    if ranking.demoted:
+        notes.append(f"{len(ranking.demoted)} disliked items moved last")
     click.echo(
         f"\n{ranking.backend} | scenario {ranking.scenario} ({ranking.strategy}) | "
         f"{ranking.usage.input_tokens} prompt + {ranking.usage.output_tokens} answer tokens | " + ", ".join(notes),
@@ -153,6 +159,12 @@ def _ranking_options(func: Any) -> Any:
         click.option("--cache-dir", type=click.Path(file_okay=False), help="Completion cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder]."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache."),
         click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True, help="Tries per request for transient failures (429, 5xx, timeouts)."),
+        click.option("--feedback-db", type=click.Path(dir_okay=False), help="Feedback store [default: $PROMPTREC_FEEDBACK_DB or the user data folder]."),
+        click.option("--feedback-examples", type=click.IntRange(min=0), default=3, show_default=True, help="The user's feedback records shown in each prompt (0: none)."),
+        click.option("--feedback-selection", type=click.Choice(["recent", "similar"]), default="recent", show_default=True, help="Most recent feedback, or the most similar to the candidates."),
+        click.option("--cross-scenario", is_flag=True, help="Also use the user's feedback from other scenarios."),
+        click.option("--rejected", type=click.Choice(["demote", "remove", "keep"]), default="demote", show_default=True, help="What happens to items the user disliked."),
+        click.option("--no-feedback", is_flag=True, help="Ignore the feedback store."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -167,6 +179,13 @@ def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
         backend_options = {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
     backend = get_backend(backend_spec, **backend_options)
     cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
+    feedback = None
+    if not options["no_feedback"]:
+        feedback = FeedbackConfig(
+            FeedbackStore(options["feedback_db"]), examples=options["feedback_examples"],
+            selection=options["feedback_selection"], cross_scenario=options["cross_scenario"],
+            rejected=options["rejected"],
+        )
     default = options["scenario"] or ("movies" if catalog == "demo" else "default")
     rankers: dict[str, Ranker] = {}
 
@@ -177,6 +196,7 @@ def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
                 backend, load_scenario(name, options["prompts_dirs"]), strategy=options["strategy"],
                 constrained=options["constrained"], shuffle=options["shuffle"], seed=options["seed"],
                 temperature=options["temperature"], cache=cache, retry=RetryPolicy(attempts=options["max_attempts"]),
+                feedback=feedback,
             )
         return rankers[name]
 
@@ -402,6 +422,9 @@ def cache_stats(cache_dir: str | None) -> None:
 def cache_clear(cache_dir: str | None) -> None:
     """Remove every cached completion."""
     click.echo(f"removed {CompletionCache(cache_dir).clear()} entries")
+
+
+main.add_command(feedback_group)
 
 
 if __name__ == "__main__":

@@ -9,18 +9,27 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from promptrec.backends import Backend, Completion, GenerationParams, Message, get_backend
 from promptrec.cache import CompletionCache, completion_key
 from promptrec.data import Item, UserHistory
-from promptrec.errors import BackendError, ContextOverflowError, DataError
+from promptrec.errors import BackendError, DataError
+from promptrec.feedback import FeedbackConfig, FeedbackRecord, demote, select_examples
 from promptrec.parsing import label_alphabet, parse_ranking
+from promptrec.prompting import (
+    PreparedRequest,
+    answer_instruction,
+    checked_candidates,
+    fit_history,
+    label_list_grammar,
+    shown_order,
+)
 from promptrec.ranking import RankedItem, Ranking
 from promptrec.retry import RetryPolicy, call_with_retries
 from promptrec.scenario import STRATEGIES, Scenario, Strategy, load_scenario
@@ -38,46 +47,6 @@ class _Call:
     completion: Completion
     cached: bool
     retries: int
-
-
-def answer_instruction(labels: Sequence[str]) -> str:
-    """The output contract of generate mode, as shown to the model (the parser reads exactly this)."""
-    example = " > ".join(f"[{label}]" for label in list(labels[1:3]) + list(labels[:1]))
-    return (
-        f"Answer with the labels of all {len(labels)} candidates, most likely first, separated by \" > \", "
-        f"for example: {example}. Use every label exactly once and write nothing else."
-    )
-
-
-def label_list_grammar(labels: Sequence[str]) -> str:
-    """A GBNF grammar whose sentences are exactly ``len(labels)`` candidate labels joined by `` > ``."""
-    alternatives = " | ".join(f'"[{label}]"' for label in labels)
-    rest = ' " > " item' * (len(labels) - 1)
-    return f"root ::= item{rest}\nitem ::= {alternatives}\n"
-
-
-@dataclass(frozen=True)
-class PreparedRequest:
-    """Everything decided before the backend is called: the prompt, the parameters and the labelling.
-
-    It is deterministic for a given ranker, user and candidate list, so a request exported to a batch API
-    today can be finished with :meth:`Ranker.finish` when the answer comes back.
-    """
-
-    user_id: str
-    messages: list[Message]
-    params: GenerationParams
-    labelled: list[tuple[str, Item]]
-    fallback: list[int]
-    history_titles: list[str]
-    history_used: int
-    history_dropped: int
-    k: int | None
-
-    @property
-    def labels(self) -> list[str]:
-        """The candidates' labels in shown order."""
-        return [label for label, _ in self.labelled]
 
 
 class Ranker:
@@ -100,6 +69,8 @@ class Ranker:
         max_tokens: answer length limit; default: enough for the full label list.
         cache: a :class:`~promptrec.cache.CompletionCache` to answer repeated prompts from; ``None``: no cache.
         retry: how to retry transient backend failures (rate limits, timeouts, 5xx).
+        feedback: where the user's feedback lives and how it enters prompts
+            (:class:`~promptrec.feedback.FeedbackConfig`); ``None``: no feedback.
     """
 
     def __init__(
@@ -118,6 +89,7 @@ class Ranker:
         max_tokens: int | None = None,
         cache: CompletionCache | None = None,
         retry: RetryPolicy = RetryPolicy(),
+        feedback: FeedbackConfig | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
@@ -135,6 +107,7 @@ class Ranker:
         self.max_tokens = max_tokens
         self.cache = cache
         self.retry = retry
+        self.feedback_config = feedback
         # an in-process model serves one request at a time; HTTP backends take many
         self._lock = nullcontext() if getattr(self.backend, "supports_concurrency", False) else threading.Lock()
 
@@ -166,16 +139,10 @@ class Ranker:
         ]
         second = self._complete(follow_up, request)
         again = self.finish(
-            request,
-            second.completion,
-            cached=call.cached and second.cached,
-            retries=call.retries + second.retries,
+            request, second.completion, cached=call.cached and second.cached, retries=call.retries + second.retries
         )
         return again.model_copy(
-            update={
-                "report": again.report.model_copy(update={"reasks": 1}),
-                "usage": ranking.usage + again.usage,
-            }
+            update={"report": again.report.model_copy(update={"reasks": 1}), "usage": ranking.usage + again.usage}
         )
 
     def rank_many(
@@ -191,19 +158,49 @@ class Ranker:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             yield from pool.map(lambda request: self.rank(*request), requests)
 
+    def feedback(self, user_id: str, item: Item | str, label: str, **details: Any) -> FeedbackRecord:
+        """Record a user's reaction to an item in this ranker's scenario (``liked``, ``disliked``,
+        ``clicked``, ``skipped`` or ``rating`` with ``rating=``); later prompts for that user carry it."""
+        if self.feedback_config is None:
+            raise DataError("this ranker has no feedback store; create it with feedback=FeedbackConfig(store)")
+        return self.feedback_config.store.add(user_id, self.scenario.name, item, label, **details)  # type: ignore[arg-type]
+
     def prepare(
         self, user: UserHistory | Sequence[Item], candidates: Sequence[Item], k: int | None = None
     ) -> PreparedRequest:
-        """Label the candidates, fit the history to the context and render the prompt; calls no model."""
+        """Label the candidates, choose feedback examples, fit the history to the context and render the
+        prompt; calls no model."""
         history = user if isinstance(user, UserHistory) else UserHistory.from_items(user)
-        candidates = _checked_candidates(candidates)
+        candidates = checked_candidates(candidates)
         if k is not None and k < 1:
             raise DataError(f"k must be at least 1, got {k}", field="k")
-        shown = self._shown_order(history.user_id, candidates)
+        examples: list[dict[str, Any]] = []
+        examples_cut, rejected = 0, frozenset[str]()
+        config = self.feedback_config
+        if config is not None:
+            rejected = frozenset(config.store.negative_items(history.user_id, self.scenario.name)) & {
+                c.id for c in candidates
+            }
+            if config.rejected == "remove" and rejected:
+                candidates = checked_candidates([c for c in candidates if c.id not in rejected])
+            elif config.rejected == "demote":
+                candidates = demote(candidates, rejected)
+            chosen = select_examples(
+                config.store, history.user_id, self.scenario.name, candidates, n=config.examples,
+                strategy=config.selection, cross_scenario=config.cross_scenario, token_budget=config.token_budget,
+            )
+            examples, examples_cut = chosen.examples, chosen.cut
+        shown = shown_order(candidates, history.user_id, self.seed, self.shuffle)
         labels = label_alphabet(len(candidates))
         labelled = [(labels[i], candidates[index]) for i, index in enumerate(shown)]
         params = self._params(labels)
-        messages, used = self._fit_prompt(history.items, labelled, k, params)
+
+        def render(items: Sequence[Item]) -> list[Message]:
+            return self.scenario.render(
+                items, labelled, strategy=self.strategy, k=k, answer_format=answer_instruction(labels), examples=examples
+            )
+
+        messages, used = fit_history(render, history.items, self.max_history, self.backend, params.max_tokens)
         return PreparedRequest(
             user_id=history.user_id,
             messages=messages,
@@ -214,6 +211,9 @@ class Ranker:
             history_used=used,
             history_dropped=len(history) - used,
             k=k,
+            examples=examples,
+            examples_cut=examples_cut,
+            demote=rejected if config is not None and config.rejected == "demote" else frozenset(),
         )
 
     def finish(
@@ -230,6 +230,8 @@ class Ranker:
         )
         if report.repaired:
             logger.debug("repaired answer %r: %s", completion.text, report)
+        if request.demote:  # items the user rejected go last, whatever the model said
+            order = demote_indices(order, request.labelled, request.demote)
         n = len(order)
         items = [
             RankedItem(
@@ -250,6 +252,9 @@ class Ranker:
             strategy=self.strategy,
             history_used=request.history_used,
             history_dropped=request.history_dropped,
+            feedback_examples=len(request.examples),
+            feedback_cut=request.examples_cut,
+            demoted=sorted(request.demote),
             prompt=request.messages,
         )
 
@@ -272,16 +277,9 @@ class Ranker:
                 return self.backend.complete(messages, request.params)
 
         completion = call_with_retries(call, self.retry, on_retry=count)
-        if key is not None and self.cache is not None:
-            self.cache.set(key, completion)
+        if key is not None:
+            self.cache.set(key, completion)  # type: ignore[union-attr]
         return _Call(completion, cached=False, retries=retries)
-
-    def _shown_order(self, user_id: str, candidates: Sequence[Item]) -> list[int]:
-        order = list(range(len(candidates)))
-        if self.shuffle:
-            key = "\x1f".join([str(self.seed), user_id, *(item.id for item in candidates)])
-            random.Random(key).shuffle(order)
-        return order
 
     def _params(self, labels: Sequence[str]) -> GenerationParams:
         per_label = max(len(label) for label in labels) + 4  # "[AB] > " is about this many tokens at most
@@ -292,58 +290,8 @@ class Ranker:
             grammar=label_list_grammar(labels) if self.constrained else None,
         )
 
-    def _render(self, history: Sequence[Item], labelled: list[tuple[str, Item]], k: int | None) -> list[Message]:
-        return self.scenario.render(
-            history,
-            labelled,
-            strategy=self.strategy,
-            k=k,
-            answer_format=answer_instruction([label for label, _ in labelled]),
-        )
 
-    def _fit_prompt(
-        self, history: Sequence[Item], labelled: list[tuple[str, Item]], k: int | None, params: GenerationParams
-    ) -> tuple[list[Message], int]:
-        """The prompt with as many of the most recent history items as fit; and how many that is."""
-        recent = list(history[-self.max_history :]) if self.max_history else []
-        window = self.backend.context_window
-        if window is None:
-            return self._render(recent, labelled, k), len(recent)
-        budget = window - params.max_tokens
-
-        def fits(keep: int) -> tuple[bool, list[Message]]:
-            messages = self._render(recent[len(recent) - keep :], labelled, k)
-            return self.backend.count_tokens(messages) <= budget, messages
-
-        ok, messages = fits(len(recent))
-        if ok:
-            return messages, len(recent)
-        low, high = 0, len(recent) - 1  # find the largest number of recent items that fits
-        ok, best = fits(0)
-        if not ok:
-            raise ContextOverflowError(
-                f"{len(labelled)} candidates do not fit the {window}-token context of {self.backend.name} "
-                f"even with no history; use fewer candidates or a larger context (n_ctx)"
-            )
-        kept = 0
-        while low < high:
-            middle = (low + high + 1) // 2
-            ok, candidate = fits(middle)
-            if ok:
-                low, best, kept = middle, candidate, middle
-            else:
-                high = middle - 1
-        logger.info("dropped %d oldest history items to fit the context", len(recent) - kept)
-        return best, kept
-
-
-def _checked_candidates(candidates: Sequence[Item]) -> list[Item]:
-    candidates = list(candidates)
-    if not candidates:
-        raise DataError("the candidate list is empty; give at least one candidate", field="candidates")
-    seen: set[str] = set()
-    for item in candidates:
-        if item.id in seen:
-            raise DataError(f"candidate id '{item.id}' appears more than once", field="candidates")
-        seen.add(item.id)
-    return candidates
+def demote_indices(order: list[int], labelled: list[tuple[str, Item]], rejected: frozenset[str]) -> list[int]:
+    """``order`` with the indices of rejected items moved to the end, each part keeping its order."""
+    keep = [i for i in order if labelled[i][1].id not in rejected]
+    return keep + [i for i in order if labelled[i][1].id in rejected]

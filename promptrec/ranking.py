@@ -75,6 +75,9 @@ class Ranking(BaseModel):
     strategy: str
     history_used: int = 0
     history_dropped: int = 0
+    feedback_examples: int = 0
+    feedback_cut: int = 0
+    demoted: list[str] = Field(default_factory=list)
     prompt: list[Message] = Field(default_factory=list)
 
     def ids(self, k: int | None = None) -> list[str]:

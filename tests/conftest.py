@@ -106,3 +106,9 @@ def llama_server(bundled_model_path: Path, tmp_path_factory: pytest.TempPathFact
 def _private_cache_dir(tmp_path, monkeypatch):
     """Keep every test's completion cache out of the user's cache folder."""
     monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _private_feedback_db(tmp_path, monkeypatch):
+    """Keep every test's feedback store out of the user's data folder."""
+    monkeypatch.setenv("PROMPTREC_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))

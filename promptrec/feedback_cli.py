@@ -1,0 +1,206 @@
+"""``promptrec feedback``: add, list, export, import and clear the feedback users gave.
+
+A thin shell over :class:`promptrec.feedback_store.FeedbackStore`; registered in :mod:`promptrec.cli`,
+and runnable alone as ``python -m promptrec.feedback_cli``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from promptrec.errors import PromptrecError
+from promptrec.feedback_store import LABELS, FeedbackRecord, FeedbackStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _db_option(func: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False),
+        help="Feedback database [default: $PROMPTREC_FEEDBACK_DB or feedback.sqlite3 in the user data folder].",
+    )(func)
+
+
+def _store(db: str | None) -> FeedbackStore:
+    try:
+        return FeedbackStore(db)
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _ids(values: tuple[str, ...]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@click.group("feedback")
+def feedback_group() -> None:
+    """Record what users thought of recommendations; it becomes in-context examples in their next prompts.
+
+    \b
+    Examples:
+      promptrec feedback add --user u1 --scenario movies --item m03 --title Alien --label liked
+      promptrec feedback add --user u1 --scenario movies --item m12 --title Up --label rating --rating 2 \\
+          --shown m03,m12,m14 --comment "not for me"
+      promptrec feedback list --user u1
+      promptrec feedback export feedback.jsonl --user u1
+      promptrec feedback import feedback.jsonl --db other.sqlite3
+      promptrec feedback clear --user u1
+    """
+
+
+@feedback_group.command("add")
+@click.option("--user", "user_id", required=True, help="User id.")
+@click.option("--scenario", default="default", show_default=True, help="Scenario the feedback belongs to.")
+@click.option("--item", "item_id", required=True, help="Id of the item acted on.")
+@click.option("--title", required=True, help="Its title (shown in prompts, so no catalog is needed).")
+@click.option("--label", type=click.Choice(LABELS), required=True, help="What the user did.")
+@click.option("--rating", type=click.FloatRange(0, 5), help="Rating on a 1-5 scale (with --label rating).")
+@click.option("--shown", multiple=True, metavar="IDS", help="Ids of the items shown with it, comma-separated or repeated.")
+@click.option("--comment", help="Free-text comment.")
+@click.option("--timestamp", type=float, help="Seconds since the epoch [default: now].")
+@_db_option
+def add(
+    user_id: str,
+    scenario: str,
+    item_id: str,
+    title: str,
+    label: str,
+    rating: float | None,
+    shown: tuple[str, ...],
+    comment: str | None,
+    timestamp: float | None,
+    db: str | None,
+) -> None:
+    """Add one feedback record.
+
+    \b
+    Examples:
+      promptrec feedback add --user u1 --scenario movies --item m03 --title Alien --label liked
+      promptrec feedback add --user u1 --scenario books --item b7 --title Dune --label rating --rating 5
+    """
+    store = _store(db)
+    try:
+        record = store.add(
+            user_id, scenario, item_id, label,  # type: ignore[arg-type]
+            title=title, shown=_ids(shown), rating=rating, comment=comment, timestamp=timestamp,
+        )
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {record.label} on {record.item_id} for {record.user_id} ({record.scenario}) to {store.path}")
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _row(record: FeedbackRecord) -> str:
+    label = f"rating {record.rating:g}" if record.rating is not None else record.label
+    line = f"{_when(record.timestamp)}  {record.user_id:<10} {record.scenario:<9} {label:<10} {record.item_id:<8} {record.item_title}"
+    if record.shown:
+        line += f"  [shown {len(record.shown)}]"
+    if record.comment:
+        line += f"  # {record.comment}"
+    return line
+
+
+@feedback_group.command("list")
+@click.option("--user", "user_id", help="Only this user.")
+@click.option("--scenario", help="Only this scenario.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Only the newest N records.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line (as 'export' writes).")
+@_db_option
+def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json: bool, db: str | None) -> None:
+    """List feedback records, oldest first (times in UTC).
+
+    \b
+    Examples:
+      promptrec feedback list
+      promptrec feedback list --user u1 --scenario movies -n 20
+      promptrec feedback list --user u1 --json
+    """
+    store = _store(db)
+    try:
+        records = store.list(user_id, scenario, limit=limit)
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
+    for record in records:
+        click.echo(record.model_dump_json() if as_json else _row(record))
+    if not as_json:
+        click.echo(f"{len(records)} records in {store.path}", err=True)
+
+
+@feedback_group.command("export")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--user", "user_id", help="Only this user.")
+@click.option("--scenario", help="Only this scenario.")
+@_db_option
+def export(path: str, user_id: str | None, scenario: str | None, db: str | None) -> None:
+    """Write feedback records to PATH as JSONL (replaced whole).
+
+    \b
+    Examples:
+      promptrec feedback export all.jsonl
+      promptrec feedback export u1-movies.jsonl --user u1 --scenario movies
+    """
+    store = _store(db)
+    try:
+        count = store.export_jsonl(path, user_id=user_id, scenario=scenario)
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"exported {count} records to {path}")
+
+
+@feedback_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@_db_option
+def import_(path: str, db: str | None) -> None:
+    """Add the records of a JSONL file, all or nothing.
+
+    A malformed line stops the import with its file:line and field, and nothing is added. Records the
+    database already has (same uid) are skipped, so importing a file twice is harmless.
+
+    \b
+    Examples:
+      promptrec feedback import all.jsonl
+      promptrec feedback import all.jsonl --db /tmp/copy.sqlite3
+    """
+    store = _store(db)
+    try:
+        result = store.import_jsonl(path)
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"imported {result.added} records from {path} ({result.duplicates} already present)")
+
+
+@feedback_group.command("clear")
+@click.option("--user", "user_id", help="Only this user's feedback.")
+@click.option("--scenario", help="Only this scenario.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting every user's feedback.")
+@_db_option
+def clear(user_id: str | None, scenario: str | None, yes: bool, db: str | None) -> None:
+    """Delete feedback records (one user's, or with --yes everyone's).
+
+    \b
+    Examples:
+      promptrec feedback clear --user u1
+      promptrec feedback clear --user u1 --scenario books
+      promptrec feedback clear --yes
+    """
+    store = _store(db)
+    if user_id is None and not yes:
+        click.confirm(f"Delete the feedback of every user{f' in {scenario}' if scenario else ''} from {store.path}?", abort=True)
+    try:
+        count = store.clear(user_id, scenario)
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"removed {count} records")
+
+
+if __name__ == "__main__":
+    feedback_group()

@@ -1,0 +1,123 @@
+"""What is decided before a backend is called: the candidates' labels and order, the answer contract, and
+a prompt whose history fits the model's context."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptrec.backends import Backend, GenerationParams, Message
+from promptrec.data import Item
+from promptrec.errors import ContextOverflowError, DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """Everything decided before the backend is called: the prompt, the parameters and the labelling.
+
+    It is deterministic for a given ranker, user, candidate list and feedback, so a request exported to a
+    batch API today can be finished with :meth:`Ranker.finish <promptrec.ranker.Ranker.finish>` later.
+    """
+
+    user_id: str
+    messages: list[Message]
+    params: GenerationParams
+    labelled: list[tuple[str, Item]]
+    fallback: list[int]
+    history_titles: list[str]
+    history_used: int
+    history_dropped: int
+    k: int | None
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    examples_cut: int = 0
+    demote: frozenset[str] = frozenset()
+
+    @property
+    def labels(self) -> list[str]:
+        """The candidates' labels in shown order."""
+        return [label for label, _ in self.labelled]
+
+
+def answer_instruction(labels: Sequence[str]) -> str:
+    """The output contract of generate mode, as shown to the model (the parser reads exactly this)."""
+    example = " > ".join(f"[{label}]" for label in list(labels[1:3]) + list(labels[:1]))
+    return (
+        f"Answer with the labels of all {len(labels)} candidates, most likely first, separated by \" > \", "
+        f"for example: {example}. Use every label exactly once and write nothing else."
+    )
+
+
+def label_list_grammar(labels: Sequence[str]) -> str:
+    """A GBNF grammar whose sentences are exactly ``len(labels)`` candidate labels joined by `` > ``."""
+    alternatives = " | ".join(f'"[{label}]"' for label in labels)
+    rest = ' " > " item' * (len(labels) - 1)
+    return f"root ::= item{rest}\nitem ::= {alternatives}\n"
+
+
+def checked_candidates(candidates: Sequence[Item]) -> list[Item]:
+    """``candidates`` as a list; a :class:`DataError` if it is empty or repeats an id."""
+    candidates = list(candidates)
+    if not candidates:
+        raise DataError("the candidate list is empty; give at least one candidate", field="candidates")
+    seen: set[str] = set()
+    for item in candidates:
+        if item.id in seen:
+            raise DataError(f"candidate id '{item.id}' appears more than once", field="candidates")
+        seen.add(item.id)
+    return candidates
+
+
+def shown_order(candidates: Sequence[Item], user_id: str, seed: int, shuffle: bool) -> list[int]:
+    """The order in which candidates are shown: a random permutation seeded by seed, user and candidates."""
+    order = list(range(len(candidates)))
+    if shuffle:
+        key = "\x1f".join([str(seed), user_id, *(item.id for item in candidates)])
+        random.Random(key).shuffle(order)
+    return order
+
+
+def fit_history(
+    render: Callable[[Sequence[Item]], list[Message]],
+    history: Sequence[Item],
+    max_history: int,
+    backend: Backend,
+    answer_tokens: int,
+) -> tuple[list[Message], int]:
+    """The prompt with as many of the most recent history items as fit the context, and how many that is.
+
+    ``render(items)`` renders the prompt for a history; the context must also hold ``answer_tokens``.
+    """
+    recent = list(history[-max_history:]) if max_history else []
+    window = backend.context_window
+    if window is None:
+        return render(recent), len(recent)
+    budget = window - answer_tokens
+
+    def fits(keep: int) -> tuple[bool, list[Message]]:
+        messages = render(recent[len(recent) - keep :])
+        return backend.count_tokens(messages) <= budget, messages
+
+    ok, messages = fits(len(recent))
+    if ok:
+        return messages, len(recent)
+    ok, best = fits(0)
+    if not ok:
+        raise ContextOverflowError(
+            f"the candidates do not fit the {window}-token context of {backend.name} even with no history; "
+            "use fewer candidates or a larger context (n_ctx)"
+        )
+    low, high, kept = 0, len(recent) - 1, 0  # the largest number of recent items that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        ok, candidate = fits(middle)
+        if ok:
+            low, best, kept = middle, candidate, middle
+        else:
+            high = middle - 1
+    logger.info("dropped %d oldest history items to fit the context", len(recent) - kept)
+    return best, kept
