@@ -15,14 +15,18 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import diskcache
 from diskcache.core import MODE_PICKLE
 
+from pydantic import BaseModel
+
 from promptrec.backends.base import Completion, GenerationParams, Message
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
 
 #: Bump when the meaning of a cached value changes; older entries then simply stop matching.
 CACHE_VERSION = 1
@@ -91,7 +95,7 @@ def completion_key(
 
 
 class CompletionCache:
-    """Completions on disk, keyed by :func:`completion_key`, evicted least-recently-used past ``size_limit``.
+    """Completions (and label scores) on disk, keyed by :func:`completion_key`, evicted least-recently-used past ``size_limit``.
 
     Safe to share between threads and processes (SQLite underneath). A corrupt or unsafe entry is logged,
     deleted and treated as a miss.
@@ -108,8 +112,8 @@ class CompletionCache:
             timeout=60,
         )
 
-    def get(self, key: str) -> Completion | None:
-        """The cached completion for ``key``, or ``None``."""
+    def get(self, key: str, model: type[T] = Completion) -> T | None:  # type: ignore[assignment]
+        """The cached value for ``key`` as a ``model`` (a :class:`Completion` by default), or ``None``."""
         try:
             value = self._cache.get(key)
         except UnsafeCacheEntry as exc:
@@ -119,15 +123,15 @@ class CompletionCache:
         if value is None:
             return None
         try:
-            return Completion.model_validate(value)
+            return model.model_validate(value)
         except ValueError as exc:
             logger.warning("dropping cache entry %s: %s", key[:12], exc)
             self._cache.delete(key)
             return None
 
-    def set(self, key: str, completion: Completion) -> None:
-        """Store ``completion`` under ``key``."""
-        self._cache.set(key, completion.model_dump(mode="json"))
+    def set(self, key: str, value: BaseModel) -> None:
+        """Store ``value`` (a completion, label scores...) under ``key``."""
+        self._cache.set(key, value.model_dump(mode="json"))
 
     def stats(self) -> dict[str, Any]:
         """Where the cache is, how many entries it holds and how many bytes it takes."""

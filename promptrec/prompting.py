@@ -52,6 +52,15 @@ def answer_instruction(labels: Sequence[str]) -> str:
     )
 
 
+def choice_instruction(labels: Sequence[str]) -> str:
+    """The output contract of score mode: one label, whose first token is read as the ranking."""
+    example = labels[1] if len(labels) > 1 else labels[0]
+    return (
+        f"Answer with the label of the one candidate I am most likely to choose next, in square brackets, "
+        f"for example: [{example}]. Write nothing else."
+    )
+
+
 def label_list_grammar(labels: Sequence[str]) -> str:
     """A GBNF grammar whose sentences are exactly ``len(labels)`` candidate labels joined by `` > ``."""
     alternatives = " | ".join(f'"[{label}]"' for label in labels)

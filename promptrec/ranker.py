@@ -8,17 +8,31 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from promptrec.backends import Backend, Completion, GenerationParams, Message, get_backend
+from promptrec.backends.base import LabelScores, supports_scoring
 from promptrec.cache import CompletionCache, completion_key
 from promptrec.data import Item, UserHistory
+from promptrec.debias import (
+    borda,
+    calibrate,
+    mean_scores,
+    merge_reports,
+    order_by_score,
+    pass_shift,
+    rotate,
+    sliding_windows,
+    softmax,
+)
 from promptrec.errors import BackendError, DataError
 from promptrec.feedback import FeedbackConfig, FeedbackRecord, demote, select_examples
 from promptrec.parsing import label_alphabet, parse_ranking
@@ -26,13 +40,17 @@ from promptrec.prompting import (
     PreparedRequest,
     answer_instruction,
     checked_candidates,
+    choice_instruction,
     fit_history,
     label_list_grammar,
     shown_order,
 )
-from promptrec.ranking import RankedItem, Ranking
+from promptrec.ranking import ParseReport, RankedItem, Ranking
 from promptrec.retry import RetryPolicy, call_with_retries
 from promptrec.scenario import STRATEGIES, Scenario, Strategy, load_scenario
+from promptrec.scoring import single_token_labels
+
+Mode = Literal["generate", "score"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +67,22 @@ class _Call:
     retries: int
 
 
+@dataclass(frozen=True)
+class _Scores:
+    logprobs: dict[str, float]
+    floored: list[str]
+    usage: Any
+    cached: bool
+    retries: int
+
+
 class Ranker:
-    """Ranks candidates for a user by prompting an LLM (generate mode: the model writes a ranked list).
+    """Ranks candidates for a user by prompting an LLM.
+
+    Two modes: ``generate`` (the model writes a ranked list of labels, which is parsed and repaired) and
+    ``score`` (LlamaRec: one forward pass gives the probability of each candidate's label as the next token;
+    needs a backend with ``score_labels``). ``permutations`` passes in shifted orders, ``calibrate`` and
+    ``window`` work in both.
 
     Args:
         backend: a :class:`~promptrec.backends.Backend`, or a ``kind:model`` string for
@@ -71,6 +103,13 @@ class Ranker:
         retry: how to retry transient backend failures (rate limits, timeouts, 5xx).
         feedback: where the user's feedback lives and how it enters prompts
             (:class:`~promptrec.feedback.FeedbackConfig`); ``None``: no feedback.
+        mode: ``generate`` or ``score``.
+        permutations: passes over the candidates in cyclically shifted orders (against position bias),
+            aggregated by mean log-probability (score mode) or mean Borda points (generate mode).
+        calibrate: score mode only: divide out each label's prior, estimated once per label set from a
+            content-free prompt (contextual calibration).
+        window: rank at most this many candidates per prompt; larger sets go through rank_llm's sliding
+            windows, back to front, ``stride`` apart (default: half the window).
     """
 
     def __init__(
@@ -90,6 +129,11 @@ class Ranker:
         cache: CompletionCache | None = None,
         retry: RetryPolicy = RetryPolicy(),
         feedback: FeedbackConfig | None = None,
+        mode: Mode = "generate",
+        permutations: int = 1,
+        calibrate: bool = False,
+        window: int | None = None,
+        stride: int | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
@@ -108,6 +152,21 @@ class Ranker:
         self.cache = cache
         self.retry = retry
         self.feedback_config = feedback
+        if mode not in ("generate", "score"):
+            raise ValueError(f"unknown mode '{mode}'; choose 'generate' or 'score'")
+        if mode == "score" and not supports_scoring(self.backend):
+            raise BackendError(f"{self.backend.name} cannot score labels (no log-probabilities); use mode='generate'")
+        if calibrate and mode != "score":
+            raise ValueError("calibrate=True needs mode='score'")
+        if permutations < 1 or (window is not None and window < 2):
+            raise ValueError("permutations must be at least 1 and window at least 2")
+        self.mode: Mode = mode
+        self.permutations = permutations
+        self.calibrate = calibrate
+        self.window = window
+        self.stride = stride or max(1, (window or 2) // 2)
+        self._priors: dict[tuple[str, ...], dict[str, float]] = {}
+        self._labels: dict[int, list[str]] = {}
         # an in-process model serves one request at a time; HTTP backends take many
         self._lock = nullcontext() if getattr(self.backend, "supports_concurrency", False) else threading.Lock()
 
@@ -123,9 +182,71 @@ class Ranker:
         ``Ranking.report``. Transient backend failures are retried; other failures raise
         :class:`~promptrec.errors.BackendError`.
         """
-        request = self.prepare(user, candidates, k)
+        history = user if isinstance(user, UserHistory) else UserHistory.from_items(user)
+        if k is not None and k < 1:
+            raise DataError(f"k must be at least 1, got {k}", field="k")
+        candidates = checked_candidates(candidates)
+        if self.window and len(candidates) > self.window:
+            ranking = self._rank_windows(history, candidates)
+        else:
+            ranking = self._rank_passes(history, candidates)
+        return _finalize(ranking, frozenset(ranking.demoted), k)
+
+    def _rank_passes(self, history: UserHistory, candidates: list[Item]) -> Ranking:
+        """One ranking from ``permutations`` passes in cyclically shifted orders."""
+        n = len(candidates)
+        rankings = [self._rank_once(history, candidates, pass_shift(p, self.permutations, n))
+                    for p in range(self.permutations)]
+        if len(rankings) == 1:
+            return rankings[0]
+        if self.mode == "score":
+            scores = mean_scores([{r.item.id: r.score for r in ranking.items} for ranking in rankings])
+        else:
+            scores = borda([ranking.ids() for ranking in rankings])
+        first = rankings[0]
+        by_id = {r.item.id: r for r in first.items}
+        order = order_by_score([c.id for c in candidates if c.id in by_id], scores)
+        items = [by_id[item].model_copy(update={"rank": rank, "score": scores[item]})
+                 for rank, item in enumerate(order, start=1)]
+        return first.model_copy(update={
+            "items": items,
+            "report": merge_reports([r.report for r in rankings]),
+            "usage": sum((r.usage for r in rankings[1:]), first.usage),
+            "cached": all(r.cached for r in rankings),
+            "retries": sum(r.retries for r in rankings),
+            "passes": len(rankings),
+        })
+
+    def _rank_windows(self, history: UserHistory, candidates: list[Item]) -> Ranking:
+        """rank_llm's sliding windows, back to front, so the best candidates bubble up to the front."""
+        order = list(candidates)
+        windows = []
+        for start, end in sliding_windows(len(order), self.window or len(order), self.stride):
+            ranking = self._rank_passes(history, order[start:end])
+            order[start:end] = [r.item for r in ranking.items]
+            windows.append(ranking)
+        last = windows[-1]
+        by_id = {r.item.id: r for ranking in windows for r in ranking.items}
+        n = len(order)
+        items = [by_id[item.id].model_copy(update={"rank": rank, "score": float(n - rank + 1)})
+                 for rank, item in enumerate(order, start=1)]
+        return last.model_copy(update={
+            "items": items,
+            "report": merge_reports([r.report for r in windows]),
+            "usage": sum((r.usage for r in windows[:-1]), last.usage),
+            "cached": all(r.cached for r in windows),
+            "retries": sum(r.retries for r in windows),
+            "passes": sum(r.passes for r in windows),
+            "demoted": sorted({d for r in windows for d in r.demoted}),
+        })
+
+    def _rank_once(self, history: UserHistory, candidates: list[Item], shift: int) -> Ranking:
+        """One prompt, one answer (or one forward pass in score mode): a full ranking, no top-k cut."""
+        request = self.prepare(history, candidates, shift=shift)
+        if self.mode == "score":
+            return self._score(request)
         call = self._complete(request.messages, request)
-        ranking = self.finish(request, call.completion, cached=call.cached, retries=call.retries)
+        ranking = self._parse(request, call.completion, cached=call.cached, retries=call.retries)
         if ranking.report.usable or not self.reask:
             return ranking
         logger.info("answer named no candidate; asking once more")
@@ -138,7 +259,7 @@ class Ranker:
             {"role": "user", "content": _REASK.format(quote=quote, n=len(request.labelled), example=example)},
         ]
         second = self._complete(follow_up, request)
-        again = self.finish(
+        again = self._parse(
             request, second.completion, cached=call.cached and second.cached, retries=call.retries + second.retries
         )
         return again.model_copy(
@@ -166,10 +287,10 @@ class Ranker:
         return self.feedback_config.store.add(user_id, self.scenario.name, item, label, **details)  # type: ignore[arg-type]
 
     def prepare(
-        self, user: UserHistory | Sequence[Item], candidates: Sequence[Item], k: int | None = None
+        self, user: UserHistory | Sequence[Item], candidates: Sequence[Item], k: int | None = None, *, shift: int = 0
     ) -> PreparedRequest:
         """Label the candidates, choose feedback examples, fit the history to the context and render the
-        prompt; calls no model."""
+        prompt; calls no model. ``shift`` rotates the shown order (for permutation passes)."""
         history = user if isinstance(user, UserHistory) else UserHistory.from_items(user)
         candidates = checked_candidates(candidates)
         if k is not None and k < 1:
@@ -190,14 +311,15 @@ class Ranker:
                 strategy=config.selection, cross_scenario=config.cross_scenario, token_budget=config.token_budget,
             )
             examples, examples_cut = chosen.examples, chosen.cut
-        shown = shown_order(candidates, history.user_id, self.seed, self.shuffle)
-        labels = label_alphabet(len(candidates))
+        shown = rotate(shown_order(candidates, history.user_id, self.seed, self.shuffle), shift)
+        labels = self._labels_for(len(candidates))
         labelled = [(labels[i], candidates[index]) for i, index in enumerate(shown)]
         params = self._params(labels)
+        instruction = choice_instruction(labels) if self.mode == "score" else answer_instruction(labels)
 
         def render(items: Sequence[Item]) -> list[Message]:
             return self.scenario.render(
-                items, labelled, strategy=self.strategy, k=k, answer_format=answer_instruction(labels), examples=examples
+                items, labelled, strategy=self.strategy, k=k, answer_format=instruction, examples=examples
             )
 
         messages, used = fit_history(render, history.items, self.max_history, self.backend, params.max_tokens)
@@ -219,7 +341,31 @@ class Ranker:
     def finish(
         self, request: PreparedRequest, completion: Completion, *, cached: bool = False, retries: int = 0
     ) -> Ranking:
-        """Parse and repair ``completion`` (the answer to ``request``) into a :class:`Ranking`."""
+        """Parse and repair ``completion`` (the answer to ``request``) into a :class:`Ranking` (generate mode)."""
+        return _finalize(self._parse(request, completion, cached=cached, retries=retries), request.demote, request.k)
+
+    def _ranking(self, request: PreparedRequest, order: list[int], scores: list[float], **fields: Any) -> Ranking:
+        items = [
+            RankedItem(item=request.labelled[i][1], rank=rank, label=request.labelled[i][0], score=scores[i])
+            for rank, i in enumerate(order, start=1)
+        ]
+        return Ranking(
+            items=items,
+            user_id=request.user_id,
+            backend=self.backend.name,
+            scenario=self.scenario.name,
+            strategy=self.strategy,
+            mode=self.mode,
+            history_used=request.history_used,
+            history_dropped=request.history_dropped,
+            feedback_examples=len(request.examples),
+            feedback_cut=request.examples_cut,
+            demoted=sorted(request.demote),
+            prompt=request.messages,
+            **fields,
+        )
+
+    def _parse(self, request: PreparedRequest, completion: Completion, *, cached: bool, retries: int) -> Ranking:
         order, report = parse_ranking(
             completion.text,
             request.labels,
@@ -230,33 +376,71 @@ class Ranker:
         )
         if report.repaired:
             logger.debug("repaired answer %r: %s", completion.text, report)
-        if request.demote:  # items the user rejected go last, whatever the model said
-            order = demote_indices(order, request.labelled, request.demote)
         n = len(order)
-        items = [
-            RankedItem(
-                item=request.labelled[index][1], rank=rank, label=request.labelled[index][0], score=float(n - rank + 1)
-            )
-            for rank, index in enumerate(order, start=1)
-        ]
-        return Ranking(
-            items=items[: request.k] if request.k else items,
-            user_id=request.user_id,
-            raw=completion.text,
-            report=report,
-            usage=completion.usage,
-            cached=cached,
-            retries=retries,
-            backend=self.backend.name,
-            scenario=self.scenario.name,
-            strategy=self.strategy,
-            history_used=request.history_used,
-            history_dropped=request.history_dropped,
-            feedback_examples=len(request.examples),
-            feedback_cut=request.examples_cut,
-            demoted=sorted(request.demote),
-            prompt=request.messages,
+        points = [0.0] * n
+        for rank, index in enumerate(order):
+            points[index] = float(n - rank)
+        return self._ranking(
+            request, order, points, raw=completion.text, report=report, usage=completion.usage,
+            cached=cached, retries=retries,
         )
+
+    def _score(self, request: PreparedRequest) -> Ranking:
+        """Score mode: order the candidates by the probability of their label as the answer's next token."""
+        call = self._label_scores(request.messages, request.labels)
+        logprobs = call.logprobs
+        if self.calibrate:
+            logprobs = calibrate(logprobs, self._prior(request))
+        probabilities = softmax(logprobs)  # over the candidates' labels only
+        scores = [math.log(max(probabilities[label], 1e-300)) for label in request.labels]
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], request.fallback.index(i)))
+        report = ParseReport(format="scores", valid=len(scores) - len(call.floored), floored=len(call.floored))
+        return self._ranking(
+            request, order, scores, raw=json.dumps(call.logprobs, sort_keys=True), report=report,
+            usage=call.usage, cached=call.cached, retries=call.retries,
+        )
+
+    def _prior(self, request: PreparedRequest) -> dict[str, float]:
+        """The label prior for this label set: the scores of a content-free prompt (no history, every
+        candidate 'N/A'), computed once per ranker and label set and cached like any answer."""
+        labels = tuple(request.labels)
+        if labels not in self._priors:
+            blank = [(label, Item(id=f"content-free-{label}", title="N/A")) for label in labels]
+            messages = self.scenario.render(
+                [], blank, strategy=self.strategy, answer_format=choice_instruction(list(labels))
+            )
+            self._priors[labels] = self._label_scores(messages, list(labels)).logprobs
+        return self._priors[labels]
+
+    def _label_scores(self, messages: list[Message], labels: list[str]) -> _Scores:
+        """One ``score_labels`` call through the cache and the retry policy."""
+        key = None
+        if self.cache is not None:
+            key = completion_key(self.backend.name, messages, GenerationParams(max_tokens=1), mode="score", labels=labels)
+            hit = self.cache.get(key, LabelScores)
+            if hit is not None:
+                return _Scores(hit.logprobs, hit.floored, hit.usage, cached=True, retries=0)
+        retries = 0
+
+        def count(error: BaseException, delay: float) -> None:
+            nonlocal retries
+            retries += 1
+
+        def call() -> LabelScores:
+            with self._lock:
+                return self.backend.score_labels(messages, labels)  # type: ignore[attr-defined]
+
+        scores = call_with_retries(call, self.retry, on_retry=count)
+        if key is not None:
+            self.cache.set(key, scores)  # type: ignore[union-attr]
+        return _Scores(scores.logprobs, scores.floored, scores.usage, cached=False, retries=retries)
+
+    def _labels_for(self, n: int) -> list[str]:
+        if self.mode == "generate":
+            return label_alphabet(n)
+        if n not in self._labels:
+            self._labels[n] = single_token_labels(self.backend, n)
+        return self._labels[n]
 
     def _complete(self, messages: list[Message], request: PreparedRequest) -> _Call:
         """One backend call through the cache and the retry policy."""
@@ -282,6 +466,8 @@ class Ranker:
         return _Call(completion, cached=False, retries=retries)
 
     def _params(self, labels: Sequence[str]) -> GenerationParams:
+        if self.mode == "score":
+            return GenerationParams(max_tokens=1, temperature=0.0, seed=self.seed)
         per_label = max(len(label) for label in labels) + 4  # "[AB] > " is about this many tokens at most
         return GenerationParams(
             max_tokens=self.max_tokens or per_label * len(labels) + 16,
@@ -291,7 +477,10 @@ class Ranker:
         )
 
 
-def demote_indices(order: list[int], labelled: list[tuple[str, Item]], rejected: frozenset[str]) -> list[int]:
-    """``order`` with the indices of rejected items moved to the end, each part keeping its order."""
-    keep = [i for i in order if labelled[i][1].id not in rejected]
-    return keep + [i for i in order if labelled[i][1].id in rejected]
+def _finalize(ranking: Ranking, rejected: frozenset[str], k: int | None) -> Ranking:
+    """Items the user rejected moved last (whatever the model said), ranks renumbered, the top ``k`` kept."""
+    items = ranking.items
+    if rejected:
+        items = [r for r in items if r.item.id not in rejected] + [r for r in items if r.item.id in rejected]
+        items = [r.model_copy(update={"rank": rank}) for rank, r in enumerate(items, start=1)]
+    return ranking.model_copy(update={"items": items[:k] if k else items})

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promptrec.backends.base import Message, Usage
 from promptrec.data import Item
 
-AnswerFormat = Literal["json", "arrow", "list", "labels", "titles", "none"]
+AnswerFormat = Literal["json", "arrow", "list", "labels", "titles", "scores", "none"]
 
 
 class ParseReport(BaseModel):
@@ -18,7 +18,8 @@ class ParseReport(BaseModel):
 
     ``valid`` counts the distinct candidates the answer named, in the order it named them, before repair;
     ``duplicates``, ``hallucinated`` (neither a candidate label nor a candidate title) and ``history`` (an item
-    the user already has) were dropped; ``missing`` candidates were appended in the fallback order.
+    the user already has) were dropped; ``missing`` candidates were appended in the fallback order. In score
+    mode the format is ``scores`` and ``floored`` counts labels that an API's top log-probabilities left out.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -32,6 +33,7 @@ class ParseReport(BaseModel):
     stripped_reasoning: bool = False
     truncated: bool = False
     reasks: int = 0
+    floored: int = 0
 
     @property
     def usable(self) -> bool:
@@ -47,7 +49,9 @@ class ParseReport(BaseModel):
 class RankedItem(BaseModel):
     """One candidate in a ranking: its 1-based rank, the label it had in the prompt and its score.
 
-    In ``generate`` mode the score is Borda points (``n`` for the first of ``n`` candidates, down to 1).
+    In ``generate`` mode the score is Borda points (``n`` for the first of ``n`` candidates, down to 1); in
+    ``score`` mode it is the log-probability of the candidate's label among the candidates' labels (the mean
+    over passes, which cancels a position bias that adds the same amount at each position).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -73,6 +77,8 @@ class Ranking(BaseModel):
     backend: str
     scenario: str
     strategy: str
+    mode: str = "generate"
+    passes: int = 1
     history_used: int = 0
     history_dropped: int = 0
     feedback_examples: int = 0

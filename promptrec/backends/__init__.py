@@ -14,17 +14,27 @@ import importlib
 import inspect
 from typing import Any
 
-from promptrec.backends.base import Backend, Completion, GenerationParams, Message, Usage
+from promptrec.backends.base import (
+    Backend,
+    Completion,
+    GenerationParams,
+    LabelScores,
+    Message,
+    Usage,
+    supports_scoring,
+)
 from promptrec.errors import BackendError, UnknownBackendError
 
 __all__ = [
     "Backend",
     "Completion",
     "GenerationParams",
+    "LabelScores",
     "Message",
     "Usage",
     "KINDS",
     "get_backend",
+    "supports_scoring",
 ]
 
 #: kind -> "module:class"; each class is built as ``cls(model, **options)``.

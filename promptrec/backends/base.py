@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, Protocol, runtime_checkable
 
-from typing_extensions import TypedDict
-
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
 
 class Message(TypedDict):
@@ -50,6 +49,21 @@ class Completion(BaseModel):
     finish_reason: str | None = None
 
 
+class LabelScores(BaseModel):
+    """What :meth:`score_labels` returns: each label's log-probability as the model's next token.
+
+    ``logprobs`` maps every requested label to a natural-log probability (``<= 0``). A backend that only
+    sees the top few tokens (an OpenAI-compatible API) gives the labels missing from that list a floor value
+    and names them in ``floored``, so their order among themselves means nothing. ``usage`` counts the
+    tokens of the call and ``model`` names the model that scored.
+    """
+
+    logprobs: dict[str, float]
+    floored: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    model: str
+
+
 @runtime_checkable
 class Backend(Protocol):
     """The one method a backend implements, plus what it can tell about itself.
@@ -57,6 +71,14 @@ class Backend(Protocol):
     ``name`` identifies backend and model (it goes into cache keys and reports). ``context_window`` is the
     model's context size in tokens when known, else ``None``. ``supports_grammar`` says whether
     ``GenerationParams.grammar`` is enforced.
+
+    Optional capability, discovered with :func:`supports_scoring` and never assumed: a backend may also
+    implement ``score_labels(messages, labels, prefix="[") -> LabelScores``, the log-probability of each
+    label (a single token) as the first token of the answer, from one forward pass (score mode, as in
+    LlamaRec). ``prefix`` is text the answer is taken to start with (``"["`` because candidates are shown as
+    ``[A]``). Such a backend sets ``supports_scoring = True``; it may set it to ``False`` to switch the
+    capability off (for a server that returns no log-probabilities, say). It is not part of this Protocol,
+    so backends without it still satisfy ``isinstance(backend, Backend)``.
     """
 
     name: str
@@ -70,6 +92,12 @@ class Backend(Protocol):
     def count_tokens(self, messages: list[Message]) -> int:
         """How many prompt tokens ``messages`` take (exact where the backend can tell, else estimated)."""
         ...
+
+
+def supports_scoring(backend: object) -> bool:
+    """Whether ``backend`` can score labels: it has a callable ``score_labels`` and does not set
+    ``supports_scoring = False``."""
+    return callable(getattr(backend, "score_labels", None)) and getattr(backend, "supports_scoring", True) is not False
 
 
 def estimate_tokens(messages: list[Message]) -> int:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from promptrec.backends.base import Completion, GenerationParams, Message, Usage, estimate_tokens
+from promptrec.backends.base import Completion, GenerationParams, LabelScores, Message, Usage, estimate_tokens
 from promptrec.errors import BackendError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
+
+#: how many characters before a label key the label-token cache; a label's tokenization only depends on
+#: the text right before it, and a chat template's assistant prefix is the same for every prompt.
+_TAIL_CHARS = 32
 
 
 def bundled_model_path() -> Path:
@@ -49,6 +54,7 @@ class LlamaCppBackend:
     """
 
     supports_grammar = True
+    supports_scoring = True
 
     def __init__(self, model: str | None = None, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0):
         llama_cpp = _import_llama_cpp()
@@ -71,6 +77,7 @@ class LlamaCppBackend:
         self.context_window: int | None = self._llm.n_ctx()
         self._formatter = self._chat_formatter()
         self._grammars: dict[str, Any] = {}
+        self._label_ids: dict[tuple[str, str], int | None] = {}
         logger.info("loaded %s (n_ctx=%d)", path, self.context_window)
 
     def _chat_formatter(self) -> Any:
@@ -132,3 +139,132 @@ class LlamaCppBackend:
             ),
             finish_reason=choice.get("finish_reason"),
         )
+
+    def reset(self) -> None:
+        """Forget the evaluated prompt kept in the KV cache (the next call evaluates its prompt from scratch)."""
+        self._llm.reset()
+
+    def _tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _chat_prompt(self, messages: Sequence[Message]) -> str:
+        if self._formatter is None:
+            raise BackendError(f"{self.name}: the model file has no chat template, which score mode needs")
+        return self._formatter(messages=list(messages)).prompt
+
+    def _label_tokens(self, prompt: str, tokens: list[int], labels: Sequence[str]) -> dict[str, int | None]:
+        """Each label's token id when ``prompt + label`` tokenizes as ``tokens`` plus exactly one token."""
+        tail = prompt[-_TAIL_CHARS:]
+        found: dict[str, int | None] = {}
+        for label in labels:
+            key = (tail, label)
+            if key not in self._label_ids:
+                ids = self._tokenize(prompt + label) if label else []
+                single = len(ids) == len(tokens) + 1 and ids[: len(tokens)] == tokens
+                self._label_ids[key] = ids[-1] if single else None
+            found[label] = self._label_ids[key]
+        return found
+
+    def label_token_ids(self, labels: Sequence[str], prefix: str = "[") -> dict[str, int | None]:
+        """Each label's token id where it is one token right after the assistant prefix and ``prefix``, else None.
+
+        Checked in the context of this model's chat template (a one-message conversation), which is where
+        :meth:`score_labels` reads it.
+        """
+        prompt = self._chat_prompt([{"role": "user", "content": "?"}]) + prefix
+        return self._label_tokens(prompt, self._tokenize(prompt), labels)
+
+    def score_labels(
+        self, messages: list[Message], labels: Sequence[str], prefix: str = "[", *, reuse_prefix: bool = True
+    ) -> LabelScores:
+        """The log-probability of each label as the next token after the assistant prefix and ``prefix``.
+
+        One forward pass over the chat-formatted prompt; only the last position's logits are read. Every
+        label must be a single token in that context (see :func:`promptrec.scoring.single_token_labels`).
+        With ``reuse_prefix`` the tokens shared with the previously evaluated prompt are kept in the KV
+        cache and only the rest is evaluated; the result is the same either way.
+
+        Raises:
+            BackendError: a label is not one token, two labels are the same token, or the prompt is too long.
+        """
+        labels = list(dict.fromkeys(labels))
+        if not labels:
+            raise BackendError("score_labels needs at least one label")
+        chat = self._chat_prompt(messages)
+        prompt = chat + prefix
+        tokens = self._tokenize(prompt)
+        if self.context_window is not None and len(tokens) >= self.context_window:
+            raise BackendError(
+                f"{self.name}: the prompt has {len(tokens)} tokens, more than the {self.context_window}-token context"
+            )
+        ids = self._label_tokens(prompt, tokens, labels)
+        bad = [label for label, token in ids.items() if token is None]
+        if bad:
+            raise BackendError(
+                f"{self.name}: these labels are not single tokens after {prefix!r} for this model's tokenizer: "
+                f"{', '.join(bad)}; choose labels with promptrec.scoring.single_token_labels()"
+            )
+        by_token: dict[int | None, str] = {}
+        for label, token in ids.items():
+            if token in by_token:
+                raise BackendError(f"{self.name}: labels {by_token[token]!r} and {label!r} are the same token")
+            by_token[token] = label
+        logits = self._last_logits(tokens, reuse_prefix)
+        # keep the chat prompt minus its last two tokens cached, so a complete() of these messages evaluates
+        # two or more tokens, never the single-token replay (see _last_logits)
+        self._rewind(len(self._tokenize(chat)) - 2 if prefix else len(tokens) - 2)
+        log_total = _log_sum_exp(logits)
+        return LabelScores(
+            logprobs={label: float(logits[token]) - log_total for label, token in ids.items()},
+            usage=Usage(input_tokens=len(tokens), output_tokens=0),
+            model=self.name,
+        )
+
+    def _last_logits(self, tokens: list[int], reuse_prefix: bool) -> Any:
+        """Evaluate ``tokens`` (reusing the cached common prefix) and copy the last position's logits.
+
+        llama.cpp computes a batch of one token with other kernels than a longer batch, and the logits
+        differ (on SmolLM2 by 0.06 in a label's log-probability, enough to change greedy answers), while
+        a row of a batch of two or more tokens comes out the same whatever the batch. So at least two
+        tokens are evaluated and no batch is a lone token: the scores do not depend on what was cached.
+        """
+        import numpy as np
+
+        llm = self._llm
+        keep = 0
+        if reuse_prefix and llm.n_tokens:
+            keep = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+            keep = max(0, min(keep, len(tokens) - 2))
+            if keep and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+                keep = 0  # this model's memory cannot drop a suffix (recurrent models)
+        if keep:
+            llm.n_tokens = keep
+        else:
+            llm.reset()
+        rest = tokens[keep:]
+        cut = len(rest) - 2 if len(rest) > llm.n_batch and len(rest) % llm.n_batch == 1 else len(rest)
+        try:
+            for piece in (rest[:cut], rest[cut:]):
+                if piece:
+                    llm.eval(piece)
+        except RuntimeError as exc:
+            llm.reset()
+            raise BackendError(f"{self.name}: llama.cpp could not evaluate the prompt: {exc}") from exc
+        pointer = llm._ctx.get_logits_ith(-1)
+        if not pointer:
+            raise BackendError(f"{self.name}: llama.cpp returned no logits for the last prompt token")
+        logger.debug("score_labels: %d prompt tokens, %d reused from the KV cache", len(tokens), keep)
+        return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).astype(np.float64)
+
+    def _rewind(self, n_tokens: int) -> None:
+        """Keep only the first ``n_tokens`` evaluated tokens as a reusable prefix (the rest is evicted lazily)."""
+        llm = self._llm
+        llm.n_tokens = max(0, min(n_tokens, llm.n_tokens))
+        llm._requires_eval = True  # the live logits no longer belong to the last kept token
+
+
+def _log_sum_exp(values: Any) -> float:
+    import numpy as np
+
+    top = float(values.max())
+    return top + float(np.log(np.exp(values - top).sum()))

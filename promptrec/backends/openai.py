@@ -8,15 +8,20 @@ comes from the ``api_key`` option or ``OPENAI_API_KEY``; a server given by ``bas
 from __future__ import annotations
 
 import logging
+import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from promptrec.backends.base import Completion, GenerationParams, Message, Usage, estimate_tokens
+from promptrec.backends.base import Completion, GenerationParams, LabelScores, Message, Usage, estimate_tokens
 from promptrec.errors import BackendError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
 _PLACEHOLDER_KEY = "sk-no-key-required"
+
+#: the most alternatives the OpenAI API returns per token
+TOP_LOGPROBS = 20
 
 
 class OpenAIBackend:
@@ -33,6 +38,7 @@ class OpenAIBackend:
 
     supports_grammar = False
     supports_concurrency = True
+    supports_scoring = True
 
     def __init__(
         self,
@@ -86,26 +92,95 @@ class OpenAIBackend:
             body["stop"] = list(params.stop)
         return body
 
-    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
-        """Send one chat completion request."""
-        request = self.request_body(messages, params)
+    def score_request_body(self, messages: list[Message]) -> dict[str, Any]:
+        """The request of :meth:`score_labels`: one greedy token with its top alternatives' log-probabilities."""
+        body = self.request_body(messages, GenerationParams(max_tokens=1, temperature=0.0))
+        body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        return body
+
+    def _send(self, request: dict[str, Any]) -> Any:
         try:
             response = self._client.chat.completions.create(**request)
         except Exception as exc:
             raise BackendError(f"{self.name}: {_describe(exc)}") from exc
         if not getattr(response, "choices", None):
             raise BackendError(f"{self.name}: the server answered with no choices")
+        return response
+
+    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        """Send one chat completion request."""
+        response = self._send(self.request_body(messages, params))
         choice = response.choices[0]
-        usage = getattr(response, "usage", None)
         return Completion(
             text=(choice.message.content if choice.message else None) or "",
             model=getattr(response, "model", None) or self.model,
-            usage=Usage(
-                input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                output_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            ),
+            usage=_usage(response),
             finish_reason=choice.finish_reason,
         )
+
+    def score_labels(self, messages: list[Message], labels: Sequence[str], prefix: str = "[") -> LabelScores:
+        """Each label's log-probability as the answer's first token, from the server's top 20 alternatives.
+
+        A chat API cannot be given the start of the answer, so a returned token is matched to a label after
+        stripping whitespace and a leading ``prefix`` (``"[A"``, ``" A"`` and ``"A"`` all count for ``A``;
+        their probabilities are added). A label not among the returned tokens gets a floor value, the lowest
+        returned log-probability minus log(2) (it is less likely than anything listed), and is named in
+        ``floored``.
+
+        Raises:
+            BackendError: when the request fails or the server returns no log-probabilities.
+        """
+        labels = list(dict.fromkeys(labels))
+        response = self._send(self.score_request_body(messages))
+        top = _top_logprobs(response.choices[0])
+        if not top:
+            raise BackendError(
+                f"{self.name}: the server does not return logprobs (asked for logprobs=true, "
+                f"top_logprobs={TOP_LOGPROBS}), which score mode needs; use generate mode with this server"
+            )
+        wanted = set(labels)
+        found: dict[str, float] = {}
+        for token, logprob in top.items():
+            text = token.strip()
+            if prefix and text.startswith(prefix):
+                text = text[len(prefix) :].strip()
+            if text in wanted:
+                found[text] = _log_add(found[text], logprob) if text in found else logprob
+        finite = [value for value in top.values() if math.isfinite(value)]
+        floor = (min(finite) if finite else -100.0) - math.log(2)
+        floored = [label for label in labels if label not in found]
+        return LabelScores(
+            logprobs={label: found.get(label, floor) for label in labels},
+            floored=floored,
+            usage=_usage(response),
+            model=getattr(response, "model", None) or self.model,
+        )
+
+
+def _usage(response: Any) -> Usage:
+    usage = getattr(response, "usage", None)
+    return Usage(
+        input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+        output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+    )
+
+
+def _log_add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) without overflow or underflow."""
+    high, low = max(a, b), min(a, b)
+    return high if low == -math.inf else high + math.log1p(math.exp(low - high))
+
+
+def _top_logprobs(choice: Any) -> dict[str, float]:
+    """The first answer token and its alternatives, token text -> log-probability; empty when absent."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return {}
+    first = content[0]
+    top = {entry.token: float(entry.logprob) for entry in (getattr(first, "top_logprobs", None) or [])}
+    if getattr(first, "token", None) is not None and getattr(first, "logprob", None) is not None:
+        top.setdefault(first.token, float(first.logprob))
+    return top
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,198 @@
+"""``promptrec eval``: run the harness on datasets and write results/<run>/ (report, JSON, rows, plots).
+
+The command object is :data:`eval_command`; ``python -m promptrec.evaluation.cli`` runs it on its own.
+Everything heavy (ir-measures, bm25s, matplotlib, the model) loads only when the command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from promptrec.errors import MissingDependencyError, PromptrecError
+
+STRATEGY_CHOICES = ("sequential", "recency", "in_context")
+PROTOCOL_CHOICES = ("auto", "llmrank", "cross-domain", "pointwise")
+
+
+def _require_eval_extra() -> None:
+    for module, package in (("ir_measures", "ir-measures"), ("bm25s", "bm25s"), ("matplotlib", "matplotlib")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise MissingDependencyError(package, "eval") from None
+
+
+def _backend_options(spec: str, options: dict[str, Any]) -> dict[str, Any]:
+    if spec.partition(":")[0].strip().lower() == "llamacpp":
+        return {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
+    return {"base_url": options["base_url"], "api_key": options["api_key"]}
+
+
+def _llm_factories(options: dict[str, Any]) -> list[Any]:
+    from promptrec.cache import CompletionCache
+    from promptrec.evaluation.llm import llm_factory
+
+    if options["no_llm"]:
+        return []
+    cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
+    ranker_options: dict[str, Any] = {}
+    if options["mode"] != "generate":
+        ranker_options["mode"] = options["mode"]
+    if options["permutations"] != 1:
+        ranker_options["permutations"] = options["permutations"]
+    factories = []
+    for spec in options["backends"]:
+        from promptrec.backends import get_backend
+
+        backend = get_backend(spec, **_backend_options(spec, options))
+        for strategy in options["strategies"]:
+            factories.append(
+                llm_factory(
+                    backend,
+                    strategy=strategy,
+                    history=options["history"],
+                    seed=options["seed"],
+                    temperature=options["temperature"],
+                    cache=cache,
+                    prompts_dirs=options["prompts_dirs"],
+                    ranker_options=ranker_options,
+                )
+            )
+    return factories
+
+
+def _progress() -> tuple[Any, Any]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(task: str, done: int, total: int) -> None:
+        if task not in tasks:
+            tasks[task] = progress.add_task(task, total=total)
+        progress.update(tasks[task], completed=done)
+
+    return progress, update
+
+
+def run_eval(options: dict[str, Any]) -> dict[str, Path]:
+    """Run every dataset of ``options`` (the command's parameters) and write the run folder."""
+    _require_eval_extra()
+    from promptrec.evaluation.datasets import load_dataset
+    from promptrec.evaluation.pointwise import PointwiseDataset, run_pointwise
+    from promptrec.evaluation.protocol import ProtocolConfig
+    from promptrec.evaluation.report import write_report
+    from promptrec.evaluation.runner import run_dataset
+
+    started = time.perf_counter()
+    config = ProtocolConfig(
+        users=options["users"], valid_users=options["valid_users"], candidates=options["candidates"],
+        history=options["history"], seed=options["seed"],
+    )
+    datasets = [load_dataset(spec, options["data_dir"], options["scenario"]) for spec in options["datasets"]]
+    for spec, dataset in zip(options["datasets"], datasets):
+        if options["protocol"] not in ("auto", dataset.protocol):
+            raise click.UsageError(f"dataset '{spec}' is {dataset.protocol}, not {options['protocol']}")
+    factories = _llm_factories(options) if any(not isinstance(d, PointwiseDataset) for d in datasets) else []
+    runs, pointwise = [], []
+    progress, update = _progress()
+    with progress:
+        for dataset in datasets:
+            if isinstance(dataset, PointwiseDataset):
+                pointwise.append(run_pointwise(dataset, options["users"], options["seed"]))
+                done = f"{dataset.name}: {len(pointwise[-1].cases)} records"
+            else:
+                runs.append(run_dataset(dataset, config, factories, fusion=not options["no_fusion"], progress=update))
+                done = f"{dataset.name}: {len(runs[-1].test)} test + {len(runs[-1].valid)} validation users"
+            progress.console.print(f"{done} (seed {options['seed']})")
+    meta = {
+        "command": " ".join(shlex.quote(a) for a in options["argv"]),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "backends": ", ".join(options["backends"]) if factories else "none (baselines only)",
+        "strategies": ", ".join(options["strategies"]) if factories else "—",
+        "seed": options["seed"],
+        "users per dataset": ", ".join(
+            [f"{r.dataset.name} {len(r.test)} (+{len(r.valid)} validation)" for r in runs]
+            + [f"{p.dataset.name} {len(p.cases)} records" for p in pointwise]
+        ),
+        "wall time": f"{time.perf_counter() - started:.0f} s",
+    }
+    return write_report(options["output"], runs, pointwise, meta)
+
+
+@click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-d", "--dataset", "datasets", multiple=True, default=("movielens",), show_default=True,
+              metavar="NAME|FORMAT:PATH",
+              help="Dataset (repeatable): movielens, games, office, industrial, bookcrossing, books-movies, "
+              "books-cds, cds-books, cds-movies, movies-books, movies-cds; or FORMAT:PATH with FORMAT one of "
+              "movielens, llmrank, minionerec, recsys24, tallrec, promptrec (CATALOG,HISTORIES).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of the named datasets [default: $PROMPTREC_DATA or ../shared/datasets].")
+@click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), default="auto", show_default=True, help="Check that each dataset follows this protocol (auto: the dataset's own).")
+@click.option("-n", "--users", type=click.IntRange(min=1), default=200, show_default=True, help="Test users sampled per dataset (records, for pointwise data).")
+@click.option("--valid-users", type=click.IntRange(min=0), default=50, show_default=True, help="Validation users per dataset (fusion weights are chosen on them).")
+@click.option("--candidates", type=click.IntRange(min=2), default=20, show_default=True, help="Candidates per case: the truth + N-1 negatives.")
+@click.option("--history", type=click.IntRange(min=1), default=20, show_default=True, help="Most recent history items shown (H).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of user samples, negatives, shuffles and the random baseline.")
+@click.option("--scenario", default=None, help="Scenario for every dataset [default: the dataset's own].")
+@click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable).")
+@click.option("--backend", "backends", multiple=True, default=("llamacpp",), show_default=True, help="kind:model (repeatable); 'llamacpp' is the bundled SmolLM2-135M model.")
+@click.option("--strategy", "strategies", multiple=True, type=click.Choice(STRATEGY_CHOICES), default=("sequential",), show_default=True, help="LLMRank prompt strategy (repeatable).")
+@click.option("--mode", type=click.Choice(("generate", "score")), default="generate", show_default=True, help="generate: the model writes a ranked list (Borda points); score: label log-probabilities, where the Ranker and backend support it.")
+@click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in shifted candidate orders, aggregated (where the Ranker supports it).")
+@click.option("--no-llm", is_flag=True, help="Run the baselines only.")
+@click.option("--no-fusion", is_flag=True, help="Skip the LLM + prior fusion rows.")
+@click.option("--base-url", help="Base URL of an OpenAI-compatible server.")
+@click.option("--api-key", help="API key (default: $OPENAI_API_KEY).")
+@click.option("--n-ctx", type=int, help="llama.cpp context window [default: 4096].")
+@click.option("--threads", type=int, help="llama.cpp CPU threads [default: all cores].")
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Completion cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder].")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Run folder [default: results/<date-time>].")
+def eval_command(**options: Any) -> None:
+    """Evaluate LLM ranking against baselines on real datasets; write report.md, results.json, rows, plots.
+
+    \b
+    Protocols: LLMRank leave-last-out with 20 candidates (movielens, games, office, industrial);
+    cross-domain cold-start (books-movies...); pointwise yes/no AUC (bookcrossing; baselines only).
+    Every table has random and popularity rows; fusion weights are chosen on validation users.
+
+    \b
+    Example:  promptrec eval -d movielens -d games -d books-movies -n 100 -o results/smollm2
+    """
+    options["argv"] = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    options["output"] = options["output"] or str(Path("results") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    try:
+        paths = run_eval(options)
+    except (PromptrecError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(paths["report"].read_text(encoding="utf-8"))
+    for kind, path in paths.items():
+        click.echo(f"{kind}: {path}", err=True)
+
+
+if __name__ == "__main__":
+    eval_command()

@@ -1,0 +1,100 @@
+"""Reading the published files line by line, so that every error names the file, the line and the field."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import html
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from promptrec.errors import DataError
+
+csv.field_size_limit(2**31 - 1)  # Amazon descriptions can be long
+
+
+def default_data_dir() -> Path:
+    """``$PROMPTREC_DATA``, else ``../shared/datasets`` beside the project root (where tests and CI find it)."""
+    configured = os.environ.get("PROMPTREC_DATA")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+def clean_text(value: str) -> str:
+    """HTML entities unescaped (``&amp;`` -> ``&``, also when double-escaped) and whitespace collapsed."""
+    text = value
+    for _ in range(2):  # some Amazon titles are escaped twice (&amp;amp;)
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    return " ".join(text.split())
+
+
+def _open_text(path: Path) -> IO[str]:
+    try:
+        if path.suffix == ".gz":
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+        return path.open("r", encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror}", path=path) from None
+
+
+def csv_records(path: Path, required: tuple[str, ...], delimiter: str = ",") -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for every non-blank row of a CSV/TSV file (``.gz`` too) with the ``required`` columns."""
+    with _open_text(path) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = [name.strip() for name in next(reader)]
+        except StopIteration:
+            raise DataError("empty file (no header row)", path=path, line=1) from None
+        except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+            raise DataError(f"unreadable header: {exc}", path=path, line=1) from None
+        missing = [name for name in required if name not in header]
+        if missing:
+            raise DataError(f"missing column; the header has {header}", path=path, line=1, field=missing[0])
+        line = 1
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise DataError(f"expected {len(header)} columns, got {len(row)}", path=path, line=line)
+                yield line, dict(zip(header, row))
+        except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+            raise DataError(f"malformed file: {exc}", path=path, line=line + 1) from None
+
+
+def tsv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, tab-separated fields) for every non-blank line of a text file (RecBole atomic files)."""
+    with _open_text(path) as handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield number, line.split("\t")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not valid UTF-8 ({exc.reason})", path=path) from None
+
+
+def number(value: str, path: Path, line: int, field: str) -> float:
+    """``value`` as a float, or a :class:`DataError` at ``path:line`` naming ``field``."""
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(f"not a number: {value!r}", path=path, line=line, field=field) from None
+
+
+def required_text(value: str | None, path: Path, line: int, field: str) -> str:
+    """``value`` stripped; a :class:`DataError` when it is empty."""
+    text = (value or "").strip()
+    if not text:
+        raise DataError("empty value", path=path, line=line, field=field)
+    return text

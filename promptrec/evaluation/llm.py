@@ -1,0 +1,182 @@
+"""The LLM as a method of the harness: a :class:`promptrec.Ranker` behind the shared ``score`` interface.
+
+Generate mode gives each candidate Borda points (``n`` for the first of ``n``, down to 1) from
+``ranking.items[i].score``. The per-case diagnostics (the parse report's error classes, re-asks, tokens,
+latency, cache hits) go into ``Scored.info`` for the report. The adapter is given a
+:class:`~promptrec.evaluation.cases.Query`, which has no held-out item, and makes exactly one ``rank`` call
+per query (the Ranker's own re-ask is label-agnostic).
+"""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from promptrec.backends import Backend, get_backend
+from promptrec.cache import CompletionCache
+from promptrec.data import UserHistory
+from promptrec.errors import PromptrecError
+from promptrec.evaluation.baselines import Scored
+from promptrec.evaluation.cases import EvalDataset, Query
+from promptrec.ranker import Ranker
+from promptrec.scenario import Scenario, Strategy, load_scenario
+
+logger = logging.getLogger(__name__)
+
+#: domain -> (plural noun, past verb) used in cross-domain prompts
+DOMAIN_WORDS: dict[str, tuple[str, str]] = {
+    "books": ("books", "read"),
+    "cds": ("music albums", "listened to"),
+    "movies": ("movies and TV shows", "watched"),
+}
+
+_CROSS_USER = """{{% extends "builtin:default/user.j2" %}}
+{{% block demonstration %}}{{% endblock %}}
+{{% block history %}}
+{{% if history %}}
+I have {verb} the following {nouns}, oldest first:
+{{% for item in history %}}
+{{{{ loop.index }}}}. {{{{ item.text }}}}
+{{% endfor %}}
+{{% if strategy == "recency" and recent %}}
+The one I {verb} most recently is {{{{ recent.text }}}}.
+{{% endif %}}
+{{% endif %}}
+I have not {{{{ verb_past }}}} any {{{{ item_nouns }}}} yet.
+{{% endblock %}}
+"""
+
+
+#: target domain -> (item noun, item nouns) where the target scenario's own nouns do not fit
+TARGET_NOUNS: dict[str, tuple[str, str]] = {"cds": ("album", "albums")}
+
+
+def cross_domain_scenario(source: str, target_scenario: str, target: str | None = None) -> Scenario:
+    """A scenario whose history speaks of ``source`` items (``books``...) and whose candidates are the target
+    scenario's; attributes of both domains are shown. Written to a temporary folder kept for the process."""
+    nouns, verb = DOMAIN_WORDS.get(source, (f"{source} items", "chosen"))
+    target_nouns = TARGET_NOUNS.get(target or "")
+    folder = Path(tempfile.mkdtemp(prefix="promptrec-eval-"))
+    atexit.register(shutil.rmtree, folder, True)
+    name = f"from_{source}_{target_scenario}"
+    (folder / name).mkdir()
+    (folder / name / "scenario.toml").write_text(
+        f'extends = "{target_scenario}"\n'
+        f'description = "Cold-start {target_scenario} from {nouns}"\n'
+        'attributes = ["author", "artist", "year", "genres", "brand"]\n'
+        + (f'item_noun = "{target_nouns[0]}"\nitem_nouns = "{target_nouns[1]}"\n' if target_nouns else ""),
+        encoding="utf-8",
+    )
+    (folder / name / "user.j2").write_text(_CROSS_USER.format(nouns=nouns, verb=verb), encoding="utf-8")
+    return load_scenario(name, [folder])
+
+
+def scenario_for(dataset: EvalDataset, prompts_dirs: Sequence[str] = ()) -> Scenario:
+    """The dataset's scenario; for cross-domain data, one that names the source domain's items (unless
+    ``prompts_dirs`` are given: then the target scenario is looked up there, so users can write their own)."""
+    if dataset.protocol == "cross-domain" and dataset.source_domain and not prompts_dirs:
+        return cross_domain_scenario(dataset.source_domain, dataset.scenario, dataset.target_domain)
+    return load_scenario(dataset.scenario, prompts_dirs)
+
+
+class LLMMethod:
+    """Scores candidates with a :class:`Ranker` (generate mode: Borda points of the model's order).
+
+    A backend failure that survives the Ranker's retries is not retried here: the case keeps the shown
+    (shuffled) order as its scores and ``info["error"]`` says why; the report counts such cases.
+    """
+
+    def __init__(self, ranker: Ranker, name: str | None = None) -> None:
+        self.ranker = ranker
+        self.name = name or f"llm:{ranker.backend.name}:{ranker.strategy}"
+
+    def score(self, query: Query) -> Scored:
+        history = UserHistory.from_items(query.history, user_id=query.user_id)
+        started = time.perf_counter()
+        try:
+            ranking = self.ranker.rank(history, list(query.candidates))
+        except PromptrecError as exc:
+            logger.warning("%s failed on %s: %s", self.name, query.case_id, exc)
+            n = len(query.candidates)
+            return Scored(
+                {item.id: float(n - i) for i, item in enumerate(query.candidates)},
+                {"error": f"{type(exc).__name__}: {exc}", "latency_s": time.perf_counter() - started},
+            )
+        latency = time.perf_counter() - started
+        report = ranking.report
+        info = {
+            "format": report.format,
+            "valid": report.valid,
+            "hallucinated": len(report.hallucinated),
+            "duplicates": len(report.duplicates),
+            "history_items": len(report.history),
+            "missing": len(report.missing),
+            "reasks": report.reasks,
+            "truncated": report.truncated,
+            "input_tokens": ranking.usage.input_tokens,
+            "output_tokens": ranking.usage.output_tokens,
+            "latency_s": round(latency, 4),
+            "cached": ranking.cached,
+            "retries": ranking.retries,
+            "history_used": ranking.history_used,
+            "history_dropped": ranking.history_dropped,
+            "raw": ranking.raw[:400],
+        }
+        return Scored({ranked.item.id: ranked.score for ranked in ranking.items}, info)
+
+
+def model_label(backend: Backend) -> str:
+    """A short model name for tables: the backend name without its kind and file suffix."""
+    model = backend.name.partition(":")[2] or backend.name
+    return model.rsplit("/", 1)[-1].removesuffix(".gguf")
+
+
+def llm_factory(
+    backend: Backend | str = "llamacpp",
+    *,
+    strategy: Strategy = "sequential",
+    history: int = 20,
+    seed: int = 0,
+    temperature: float = 0.0,
+    cache: CompletionCache | None = None,
+    prompts_dirs: Sequence[str] = (),
+    name: str | None = None,
+    ranker_options: dict[str, Any] | None = None,
+    **backend_options: Any,
+) -> Callable[[EvalDataset], LLMMethod]:
+    """A function dataset -> :class:`LLMMethod` with the dataset's scenario, sharing one backend.
+
+    ``history`` is passed as the Ranker's ``max_history`` so the model is shown the same H items as the
+    baselines (fewer only if the prompt would not fit the context; ``history_dropped`` counts those).
+    ``ranker_options`` go to the :class:`Ranker` as they are (e.g. ``mode="score"``, ``permutations=3``
+    where the Ranker has them); they are named in the method's label.
+    """
+    model = get_backend(backend, **backend_options) if isinstance(backend, str) else backend
+    extra = dict(ranker_options or {})
+    unknown = sorted(set(extra) - set(inspect.signature(Ranker).parameters))
+    if unknown:
+        raise ValueError(f"this promptrec Ranker does not take {', '.join(unknown)}")
+    details = ", ".join([strategy, *(f"{key}={value}" for key, value in extra.items())])
+    label = name or f"LLM {model_label(model)} ({details})"
+
+    def make(dataset: EvalDataset) -> LLMMethod:
+        ranker = Ranker(
+            model,
+            scenario_for(dataset, prompts_dirs),
+            strategy=strategy,
+            max_history=history,
+            seed=seed,
+            temperature=temperature,
+            cache=cache,
+            **extra,
+        )
+        return LLMMethod(ranker, label)
+
+    return make

@@ -1,0 +1,159 @@
+"""Running every method on one dataset: baselines, LLMs and their fusions, all through the same cases.
+
+Order of work, so that nothing but the metric reads the held-out item: cases are built (protocol), every
+method scores every query (test and validation), orders are derived from scores, fusion weights are chosen on
+the validation cases, and only then are test metrics computed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from promptrec.evaluation.baselines import (
+    BM25Baseline,
+    CooccurrenceBaseline,
+    Interactions,
+    Method,
+    PopularityBaseline,
+    RandomBaseline,
+    Scored,
+    ranked_ids,
+)
+from promptrec.evaluation.cases import Case, EvalDataset
+from promptrec.evaluation.fusion import FUSIONS, FusionChoice, choose, fused_orders
+from promptrec.evaluation.metrics import MAIN_METRIC, aggregate, per_case
+from promptrec.evaluation.protocol import ProtocolConfig, build_cases
+
+logger = logging.getLogger(__name__)
+
+#: builds an LLM method for a dataset (its scenario depends on the dataset)
+LLMFactory = Callable[[EvalDataset], Method]
+#: called after each scored LLM query: (task description, done, total)
+ProgressCallback = Callable[[str, int, int], None]
+
+PRIORS = ("popularity", "co-occurrence", "bm25")
+
+
+@dataclass
+class MethodResult:
+    """One method's test results: orders, per-case metrics and diagnostics, and fusion parameters."""
+
+    name: str
+    kind: Literal["baseline", "llm", "fused"]
+    orders: dict[str, list[str]]
+    values: dict[str, dict[str, float]]
+    infos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, float]:
+        """Mean of every metric over the test cases."""
+        return aggregate(self.values)
+
+
+@dataclass
+class DatasetRun:
+    """Everything measured on one dataset."""
+
+    dataset: EvalDataset
+    config: ProtocolConfig
+    test: list[Case]
+    valid: list[Case]
+    methods: list[MethodResult]
+    protocol: dict[str, str]
+
+
+def baselines(dataset: EvalDataset, split: str, seed: int, bm25: BM25Baseline | None) -> list[Method]:
+    """Random, popularity and co-occurrence on the split's training interactions, and BM25."""
+    interactions = Interactions(dataset.split(split).train)
+    methods: list[Method] = [RandomBaseline(seed), PopularityBaseline(interactions), CooccurrenceBaseline(interactions)]
+    return methods + ([bm25] if bm25 is not None else [])
+
+
+def _score_all(
+    method: Method, cases: Sequence[Case], task: str, progress: ProgressCallback | None
+) -> dict[str, Scored]:
+    scored = {}
+    for done, case in enumerate(cases, start=1):
+        scored[case.case_id] = method.score(case.query)
+        if progress is not None:
+            progress(task, done, len(cases))
+    return scored
+
+
+def protocol_description(dataset: EvalDataset, config: ProtocolConfig, test: list[Case], valid: list[Case]) -> dict[str, str]:
+    """The exact protocol, as printed in the report."""
+    kind = "cross-domain cold-start" if dataset.protocol == "cross-domain" else "LLMRank leave-last-out"
+    return {
+        "dataset": dataset.name,
+        "protocol": kind + (f" ({dataset.source_domain} -> {dataset.target_domain})" if dataset.source_domain else ""),
+        "test users": f"{len(test)} sampled of {len(dataset.test.records)} (seed {config.seed})",
+        "validation users": f"{len(valid)} sampled of {len(dataset.valid.records)}, disjoint from the test users",
+        "candidates": f"{config.candidates} per case: the truth + {config.candidates - 1} negatives, shuffled "
+        f"with a per-case seed",
+        "history length": f"the last {config.history} items (H)",
+        "seeds": f"{config.seed} (users, negatives, shuffles, random baseline: random.Random('{config.seed}|<what>|...'))",
+        "scenario": dataset.scenario,
+        **dataset.notes,
+    }
+
+
+def run_dataset(
+    dataset: EvalDataset,
+    config: ProtocolConfig,
+    llms: Sequence[LLMFactory] = (),
+    *,
+    fusion: bool = True,
+    progress: ProgressCallback | None = None,
+) -> DatasetRun:
+    """Score ``dataset``'s cases with the baselines and every LLM, fuse each LLM with the best prior."""
+    test, valid = build_cases(dataset, config)
+    catalog = [dataset.items[item_id] for item_id in dataset.pool]
+    bm25 = BM25Baseline(catalog)
+    scores: dict[str, dict[str, dict[str, Scored]]] = {}  # method -> split -> case -> scored
+    kinds: dict[str, Literal["baseline", "llm"]] = {}
+    for split, cases in (("test", test), ("valid", valid)):
+        for method in baselines(dataset, split, config.seed, bm25):
+            scores.setdefault(method.name, {})[split] = {c.case_id: method.score(c.query) for c in cases}
+            kinds[method.name] = "baseline"
+    for factory in llms:
+        method = factory(dataset)
+        kinds[method.name] = "llm"
+        for split, cases in (("valid", valid), ("test", test)):
+            task = f"{dataset.name} {split} {method.name}"
+            scores.setdefault(method.name, {})[split] = _score_all(method, cases, task, progress)
+
+    def plain(name: str, split: str) -> dict[str, dict[str, float]]:
+        return {case_id: scored.scores for case_id, scored in scores[name][split].items()}
+
+    results = []
+    for name, by_split in scores.items():
+        orders = {c.case_id: ranked_ids(c.query, by_split["test"][c.case_id].scores) for c in test}
+        infos = {case_id: s.info for case_id, s in by_split["test"].items() if s.info}
+        results.append(MethodResult(name, kinds[name], orders, per_case(test, orders), infos))
+    if fusion and valid:
+        valid_metric = {}
+        for prior in PRIORS:
+            orders = {c.case_id: ranked_ids(c.query, scores[prior]["valid"][c.case_id].scores) for c in valid}
+            valid_metric[prior] = aggregate(per_case(valid, orders))[MAIN_METRIC]
+        best_prior = max(PRIORS, key=lambda p: (valid_metric[p], -PRIORS.index(p)))
+        for name in [n for n, k in kinds.items() if k == "llm"]:
+            for kind in FUSIONS:
+                chosen: FusionChoice = choose(valid, plain(name, "valid"), plain(best_prior, "valid"), kind, best_prior)
+                orders = fused_orders(test, plain(name, "test"), plain(best_prior, "test"), chosen.weight, kind)
+                params = {
+                    "llm": name,
+                    "prior": best_prior,
+                    "fusion": kind,
+                    "weight": chosen.weight,
+                    "valid_" + MAIN_METRIC: chosen.valid_metric,
+                    "valid_curve": chosen.curve,
+                    "prior_valid_" + MAIN_METRIC: valid_metric,
+                }
+                label = f"{name} + {best_prior} ({kind}, w={chosen.weight:.1f})"
+                results.append(MethodResult(label, "fused", orders, per_case(test, orders), params=params))
+    elif fusion:
+        logger.warning("%s: no validation cases, so no fusion weight can be chosen; fusion skipped", dataset.name)
+    return DatasetRun(dataset, config, test, valid, results, protocol_description(dataset, config, test, valid))
