@@ -15,6 +15,7 @@ from promptrec.backends import DEFAULT_BACKEND, KINDS, get_backend
 from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
 from promptrec.cache import CompletionCache
 from promptrec.feedback import FeedbackConfig, FeedbackStore
+from promptrec.evaluation.cli import eval_command
 from promptrec.feedback_cli import feedback_group
 from promptrec.data import Catalog, Item, UserHistory, item_from_title, read_catalog, read_histories
 from promptrec.errors import PromptrecError
@@ -91,7 +92,8 @@ def _print_table(ranking: Ranking) -> None:
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
     report = ranking.report
-    notes = [f"answer format: {report.format}", f"{report.valid} candidates named"]
+    notes = [f"answer format: {report.format}", f"{report.valid} candidates named"
+             + (f" over {ranking.passes} passes" if ranking.passes > 1 else "")]
     for name in ("duplicates", "hallucinated", "history", "missing"):
         values = getattr(report, name)
         if values:
@@ -165,6 +167,10 @@ def _ranking_options(func: Any) -> Any:
         click.option("--cross-scenario", is_flag=True, help="Also use the user's feedback from other scenarios."),
         click.option("--rejected", type=click.Choice(["demote", "remove", "keep"]), default="demote", show_default=True, help="What happens to items the user disliked."),
         click.option("--no-feedback", is_flag=True, help="Ignore the feedback store."),
+        click.option("--mode", type=click.Choice(["generate", "score"]), default="generate", show_default=True, help="generate: the model writes a ranked label list; score: one forward pass, candidates ordered by their label's probability (needs log-probabilities)."),
+        click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in cyclically shifted candidate orders, aggregated (against position bias)."),
+        click.option("--calibrate", is_flag=True, help="Score mode: divide out the label prior of a content-free prompt."),
+        click.option("--window", type=click.IntRange(min=2), help="At most this many candidates per prompt; more go through sliding windows."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -196,7 +202,8 @@ def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
                 backend, load_scenario(name, options["prompts_dirs"]), strategy=options["strategy"],
                 constrained=options["constrained"], shuffle=options["shuffle"], seed=options["seed"],
                 temperature=options["temperature"], cache=cache, retry=RetryPolicy(attempts=options["max_attempts"]),
-                feedback=feedback,
+                feedback=feedback, mode=options["mode"], permutations=options["permutations"],
+                calibrate=options["calibrate"], window=options["window"],
             )
         return rankers[name]
 
@@ -425,6 +432,7 @@ def cache_clear(cache_dir: str | None) -> None:
 
 
 main.add_command(feedback_group)
+main.add_command(eval_command, "eval")
 
 
 if __name__ == "__main__":
