@@ -14,11 +14,11 @@ import click
 from promptrec.backends import DEFAULT_BACKEND, KINDS, get_backend
 from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
 from promptrec.cache import CompletionCache
-from promptrec.feedback import FeedbackConfig, FeedbackStore
-from promptrec.evaluation.cli import eval_command
-from promptrec.feedback_cli import feedback_group
 from promptrec.data import Catalog, Item, UserHistory, item_from_title, read_catalog, read_histories
 from promptrec.errors import PromptrecError
+from promptrec.evaluation.cli import eval_command
+from promptrec.feedback import FeedbackConfig, FeedbackStore
+from promptrec.feedback_cli import feedback_group
 from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file
 from promptrec.ranker import Ranker
