@@ -93,14 +93,14 @@ def test_eval_command_on_the_bundled_model(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
         eval_command,
-        ["-d", "movielens", "--data-dir", str(DATASETS), "-n", "3", "--valid-users", "2", "--history", "5",
+        ["-d", "movielens", "--data-dir", str(DATASETS), "-n", "2", "--valid-users", "1", "--history", "5",
          "-o", str(out), "--cache-dir", str(tmp_path / "cache")],
     )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     llm = next(m for m in results["datasets"][0]["methods"] if m["kind"] == "llm")
-    assert llm["name"].startswith("LLM SmolLM2-135M-Instruct") and llm["users"] == 3
-    assert llm["answers"]["answers"] == 3 and llm["answers"]["failures"] == 0
+    assert llm["name"].startswith("LLM SmolLM2-135M-Instruct") and llm["users"] == 2
+    assert llm["answers"]["answers"] == 2 and llm["answers"]["failures"] == 0
     assert llm["answers"]["input_tokens"] > 0 and 0.0 <= llm["metrics"]["NDCG@10"] <= 1.0
 
 

@@ -22,6 +22,8 @@ _PLACEHOLDER_KEY = "sk-no-key-required"
 
 #: the most alternatives the OpenAI API returns per token
 TOP_LOGPROBS = 20
+#: answer tokens score mode asks for: the label, or the prefix ("[") and then the label
+SCORE_TOKENS = 2
 
 
 class OpenAIBackend:
@@ -93,8 +95,8 @@ class OpenAIBackend:
         return body
 
     def score_request_body(self, messages: list[Message]) -> dict[str, Any]:
-        """The request of :meth:`score_labels`: one greedy token with its top alternatives' log-probabilities."""
-        body = self.request_body(messages, GenerationParams(max_tokens=1, temperature=0.0))
+        """The request of :meth:`score_labels`: two greedy tokens, each with its top alternatives' log-probabilities."""
+        body = self.request_body(messages, GenerationParams(max_tokens=SCORE_TOKENS, temperature=0.0))
         body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
         return body
 
@@ -121,18 +123,21 @@ class OpenAIBackend:
     def score_labels(self, messages: list[Message], labels: Sequence[str], prefix: str = "[") -> LabelScores:
         """Each label's log-probability as the answer's first token, from the server's top 20 alternatives.
 
-        A chat API cannot be given the start of the answer, so a returned token is matched to a label after
-        stripping whitespace and a leading ``prefix`` (``"[A"``, ``" A"`` and ``"A"`` all count for ``A``;
-        their probabilities are added). A label not among the returned tokens gets a floor value, the lowest
-        returned log-probability minus log(2) (it is less likely than anything listed), and is named in
-        ``floored``.
+        A chat API cannot be given the start of the answer, so the greedy answer's first two tokens are
+        asked for, and the alternatives are read at its first token that is not just whitespace or
+        ``prefix``: when the model opens with ``"["`` (as a prompt that shows ``[A]`` makes it do), the
+        second position's alternatives are conditional on that ``"["``, as the llama.cpp backend's are on
+        the prefix it appends. A returned token is matched to a label after stripping whitespace and a
+        leading ``prefix`` (``"[A"``, ``" A"`` and ``"A"`` all count for ``A``; their probabilities are
+        added). A label not among the returned tokens gets a floor value, the lowest returned
+        log-probability minus log(2) (it is less likely than anything listed), and is named in ``floored``.
 
         Raises:
             BackendError: when the request fails or the server returns no log-probabilities.
         """
         labels = list(dict.fromkeys(labels))
         response = self._send(self.score_request_body(messages))
-        top = _top_logprobs(response.choices[0])
+        top = _top_logprobs(response.choices[0], prefix)
         if not top:
             raise BackendError(
                 f"{self.name}: the server does not return logprobs (asked for logprobs=true, "
@@ -171,15 +176,19 @@ def _log_add(a: float, b: float) -> float:
     return high if low == -math.inf else high + math.log1p(math.exp(low - high))
 
 
-def _top_logprobs(choice: Any) -> dict[str, float]:
-    """The first answer token and its alternatives, token text -> log-probability; empty when absent."""
+def _top_logprobs(choice: Any, prefix: str) -> dict[str, float]:
+    """The alternatives at the first answer token that is not just whitespace or ``prefix`` (the last one
+    returned if all are), token text -> log-probability; empty when the server returned none."""
     content = getattr(getattr(choice, "logprobs", None), "content", None)
     if not content:
         return {}
-    first = content[0]
-    top = {entry.token: float(entry.logprob) for entry in (getattr(first, "top_logprobs", None) or [])}
-    if getattr(first, "token", None) is not None and getattr(first, "logprob", None) is not None:
-        top.setdefault(first.token, float(first.logprob))
+    index = 0
+    while index + 1 < len(content) and (getattr(content[index], "token", None) or "").strip() in ("", prefix):
+        index += 1
+    position = content[index]
+    top = {entry.token: float(entry.logprob) for entry in (getattr(position, "top_logprobs", None) or [])}
+    if getattr(position, "token", None) is not None and getattr(position, "logprob", None) is not None:
+        top.setdefault(position.token, float(position.logprob))
     return top
 
 
