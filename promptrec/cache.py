@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import diskcache
 from diskcache.core import MODE_PICKLE
-
 from pydantic import BaseModel
 
 from promptrec.backends.base import Completion, GenerationParams, Message

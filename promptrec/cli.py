@@ -21,6 +21,7 @@ from promptrec.feedback import FeedbackConfig, FeedbackStore
 from promptrec.feedback_cli import feedback_group
 from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file
+from promptrec.progress import progress_bar
 from promptrec.ranker import Ranker
 from promptrec.ranking import Ranking
 from promptrec.retry import RetryPolicy
@@ -388,20 +389,10 @@ def batch(
 
 
 def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers: int, summary: BatchSummary) -> BatchSummary:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TextColumn
 
-    console = Console(stderr=True)
-    columns = (TextColumn("ranking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
-               TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+    columns = (TextColumn("{task.fields[rate]}/s"), TextColumn("failed {task.fields[failed]}"))
+    with progress_bar(*columns, description="ranking") as progress:
         task = progress.add_task("batch", total=len(entries), rate="0.0", failed=0)
 
         def update(current: BatchSummary) -> None:

@@ -18,11 +18,24 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from promptrec.errors import DataError
+
+
+def _non_empty_text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("must be a string")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+#: A string (numbers are accepted and converted) that is not empty once stripped of surrounding spaces.
+NonEmptyText = Annotated[str, BeforeValidator(_non_empty_text)]
 
 
 class Item(BaseModel):
@@ -30,19 +43,9 @@ class Item(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    title: str
+    id: NonEmptyText
+    title: NonEmptyText
     attributes: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("id", "title", mode="before")
-    @classmethod
-    def _non_empty_text(cls, value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError("must be a string")
-        text = str(value).strip()
-        if not text:
-            raise ValueError("must not be empty")
-        return text
 
     def __hash__(self) -> int:
         return hash(self.id)

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from promptrec.data import Item, jsonl_objects
+from promptrec.data import Item, NonEmptyText, jsonl_objects
 from promptrec.errors import DataError, PromptrecError
 
 logger = logging.getLogger(__name__)
@@ -66,26 +66,16 @@ class FeedbackRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    uid: str = Field(default_factory=lambda: uuid.uuid4().hex, description="unique id; imports skip known ones")
-    user_id: str
-    scenario: str
-    item_id: str
-    item_title: str
+    uid: NonEmptyText = Field(default_factory=lambda: uuid.uuid4().hex, description="unique id; imports skip known ones")
+    user_id: NonEmptyText
+    scenario: NonEmptyText
+    item_id: NonEmptyText
+    item_title: NonEmptyText
     label: Label
     rating: float | None = Field(None, ge=0, le=5, validate_default=True, description="with label 'rating' only")
     shown: list[str] = Field(default_factory=list, description="ids of the items shown with it, in order")
     timestamp: float = Field(default_factory=time.time, description="seconds since the epoch")
     comment: str | None = None
-
-    @field_validator("uid", "user_id", "scenario", "item_id", "item_title", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError("must be a string")
-        text = str(value).strip()
-        if not text:
-            raise ValueError("must not be empty")
-        return text
 
     @field_validator("shown", mode="before")
     @classmethod

@@ -12,11 +12,13 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from promptrec.backends import Backend, Completion, GenerationParams, Message, get_backend
 from promptrec.backends.base import LabelScores, supports_scoring
@@ -60,18 +62,14 @@ _REASK = (
 )
 
 
-@dataclass(frozen=True)
-class _Call:
-    completion: Completion
-    cached: bool
-    retries: int
+T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class _Scores:
-    logprobs: dict[str, float]
-    floored: list[str]
-    usage: Any
+class _Call(Generic[T]):
+    """What one backend call gave, whether it came from the cache, and how often it was retried."""
+
+    value: T
     cached: bool
     retries: int
 
@@ -246,11 +244,11 @@ class Ranker:
         if self.mode == "score":
             return self._score(request)
         call = self._complete(request.messages, request)
-        ranking = self._parse(request, call.completion, cached=call.cached, retries=call.retries)
+        ranking = self._parse(request, call.value, cached=call.cached, retries=call.retries)
         if ranking.report.usable or not self.reask:
             return ranking
         logger.info("answer named no candidate; asking once more")
-        raw = call.completion.text
+        raw = call.value.text
         quote = f' ("{raw.strip()[:80]}")' if raw.strip() else " (it was empty)"
         example = " > ".join(f"[{label}]" for label in request.labels[:3])
         follow_up: list[Message] = [
@@ -260,7 +258,7 @@ class Ranker:
         ]
         second = self._complete(follow_up, request)
         again = self._parse(
-            request, second.completion, cached=call.cached and second.cached, retries=call.retries + second.retries
+            request, second.value, cached=call.cached and second.cached, retries=call.retries + second.retries
         )
         return again.model_copy(
             update={"report": again.report.model_copy(update={"reasks": 1}), "usage": ranking.usage + again.usage}
@@ -388,16 +386,17 @@ class Ranker:
     def _score(self, request: PreparedRequest) -> Ranking:
         """Score mode: order the candidates by the probability of their label as the answer's next token."""
         call = self._label_scores(request.messages, request.labels)
-        logprobs = call.logprobs
+        logprobs = call.value.logprobs
         if self.calibrate:
             logprobs = calibrate(logprobs, self._prior(request))
         probabilities = softmax(logprobs)  # over the candidates' labels only
         scores = [math.log(max(probabilities[label], 1e-300)) for label in request.labels]
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], request.fallback.index(i)))
-        report = ParseReport(format="scores", valid=len(scores) - len(call.floored), floored=len(call.floored))
+        floored = len(call.value.floored)
+        report = ParseReport(format="scores", valid=len(scores) - floored, floored=floored)
         return self._ranking(
-            request, order, scores, raw=json.dumps(call.logprobs, sort_keys=True), report=report,
-            usage=call.usage, cached=call.cached, retries=call.retries,
+            request, order, scores, raw=json.dumps(call.value.logprobs, sort_keys=True), report=report,
+            usage=call.value.usage, cached=call.cached, retries=call.retries,
         )
 
     def _prior(self, request: PreparedRequest) -> dict[str, float]:
@@ -409,31 +408,17 @@ class Ranker:
             messages = self.scenario.render(
                 [], blank, strategy=self.strategy, answer_format=choice_instruction(list(labels))
             )
-            self._priors[labels] = self._label_scores(messages, list(labels)).logprobs
+            self._priors[labels] = self._label_scores(messages, list(labels)).value.logprobs
         return self._priors[labels]
 
-    def _label_scores(self, messages: list[Message], labels: list[str]) -> _Scores:
+    def _label_scores(self, messages: list[Message], labels: list[str]) -> _Call[LabelScores]:
         """One ``score_labels`` call through the cache and the retry policy."""
-        key = None
-        if self.cache is not None:
-            key = completion_key(self.backend.name, messages, GenerationParams(max_tokens=1), mode="score", labels=labels)
-            hit = self.cache.get(key, LabelScores)
-            if hit is not None:
-                return _Scores(hit.logprobs, hit.floored, hit.usage, cached=True, retries=0)
-        retries = 0
-
-        def count(error: BaseException, delay: float) -> None:
-            nonlocal retries
-            retries += 1
-
-        def call() -> LabelScores:
-            with self._lock:
-                return self.backend.score_labels(messages, labels)  # type: ignore[attr-defined]
-
-        scores = call_with_retries(call, self.retry, on_retry=count)
-        if key is not None:
-            self.cache.set(key, scores)  # type: ignore[union-attr]
-        return _Scores(scores.logprobs, scores.floored, scores.usage, cached=False, retries=retries)
+        params = GenerationParams(max_tokens=1)
+        return self._cached_call(
+            completion_key(self.backend.name, messages, params, mode="score", labels=labels),
+            LabelScores,
+            lambda: self.backend.score_labels(messages, labels),  # type: ignore[attr-defined]
+        )
 
     def _labels_for(self, n: int) -> list[str]:
         if self.mode == "generate":
@@ -442,12 +427,19 @@ class Ranker:
             self._labels[n] = single_token_labels(self.backend, n)
         return self._labels[n]
 
-    def _complete(self, messages: list[Message], request: PreparedRequest) -> _Call:
-        """One backend call through the cache and the retry policy."""
-        key = None
+    def _complete(self, messages: list[Message], request: PreparedRequest) -> _Call[Completion]:
+        """One ``complete`` call through the cache and the retry policy."""
+        return self._cached_call(
+            completion_key(self.backend.name, messages, request.params, mode="generate", labels=request.labels),
+            Completion,
+            lambda: self.backend.complete(messages, request.params),
+        )
+
+    def _cached_call(self, key: str, model: type[T], call: Callable[[], T]) -> _Call[T]:
+        """``call()`` answered from the cache under ``key`` when it can be, else made (one at a time for a
+        backend that cannot take more), retried on transient failures, and cached."""
         if self.cache is not None:
-            key = completion_key(self.backend.name, messages, request.params, mode="generate", labels=request.labels)
-            hit = self.cache.get(key)
+            hit = self.cache.get(key, model)
             if hit is not None:
                 return _Call(hit, cached=True, retries=0)
         retries = 0
@@ -456,14 +448,14 @@ class Ranker:
             nonlocal retries
             retries += 1
 
-        def call() -> Completion:
+        def locked() -> T:
             with self._lock:
-                return self.backend.complete(messages, request.params)
+                return call()
 
-        completion = call_with_retries(call, self.retry, on_retry=count)
-        if key is not None:
-            self.cache.set(key, completion)  # type: ignore[union-attr]
-        return _Call(completion, cached=False, retries=retries)
+        value = call_with_retries(locked, self.retry, on_retry=count)
+        if self.cache is not None:
+            self.cache.set(key, value)
+        return _Call(value, cached=False, retries=retries)
 
     def _params(self, labels: Sequence[str]) -> GenerationParams:
         if self.mode == "score":

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from promptrec.errors import MissingDependencyError, PromptrecError
+from promptrec.progress import progress_bar
 
 STRATEGY_CHOICES = ("sequential", "recency", "in_context")
 PROTOCOL_CHOICES = ("auto", "llmrank", "cross-domain", "pointwise")
@@ -70,24 +71,7 @@ def _llm_factories(options: dict[str, Any]) -> list[Any]:
 
 
 def _progress() -> tuple[Any, Any]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
+    progress = progress_bar()
     tasks: dict[str, Any] = {}
 
     def update(task: str, done: int, total: int) -> None:
