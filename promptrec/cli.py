@@ -168,9 +168,9 @@ def _ranking_options(func: Any) -> Any:
         click.option("--cross-scenario", is_flag=True, help="Also use the user's feedback from other scenarios."),
         click.option("--rejected", type=click.Choice(["demote", "remove", "keep"]), default="demote", show_default=True, help="What happens to items the user disliked."),
         click.option("--no-feedback", is_flag=True, help="Ignore the feedback store."),
-        click.option("--mode", type=click.Choice(["generate", "score"]), default="generate", show_default=True, help="generate: the model writes a ranked label list; score: one forward pass, candidates ordered by their label's probability (needs log-probabilities)."),
+        click.option("--mode", type=click.Choice(["generate", "score", "pointwise"]), default="generate", show_default=True, help="generate: the model writes a ranked label list; score: one forward pass, candidates ordered by their label's probability; pointwise: each candidate asked about alone, scored by P(Yes) against P(No) (score and pointwise need log-probabilities)."),
         click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in cyclically shifted candidate orders, aggregated (against position bias)."),
-        click.option("--calibrate", is_flag=True, help="Score mode: divide out the label prior of a content-free prompt."),
+        click.option("--calibrate", is_flag=True, help="Score and pointwise modes: divide out the label prior of a content-free prompt."),
         click.option("--window", type=click.IntRange(min=2), help="At most this many candidates per prompt; more go through sliding windows."),
     ]
     for option in reversed(options):
@@ -320,10 +320,14 @@ def _print_summary(summary: BatchSummary) -> None:
 
 
 @main.command()
-@click.argument("input_file", metavar="INPUT.jsonl", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Results file (JSONL), appended to; re-run to resume.")
+@click.argument("input_file", metavar="INPUT.jsonl", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Results file (JSONL), appended to; re-run to resume. With --engine ray also OUT.parquet or a URI (s3://...), written anew.")
 @click.option("--catalog", metavar="FILE|demo", help="Catalog for the item ids in the requests.")
-@click.option("--workers", type=click.IntRange(min=1), default=8, show_default=True, help="Requests in flight at once (an in-process llama.cpp model still answers one at a time).")
+@click.option("--workers", type=click.IntRange(min=1), default=8, show_default=True, help="Requests in flight at once; with --engine ray, in each actor (an in-process llama.cpp model still answers one at a time).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="local: threads in this process; ray: a pool of Ray actors (needs the 'ray' extra), which also reads INPUT as .parquet or from any filesystem Ray supports.")
+@click.option("--ray-address", metavar="auto|ray://HOST:PORT", help="With --engine ray: the cluster to join ('auto': the one 'ray start --head' runs here; 'ray://...': Ray Client) [default: start a private Ray on this machine].")
+@click.option("--actors", type=click.IntRange(min=1), default=2, show_default=True, help="With --engine ray: actors in the pool; each builds its ranker once (an in-process model loads once per actor).")
+@click.option("--cpus-per-actor", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="With --engine ray: CPUs Ray reserves per actor (fractions are fine for HTTP backends; give a llama.cpp actor its --threads).")
 @click.option("--retry-errors", is_flag=True, help="Drop the error lines of an earlier run from OUTPUT and try those requests again.")
 @click.option("--price-in", type=float, help="Price per million input tokens, for the cost estimate.")
 @click.option("--price-out", type=float, help="Price per million output tokens, for the cost estimate.")
@@ -337,6 +341,10 @@ def batch(
     output: str | None,
     catalog: str | None,
     workers: int,
+    engine: str,
+    ray_address: str | None,
+    actors: int,
+    cpus_per_actor: float,
     retry_errors: bool,
     price_in: float | None,
     price_out: float | None,
@@ -360,9 +368,30 @@ def batch(
       promptrec batch requests.jsonl -o rankings.jsonl --catalog items.jsonl
       promptrec batch requests.jsonl -o out.jsonl --catalog items.jsonl \\
           --backend openai:gpt-4o-mini --workers 32 --price-in 0.15 --price-out 0.6
+
+    \b
+    On Ray (pip install 'promptrec[ray]'): each actor holds one ranker and takes
+    --workers requests at once; the driver writes every line, exactly as above.
+      promptrec batch requests.jsonl -o out.jsonl --catalog items.jsonl --engine ray --actors 4
+      promptrec batch s3://bucket/requests.parquet -o out.jsonl --engine ray \\
+          --ray-address auto --backend openai:my-model --base-url http://vllm:8000/v1
     """
     if not output and not export_openai_batch:
         raise click.UsageError("give -o OUTPUT (or --export-openai-batch FILE)")
+    if engine == "ray":
+        if export_openai_batch or import_openai_batch:
+            raise click.UsageError("--engine ray ranks; it does not export or import OpenAI Batch API files")
+        assert output is not None
+        summary = _run_on_ray(input_file, output, catalog, workers, ray_address, actors, cpus_per_actor,
+                              retry_errors, options, BatchSummary(price_in=price_in, price_out=price_out))
+        if as_json:
+            click.echo(json.dumps(summary.as_dict()))
+        _print_summary(summary)
+        if summary.interrupted:
+            sys.exit(130)
+        return
+    if not Path(input_file).is_file():
+        raise click.BadParameter(f"'{input_file}' is not a file", param_hint="'INPUT.jsonl'")
     try:
         entries = read_requests(input_file, _load_catalog(catalog))
         ranker_for = _ranker_factory(options, catalog)
@@ -399,6 +428,44 @@ def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers
             progress.update(task, completed=current.skipped + current.done, rate=f"{current.throughput:.1f}", failed=current.failed)
 
         return run_batch(entries, output, ranker_for, workers=workers, on_result=update, summary=summary)
+
+
+def _run_on_ray(
+    input_file: str, output: str, catalog: str | None, workers: int, address: str | None, actors: int,
+    cpus_per_actor: float, retry_errors: bool, options: dict[str, Any], summary: BatchSummary,
+) -> BatchSummary:
+    """``batch --engine ray``: the same rankers as the local engine, built once in each actor."""
+    from functools import partial
+
+    from rich.progress import TextColumn
+
+    from promptrec.cache import default_cache_dir
+    from promptrec.feedback_store import default_feedback_db
+    from promptrec.ray import run_ray_batch
+
+    if "://" not in input_file and not Path(input_file).exists():
+        raise click.BadParameter(f"'{input_file}' does not exist", param_hint="'INPUT.jsonl'")
+    # the driver decides where the cache and feedback live: actors may not see its environment
+    options = {**options, "cache_dir": options["cache_dir"] or str(default_cache_dir()),
+               "feedback_db": options["feedback_db"] or str(default_feedback_db())}
+    logging.getLogger("ray").setLevel(max(logging.WARNING, logging.getLogger().level))
+    columns = (TextColumn("{task.fields[rate]}/s"), TextColumn("failed {task.fields[failed]}"))
+    try:
+        if retry_errors:
+            click.echo(f"dropped {drop_error_lines(output)} error lines from {output}", err=True)
+        with progress_bar(*columns, description="ranking on Ray") as progress:
+            task = progress.add_task("batch", total=None, rate="0.0", failed=0)
+
+            def update(current: BatchSummary) -> None:
+                progress.update(task, completed=current.done, rate=f"{current.throughput:.1f}", failed=current.failed)
+
+            return run_ray_batch(
+                input_file, output, partial(_ranker_factory, options, catalog), catalog=_load_catalog(catalog),
+                address=address, actors=actors, concurrency_per_actor=workers, num_cpus_per_actor=cpus_per_actor,
+                on_result=update, summary=summary,
+            )
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

@@ -36,6 +36,8 @@ class PreparedRequest:
     examples: list[dict[str, Any]] = field(default_factory=list)
     examples_cut: int = 0
     demote: frozenset[str] = frozenset()
+    item_messages: list[list[Message]] = field(default_factory=list)
+    """pointwise mode: one prompt per labelled candidate, in shown order (``messages`` is the first)"""
 
     @property
     def labels(self) -> list[str]:
@@ -59,6 +61,15 @@ def choice_instruction(labels: Sequence[str]) -> str:
         f"Answer with the label of the one candidate I am most likely to choose next, in square brackets, "
         f"for example: [{example}]. Write nothing else."
     )
+
+
+#: pointwise mode's answers: the first token of the answer is read as one of these
+YES_NO = ("Yes", "No")
+
+
+def yes_no_instruction() -> str:
+    """The output contract of pointwise mode: Yes or No, whose first token is read as the score."""
+    return f"Answer with {YES_NO[0]} or {YES_NO[1]} only."
 
 
 def label_list_grammar(labels: Sequence[str]) -> str:

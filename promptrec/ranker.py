@@ -39,6 +39,7 @@ from promptrec.errors import BackendError, DataError
 from promptrec.feedback import FeedbackConfig, FeedbackRecord, demote, select_examples
 from promptrec.parsing import label_alphabet, parse_ranking
 from promptrec.prompting import (
+    YES_NO,
     PreparedRequest,
     answer_instruction,
     checked_candidates,
@@ -46,13 +47,15 @@ from promptrec.prompting import (
     fit_history,
     label_list_grammar,
     shown_order,
+    yes_no_instruction,
 )
 from promptrec.ranking import ParseReport, RankedItem, Ranking
 from promptrec.retry import RetryPolicy, call_with_retries
 from promptrec.scenario import STRATEGIES, Scenario, Strategy, load_scenario
 from promptrec.scoring import single_token_labels
 
-Mode = Literal["generate", "score"]
+Mode = Literal["generate", "score", "pointwise"]
+MODES: tuple[str, ...] = ("generate", "score", "pointwise")
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +80,11 @@ class _Call(Generic[T]):
 class Ranker:
     """Ranks candidates for a user by prompting an LLM.
 
-    Two modes: ``generate`` (the model writes a ranked list of labels, which is parsed and repaired) and
+    Three modes: ``generate`` (the model writes a ranked list of labels, which is parsed and repaired),
     ``score`` (LlamaRec: one forward pass gives the probability of each candidate's label as the next token;
-    needs a backend with ``score_labels``). ``permutations`` passes in shifted orders, ``calibrate`` and
-    ``window`` work in both.
+    needs a backend with ``score_labels``) and ``pointwise`` (TALLRec: each candidate is asked about alone,
+    "will I like it?", and scored by the log-odds of "Yes" against "No"; needs ``score_labels`` too).
+    ``permutations`` and ``window`` work in the listwise modes, ``calibrate`` in the scoring ones.
 
     Args:
         backend: a :class:`~promptrec.backends.Backend`, or a ``kind:model`` string for
@@ -101,11 +105,11 @@ class Ranker:
         retry: how to retry transient backend failures (rate limits, timeouts, 5xx).
         feedback: where the user's feedback lives and how it enters prompts
             (:class:`~promptrec.feedback.FeedbackConfig`); ``None``: no feedback.
-        mode: ``generate`` or ``score``.
+        mode: ``generate``, ``score`` or ``pointwise``.
         permutations: passes over the candidates in cyclically shifted orders (against position bias),
             aggregated by mean log-probability (score mode) or mean Borda points (generate mode).
-        calibrate: score mode only: divide out each label's prior, estimated once per label set from a
-            content-free prompt (contextual calibration).
+        calibrate: score and pointwise modes: divide out each label's prior (each label position's, or
+            "Yes"'s against "No"'s), estimated once from a content-free prompt (contextual calibration).
         window: rank at most this many candidates per prompt; larger sets go through rank_llm's sliding
             windows, back to front, ``stride`` apart (default: half the window).
     """
@@ -150,20 +154,22 @@ class Ranker:
         self.cache = cache
         self.retry = retry
         self.feedback_config = feedback
-        if mode not in ("generate", "score"):
-            raise ValueError(f"unknown mode '{mode}'; choose 'generate' or 'score'")
-        if mode == "score" and not supports_scoring(self.backend):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}")
+        if mode != "generate" and not supports_scoring(self.backend):
             raise BackendError(f"{self.backend.name} cannot score labels (no log-probabilities); use mode='generate'")
-        if calibrate and mode != "score":
-            raise ValueError("calibrate=True needs mode='score'")
+        if calibrate and mode == "generate":
+            raise ValueError("calibrate=True needs mode='score' or mode='pointwise'")
         if permutations < 1 or (window is not None and window < 2):
             raise ValueError("permutations must be at least 1 and window at least 2")
+        if mode == "pointwise" and (permutations > 1 or window):
+            raise ValueError("pointwise mode asks about each candidate alone: permutations and window do not apply")
         self.mode: Mode = mode
         self.permutations = permutations
         self.calibrate = calibrate
         self.window = window
         self.stride = stride or max(1, (window or 2) // 2)
-        self._priors: dict[tuple[str, ...], dict[str, float]] = {}
+        self._priors: dict[tuple[str, ...], dict[str, float]] = {}  # (mode, *labels) -> prior
         self._labels: dict[int, list[str]] = {}
         # an in-process model serves one request at a time; HTTP backends take many
         self._lock = nullcontext() if getattr(self.backend, "supports_concurrency", False) else threading.Lock()
@@ -243,6 +249,8 @@ class Ranker:
         request = self.prepare(history, candidates, shift=shift)
         if self.mode == "score":
             return self._score(request)
+        if self.mode == "pointwise":
+            return self._score_pointwise(request)
         call = self._complete(request.messages, request)
         ranking = self._parse(request, call.value, cached=call.cached, retries=call.retries)
         if ranking.report.usable or not self.reask:
@@ -313,14 +321,21 @@ class Ranker:
         labels = self._labels_for(len(candidates))
         labelled = [(labels[i], candidates[index]) for i, index in enumerate(shown)]
         params = self._params(labels)
-        instruction = choice_instruction(labels) if self.mode == "score" else answer_instruction(labels)
 
-        def render(items: Sequence[Item]) -> list[Message]:
-            return self.scenario.render(
-                items, labelled, strategy=self.strategy, k=k, answer_format=instruction, examples=examples
+        def render(items: Sequence[Item], shown: Sequence[tuple[str, Item]] = labelled) -> list[Message]:
+            return self._render(items, shown, k=k, examples=examples)
+
+        if self.mode == "pointwise":  # the history is fitted to the longest candidate's prompt
+            longest = max(labelled, key=lambda pair: len(self.scenario.render([], [pair], task="pointwise")[-1]["content"]))
+            messages, used = fit_history(
+                lambda items: render(items, [longest]), history.items, self.max_history, self.backend, params.max_tokens
             )
-
-        messages, used = fit_history(render, history.items, self.max_history, self.backend, params.max_tokens)
+            shown_history = history.items[len(history.items) - used :] if used else []
+            item_messages = [render(shown_history, [pair]) for pair in labelled]
+            messages = item_messages[0]
+        else:
+            messages, used = fit_history(render, history.items, self.max_history, self.backend, params.max_tokens)
+            item_messages = []
         return PreparedRequest(
             user_id=history.user_id,
             messages=messages,
@@ -334,6 +349,22 @@ class Ranker:
             examples=examples,
             examples_cut=examples_cut,
             demote=rejected if config is not None and config.rejected == "demote" else frozenset(),
+            item_messages=item_messages,
+        )
+
+    def _render(
+        self, history: Sequence[Item], shown: Sequence[tuple[str, Item]], *, k: int | None = None,
+        examples: Sequence[dict[str, Any]] = (),
+    ) -> list[Message]:
+        """The mode's prompt: the ranked list's (generate), the one label's (score) or Yes/No (pointwise)."""
+        labels = [label for label, _ in shown]
+        if self.mode == "pointwise":
+            instruction, task = yes_no_instruction(), "pointwise"
+        else:
+            instruction = choice_instruction(labels) if self.mode == "score" else answer_instruction(labels)
+            task = "rank"
+        return self.scenario.render(
+            history, shown, strategy=self.strategy, k=k, answer_format=instruction, examples=examples, task=task  # type: ignore[arg-type]
         )
 
     def finish(
@@ -399,25 +430,45 @@ class Ranker:
             usage=call.value.usage, cached=call.cached, retries=call.retries,
         )
 
-    def _prior(self, request: PreparedRequest) -> dict[str, float]:
-        """The label prior for this label set: the scores of a content-free prompt (no history, every
-        candidate 'N/A'), computed once per ranker and label set and cached like any answer."""
-        labels = tuple(request.labels)
-        if labels not in self._priors:
-            blank = [(label, Item(id=f"content-free-{label}", title="N/A")) for label in labels]
-            messages = self.scenario.render(
-                [], blank, strategy=self.strategy, answer_format=choice_instruction(list(labels))
-            )
-            self._priors[labels] = self._label_scores(messages, list(labels)).value.logprobs
-        return self._priors[labels]
+    def _score_pointwise(self, request: PreparedRequest) -> Ranking:
+        """Pointwise mode: each candidate's score is log P("Yes") - log P("No") as the answer's first token,
+        one forward pass per candidate (on llama.cpp the shared system prompt and history stay cached)."""
+        calls = [self._label_scores(messages, list(YES_NO), prefix="") for messages in request.item_messages]
+        prior = self._prior(request) if self.calibrate else None
+        scores, floored = [], 0
+        for call in calls:
+            logprobs = call.value.logprobs if prior is None else calibrate(call.value.logprobs, prior)
+            scores.append(logprobs[YES_NO[0]] - logprobs[YES_NO[1]])
+            floored += bool(call.value.floored)
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], request.fallback.index(i)))
+        report = ParseReport(format="scores", valid=len(scores) - floored, floored=floored)
+        return self._ranking(
+            request, order, scores, raw=json.dumps(dict(zip(request.labels, scores)), sort_keys=True),
+            report=report, usage=sum((c.value.usage for c in calls[1:]), calls[0].value.usage),
+            cached=all(c.cached for c in calls), retries=sum(c.retries for c in calls),
+        )
 
-    def _label_scores(self, messages: list[Message], labels: list[str]) -> _Call[LabelScores]:
+    def _prior(self, request: PreparedRequest) -> dict[str, float]:
+        """The label prior: the scores of a content-free prompt (no history, every candidate 'N/A'),
+        computed once per ranker and label set and cached like any answer."""
+        pointwise = self.mode == "pointwise"
+        labels = YES_NO if pointwise else tuple(request.labels)
+        key = (self.mode, *labels)
+        if key not in self._priors:
+            shown = request.labels[:1] if pointwise else labels
+            blank = [(label, Item(id=f"content-free-{label}", title="N/A")) for label in shown]
+            scores = self._label_scores(self._render([], blank), list(labels), prefix="" if pointwise else "[")
+            self._priors[key] = scores.value.logprobs
+        return self._priors[key]
+
+    def _label_scores(self, messages: list[Message], labels: list[str], prefix: str = "[") -> _Call[LabelScores]:
         """One ``score_labels`` call through the cache and the retry policy."""
         params = GenerationParams(max_tokens=1)
+        kind = "score" if prefix == "[" else f"score after {prefix!r}"  # the prefix is part of the cache key
         return self._cached_call(
-            completion_key(self.backend.name, messages, params, mode="score", labels=labels),
+            completion_key(self.backend.name, messages, params, mode=kind, labels=labels),
             LabelScores,
-            lambda: self.backend.score_labels(messages, labels),  # type: ignore[attr-defined]
+            lambda: self.backend.score_labels(messages, labels, prefix=prefix),  # type: ignore[attr-defined]
         )
 
     def _labels_for(self, n: int) -> list[str]:
@@ -458,7 +509,7 @@ class Ranker:
         return _Call(value, cached=False, retries=retries)
 
     def _params(self, labels: Sequence[str]) -> GenerationParams:
-        if self.mode == "score":
+        if self.mode != "generate":
             return GenerationParams(max_tokens=1, temperature=0.0, seed=self.seed)
         per_label = max(len(label) for label in labels) + 4  # "[AB] > " is about this many tokens at most
         return GenerationParams(

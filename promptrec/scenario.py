@@ -53,7 +53,10 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "k": "how many top items the user asked for",
     "answer_format": "the instruction that says how to answer (it matches the parser and the mode)",
     "examples": "in-context examples from the user's feedback (empty when there is none)",
+    "task": "'rank' (order the candidates) or 'pointwise' (will the user like the one candidate? Yes or No)",
 }
+
+Task = Literal["rank", "pointwise"]
 
 _MAX_ITEM_CHARS = 200
 _SPECIAL_TOKENS = re.compile(
@@ -170,11 +173,15 @@ class Scenario:
         k: int | None = None,
         answer_format: str = "",
         examples: Sequence[dict[str, Any]] = (),
+        task: Task = "rank",
     ) -> list[Message]:
-        """Render the system and user messages for ``history`` (oldest first) and ``(label, item)`` pairs."""
+        """Render the system and user messages for ``history`` (oldest first) and ``(label, item)`` pairs.
+
+        ``task="pointwise"`` asks about the one candidate given (TALLRec: will the user like it?)."""
         if strategy not in STRATEGIES:
             raise ScenarioError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
         context = self._context(history, candidates, strategy, k, answer_format, examples)
+        context["task"] = task
         messages: list[Message] = []
         for role, template in (("system", self._system), ("user", self._user)):
             try:
@@ -352,3 +359,4 @@ def _dry_run(scenario: Scenario) -> None:
     for strategy in STRATEGIES:
         scenario.render(history, candidates, strategy=strategy, k=2, answer_format="Answer: [A] > [B] > [C]")  # type: ignore[arg-type]
         scenario.render([], candidates, strategy=strategy, k=None, answer_format="")  # type: ignore[arg-type]
+        scenario.render(history, candidates[:1], strategy=strategy, answer_format="Yes or No", task="pointwise")  # type: ignore[arg-type]

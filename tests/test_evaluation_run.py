@@ -22,6 +22,31 @@ pytestmark = pytest.mark.skipif(not DATASETS.is_dir(), reason=f"datasets not fou
 REVERSED = " > ".join(f"[{chr(65 + i)}]" for i in reversed(range(20)))
 
 
+class TitleLengthMethod:
+    """A pointwise method that sees only the query (history and target), never the label."""
+
+    name = "LLM stand-in"
+
+    def __init__(self):
+        self.queries = []
+
+    def score(self, query):
+        from promptrec.evaluation.baselines import Scored
+
+        self.queries.append(query)
+        (target,) = query.candidates
+        return Scored({target.id: float(len(target.title))}, {})
+
+
+def test_pointwise_methods_are_scored_on_every_sampled_record():
+    dataset = load_dataset("bookcrossing", DATASETS)
+    method = TitleLengthMethod()
+    run = run_pointwise(dataset, 40, seed=1, methods=[method])
+    assert len(method.queries) == 40 and set(run.scores[method.name]) == {c.case_id for c in run.cases}
+    assert all(q.history == c.liked for q, c in zip(method.queries, run.cases))
+    assert 0.0 <= run.auc[method.name] <= 1.0 and set(run.auc) == {"random", "popularity", "bm25", method.name}
+
+
 def test_run_with_a_scripted_llm_writes_every_file(tmp_path):
     backend = ScriptedBackend([REVERSED] * 30 + ["[A] > [A] > [Z]"] * 5 + ["nonsense"] * 10)  # validation first
     config = ProtocolConfig(users=30, valid_users=10, seed=4)
@@ -35,7 +60,7 @@ def test_run_with_a_scripted_llm_writes_every_file(tmp_path):
     assert names[4] == "LLM test (sequential)" and sum(m.kind == "fused" for m in movies.methods) == 2
     report = paths["report"].read_text()
     for text in ("random (expected)", "| popularity |", "| bm25 |", "weight on LLM", "history length",
-                 "30 sampled of 610 (seed 4)", "the last 20 items (H)", "books->cds", "AUC (100 records)", "not yet"):
+                 "30 sampled of 610 (seed 4)", "the last 20 items (H)", "books->cds", "AUC (100 records)"):
         assert text in report
     results = json.loads(paths["results"].read_text())
     llm = next(m for m in results["datasets"][0]["methods"] if m["kind"] == "llm")

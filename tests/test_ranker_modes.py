@@ -104,3 +104,44 @@ def test_score_mode_needs_a_scoring_backend():
         Ranker(ScriptedBackend([]), "movies", mode="score")
     with pytest.raises(ValueError, match="calibrate=True needs mode='score'"):
         Ranker(ScriptedBackend([]), "movies", calibrate=True)
+    with pytest.raises(BackendError, match="cannot score labels"):
+        Ranker(ScriptedBackend([]), "movies", mode="pointwise")
+    with pytest.raises(ValueError, match="do not apply"):
+        Ranker(BiasedScorer(), "movies", mode="pointwise", permutations=2)
+
+
+class YesNoScorer(ScriptedBackend):
+    """Answers "Yes" with a log-odds of the one candidate's quality minus a constant leaning to "Yes"."""
+
+    supports_scoring = True
+
+    def __init__(self, lean=1.5):
+        super().__init__([])
+        self.lean = lean
+        self.score_calls = []
+
+    def score_labels(self, messages, labels, prefix="["):
+        self.score_calls.append((messages, list(labels), prefix))
+        title = messages[-1]["content"].split("not watched yet: ")[1].split('"')[1]
+        odds = self.lean + (0.0 if title == "N/A" else QUALITY[title])
+        yes = -math.log1p(math.exp(-odds))
+        return LabelScores(logprobs={"Yes": yes, "No": yes - odds}, usage=Usage(input_tokens=50), model="yes-no")
+
+
+def test_pointwise_mode_asks_about_each_candidate_alone_and_orders_by_log_odds():
+    backend = YesNoScorer()
+    ranking = Ranker(backend, "movies", mode="pointwise").rank([ITEMS[0]], ITEMS[1:])
+    assert ranking.ids() == [f"i{n}" for n in range(7, 0, -1)] and ranking.mode == "pointwise"
+    assert [r.score for r in ranking] == pytest.approx([1.5 + QUALITY[r.item.title] for r in ranking])
+    assert len(backend.score_calls) == 7 and ranking.usage.input_tokens == 7 * 50
+    for messages, labels, prefix in backend.score_calls:
+        user = messages[-1]["content"]
+        assert (labels, prefix) == (["Yes", "No"], "") and user.count('"Film') == 2  # history + the one candidate
+        assert user.endswith("Answer with Yes or No only.") and '"Film 0"' in user
+
+
+def test_pointwise_calibration_removes_the_lean_towards_yes():
+    backend = YesNoScorer(lean=1.5)
+    ranking = Ranker(backend, "movies", mode="pointwise", calibrate=True).rank([], ITEMS)
+    assert [r.score for r in ranking] == pytest.approx([QUALITY[r.item.title] for r in ranking])
+    assert sum('"N/A"' in call[0][-1]["content"] for call in backend.score_calls) == 1

@@ -293,3 +293,18 @@ def test_openai_backend_reads_the_label_after_the_models_opening_bracket(llama_s
     # different logits (see LlamaCppBackend._last_logits); measured up to 0.13
     for label in set(labels) - set(scores.floored):
         assert scores.logprobs[label] == pytest.approx(local[label], abs=0.3)
+
+
+@pytest.mark.model
+def test_pointwise_mode_with_the_real_model(llama_backend, reference_llama, demo_catalog):
+    from promptrec import Ranker
+
+    ids = llama_backend.label_token_ids(["Yes", "No"], prefix="")
+    assert None not in ids.values() and ids["Yes"] != ids["No"]
+    items = list(demo_catalog.values())
+    ranking = Ranker(llama_backend, "movies", mode="pointwise").rank(items[:3], items[3:8])
+    assert sorted(ranking.ids()) == sorted(item.id for item in items[3:8]) and ranking.report.valid == 5
+    assert all(math.isfinite(r.score) for r in ranking)
+    first = ranking.items[[r.item.title for r in ranking].index(ranking.prompt[-1]["content"].split('yet: "')[1].split('"')[0])]
+    expected = reference_logprobs(reference_llama, ranking.prompt, ["Yes", "No"], prefix="")
+    assert first.score == pytest.approx(expected["Yes"] - expected["No"], abs=1e-3)

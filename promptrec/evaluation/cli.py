@@ -37,37 +37,38 @@ def _backend_options(spec: str, options: dict[str, Any]) -> dict[str, Any]:
     return {"base_url": options["base_url"], "api_key": options["api_key"]}
 
 
-def _llm_factories(options: dict[str, Any]) -> list[Any]:
+def _llm_factories(options: dict[str, Any], datasets: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Method factories per backend and strategy, for the ranking datasets (in ``--mode``) and for the
+    yes/no datasets (in pointwise mode); each backend is loaded once and shared. Empty where not needed."""
+    from promptrec.backends import get_backend
     from promptrec.cache import CompletionCache
     from promptrec.evaluation.llm import llm_factory
+    from promptrec.evaluation.pointwise import PointwiseDataset
 
     if options["no_llm"]:
-        return []
+        return [], []
     cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
-    ranker_options: dict[str, Any] = {}
-    if options["mode"] != "generate":
-        ranker_options["mode"] = options["mode"]
-    if options["permutations"] != 1:
-        ranker_options["permutations"] = options["permutations"]
-    factories = []
-    for spec in options["backends"]:
-        from promptrec.backends import get_backend
-
-        backend = get_backend(spec, **_backend_options(spec, options))
-        for strategy in options["strategies"]:
-            factories.append(
-                llm_factory(
-                    backend,
-                    strategy=strategy,
-                    history=options["history"],
-                    seed=options["seed"],
-                    temperature=options["temperature"],
-                    cache=cache,
-                    prompts_dirs=options["prompts_dirs"],
-                    ranker_options=ranker_options,
-                )
+    backends = [get_backend(spec, **_backend_options(spec, options)) for spec in options["backends"]]
+    yes_no = [isinstance(d, PointwiseDataset) for d in datasets]
+    factories: dict[bool, list[Any]] = {False: [], True: []}
+    for pointwise, mode in ((False, options["mode"]), (True, "pointwise")):
+        if pointwise not in yes_no:
+            continue
+        ranker_options: dict[str, Any] = {"mode": mode} if mode != "generate" else {}
+        if options["permutations"] != 1 and mode != "pointwise":
+            ranker_options["permutations"] = options["permutations"]
+        if options["calibrate"]:
+            ranker_options["calibrate"] = True
+        factories[pointwise] = [
+            llm_factory(
+                backend, strategy=strategy, history=options["history"], seed=options["seed"],
+                temperature=options["temperature"], cache=cache, prompts_dirs=options["prompts_dirs"],
+                ranker_options=ranker_options,
             )
-    return factories
+            for backend in backends
+            for strategy in options["strategies"]
+        ]
+    return factories[False], factories[True]
 
 
 def _progress() -> tuple[Any, Any]:
@@ -100,13 +101,14 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
     for spec, dataset in zip(options["datasets"], datasets):
         if options["protocol"] not in ("auto", dataset.protocol):
             raise click.UsageError(f"dataset '{spec}' is {dataset.protocol}, not {options['protocol']}")
-    factories = _llm_factories(options) if any(not isinstance(d, PointwiseDataset) for d in datasets) else []
+    factories, yes_no = _llm_factories(options, datasets)
     runs, pointwise = [], []
     progress, update = _progress()
     with progress:
         for dataset in datasets:
             if isinstance(dataset, PointwiseDataset):
-                pointwise.append(run_pointwise(dataset, options["users"], options["seed"]))
+                methods = [make(dataset) for make in yes_no]
+                pointwise.append(run_pointwise(dataset, options["users"], options["seed"], methods, update))
                 done = f"{dataset.name}: {len(pointwise[-1].cases)} records"
             else:
                 runs.append(run_dataset(dataset, config, factories, fusion=not options["no_fusion"], progress=update))
@@ -115,8 +117,10 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
     meta = {
         "command": " ".join(shlex.quote(a) for a in options["argv"]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "backends": ", ".join(options["backends"]) if factories else "none (baselines only)",
-        "strategies": ", ".join(options["strategies"]) if factories else "—",
+        "backends": ", ".join(options["backends"]) if factories or yes_no else "none (baselines only)",
+        "strategies": ", ".join(options["strategies"]) if factories or yes_no else "—",
+        "mode": options["mode"] + (" (pointwise on yes/no datasets)" if yes_no else "")
+        + (", calibrated" if options["calibrate"] else ""),
         "seed": options["seed"],
         "users per dataset": ", ".join(
             [f"{r.dataset.name} {len(r.test)} (+{len(r.valid)} validation)" for r in runs]
@@ -144,7 +148,8 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
 @click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable).")
 @click.option("--backend", "backends", multiple=True, default=("llamacpp",), show_default=True, help="kind:model (repeatable); 'llamacpp' is the bundled SmolLM2-135M model.")
 @click.option("--strategy", "strategies", multiple=True, type=click.Choice(STRATEGY_CHOICES), default=("sequential",), show_default=True, help="LLMRank prompt strategy (repeatable).")
-@click.option("--mode", type=click.Choice(("generate", "score")), default="generate", show_default=True, help="generate: the model writes a ranked list (Borda points); score: label log-probabilities, where the Ranker and backend support it.")
+@click.option("--mode", type=click.Choice(("generate", "score", "pointwise")), default="generate", show_default=True, help="generate: the model writes a ranked list (Borda points); score: label log-probabilities (needs a backend with log-probabilities); pointwise: P(Yes) against P(No) per candidate. Yes/no datasets always use pointwise.")
+@click.option("--calibrate", is_flag=True, help="Score and pointwise modes: divide out the label prior of a content-free prompt.")
 @click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in shifted candidate orders, aggregated (where the Ranker supports it).")
 @click.option("--no-llm", is_flag=True, help="Run the baselines only.")
 @click.option("--no-fusion", is_flag=True, help="Skip the LLM + prior fusion rows.")
@@ -161,7 +166,7 @@ def eval_command(**options: Any) -> None:
 
     \b
     Protocols: LLMRank leave-last-out with 20 candidates (movielens, games, office, industrial);
-    cross-domain cold-start (books-movies...); pointwise yes/no AUC (bookcrossing; baselines only).
+    cross-domain cold-start (books-movies...); pointwise yes/no AUC (bookcrossing; the LLM in pointwise mode).
     Every table has random and popularity rows; fusion weights are chosen on validation users.
 
     \b

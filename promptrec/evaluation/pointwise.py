@@ -8,8 +8,9 @@ Each record is ``{"instruction", "input", "output": "Yes." | "No."}`` whose inpu
 
 Books are identified by title and author (the data has no ids). The baselines score the target book:
 random (seeded), popularity (how often the book is liked in ``valid.json``: in preference lists and as a
-"Yes." target; never counted on the test file) and BM25 (liked books' text vs. the target's). The LLM is
-not scored yet: promptrec's Ranker ranks lists and has no pointwise yes/no mode.
+"Yes." target; never counted on the test file) and BM25 (liked books' text vs. the target's). An LLM method
+(a :class:`~promptrec.ranker.Ranker` in ``pointwise`` mode) is shown the liked books as the history and the
+target as the one candidate, and scores it by log P("Yes") - log P("No"); the disliked books are not shown.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from promptrec.data import Item
 from promptrec.errors import DataError
-from promptrec.evaluation.baselines import BM25Baseline, item_text
+from promptrec.evaluation.baselines import BM25Baseline, Scored, item_text
+from promptrec.evaluation.cases import Query
 from promptrec.evaluation.files import clean_text
 from promptrec.evaluation.metrics import auc
 
@@ -33,7 +37,14 @@ _INPUT = re.compile(
     re.DOTALL,
 )
 _BOOK = re.compile(r'"(.*?)" written by (.*?)(?=, "|$)')
-LLM_STATUS = "not yet: promptrec's Ranker has no pointwise (yes/no) mode"
+
+
+class PointwiseMethod(Protocol):
+    """What scores a record: a name and ``score(query)`` whose one candidate is the target book."""
+
+    name: str
+
+    def score(self, query: Query) -> Scored: ...
 
 
 @dataclass(frozen=True)
@@ -160,8 +171,15 @@ class PointwiseRun:
     protocol: dict[str, str]
 
 
-def run_pointwise(dataset: PointwiseDataset, n: int | None, seed: int) -> PointwiseRun:
-    """Score a seeded sample of ``n`` test records (all when ``None``) with the baselines; AUC for each."""
+def run_pointwise(
+    dataset: PointwiseDataset,
+    n: int | None,
+    seed: int,
+    methods: Sequence[PointwiseMethod] = (),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PointwiseRun:
+    """Score a seeded sample of ``n`` test records (all when ``None``) with the baselines and ``methods``
+    (LLMs, shown the liked books and the target alone); AUC for each."""
     cases = sorted(dataset.test, key=lambda c: c.case_id)
     if n is not None and n < len(cases):
         cases = random.Random(f"{seed}|users|{dataset.name}|test").sample(cases, n)
@@ -177,6 +195,13 @@ def run_pointwise(dataset: PointwiseDataset, n: int | None, seed: int) -> Pointw
         scores["popularity"][case.case_id] = float(liked[case.target.id])
         text = " ".join(item_text(item) for item in case.liked)
         scores["bm25"][case.case_id] = bm25.text_scores(text, [case.target.id])[case.target.id]
+    for method in methods:
+        scores[method.name] = {}
+        for done, case in enumerate(cases, start=1):
+            query = Query(case_id=case.case_id, user_id=case.case_id, history=case.liked, candidates=(case.target,))
+            scores[method.name][case.case_id] = method.score(query).scores[case.target.id]
+            if progress is not None:
+                progress(f"{dataset.name}: {method.name}", done, len(cases))
     labels = [case.label for case in cases]
     aucs = {name: auc(labels, [by_case[c.case_id] for c in cases]) for name, by_case in scores.items()}
     protocol = {
@@ -185,7 +210,8 @@ def run_pointwise(dataset: PointwiseDataset, n: int | None, seed: int) -> Pointw
         "records": f"{len(cases)} sampled of {len(dataset.test)} test records (seed {seed}); "
         f"{sum(labels)} positive",
         "seeds": f"{seed}",
-        "LLM": LLM_STATUS,
+        "LLM prompt": "the liked books as the history, the target as the one candidate, Yes or No; "
+        "score = log P(Yes) - log P(No) of the answer's first token",
         **dataset.notes,
     }
     return PointwiseRun(dataset, cases, scores, aucs, protocol)

@@ -117,7 +117,6 @@ def pointwise_section(run: PointwiseRun) -> list[str]:
     lines = [f"## {run.dataset.name}", ""]
     lines += _table(["protocol", ""], [[key, value.replace("|", "\\|")] for key, value in run.protocol.items()])
     rows = [["random (expected)", "0.5000"]] + [[name, fmt(value)] for name, value in run.auc.items()]
-    rows.append(["llm", run.protocol.get("LLM", "—")])
     lines += ["", f"### AUC ({len(run.cases)} records)", ""] + _table(["method", "AUC"], rows)
     return lines + [""]
 
