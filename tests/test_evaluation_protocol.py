@@ -128,3 +128,30 @@ def test_cases_are_not_filtered_on_the_truth():
     test, _ = build_cases(dataset, ProtocolConfig(users=None, valid_users=0, candidates=5))
     assert len(test) == 5 and all(len(c.query.candidates) == 5 for c in test)
     assert {c.truth for c in test} == {r.truth for r in records}  # truths outside the pool are kept, not dropped
+
+
+class ShownOrder:
+    """Ranks the candidates in the order shown: the most position-biased method there is."""
+
+    name = "shown order"
+
+    def score(self, query):
+        return Scored({item.id: -float(i) for i, item in enumerate(query.candidates)})
+
+
+def test_position_curve_moves_only_the_truth_and_measures_pure_position_bias():
+    import math
+
+    from promptrec.evaluation.position import force_position, position_curve, spread
+
+    items = tuple(Item(id=f"c{i}", title=f"Candidate {i}") for i in range(20))
+    cases = [Case(Query(f"u{u}", f"u{u}", (), items[u:] + items[:u]), truth=f"c{(u + 3) % 20}") for u in range(4)]
+    moved = force_position(cases[1], 7)
+    assert moved.query.candidates[7].id == cases[1].truth and len(moved.query.candidates) == 20
+    assert [c.id for c in moved.query.candidates if c.id != moved.truth] == [
+        c.id for c in cases[1].query.candidates if c.id != cases[1].truth]
+    with pytest.raises(ValueError, match="position must be in 0..19"):
+        force_position(cases[0], 20)
+    curve = position_curve(cases, ShownOrder(), range(20))
+    assert curve == pytest.approx({p: 1 / math.log2(p + 2) if p < 10 else 0.0 for p in range(20)})
+    assert spread(curve) == pytest.approx(1.0)
