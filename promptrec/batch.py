@@ -47,7 +47,7 @@ class BatchRequest(BaseModel):
     """One line of a batch input file, with its items resolved."""
 
     id: str
-    line: int
+    line: int | None
     history: UserHistory
     candidates: list[Item]
     k: int | None = None
@@ -92,14 +92,23 @@ class BatchSummary:
 
     def add(self, ranking: Ranking) -> None:
         """Count one ranking."""
+        self.add_counts(**ranking_counts(ranking))
+
+    def add_counts(self, *, cached: bool, retries: int, reasks: int, input_tokens: int, output_tokens: int) -> None:
+        """Count one ranking from its :func:`ranking_counts` (rankings made in another process)."""
         self.succeeded += 1
-        self.retries += ranking.retries
-        self.reasks += ranking.report.reasks
-        if ranking.cached:
+        self.retries += retries
+        self.reasks += reasks
+        if cached:
             self.cache_hits += 1
         else:
-            self.input_tokens += ranking.usage.input_tokens
-            self.output_tokens += ranking.usage.output_tokens
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
+
+    def add_failure(self, error_type: str) -> None:
+        """Count one error line, by the name of its exception type."""
+        self.failed += 1
+        self.errors[error_type] = self.errors.get(error_type, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
         """Everything, with the derived numbers, for ``--json`` output."""
@@ -118,7 +127,7 @@ def _resolve(entry: Any, catalog: Catalog | None, path: Path, line: int, field_n
     raise DataError("must be an item id or an item object", path=path, line=line, field=field_name)
 
 
-def _request(record: dict[str, Any], line: int, path: Path, catalog: Catalog | None) -> BatchRequest:
+def _request(record: dict[str, Any], line: int | None, path: Path, catalog: Catalog | None) -> BatchRequest:
     request_id = str(record.get("id", f"line-{line}"))
     history_entries = record.get("history", [])
     if not isinstance(history_entries, list):
@@ -155,7 +164,7 @@ def _request(record: dict[str, Any], line: int, path: Path, catalog: Catalog | N
 @dataclass
 class InputLine:
     id: str
-    line: int
+    line: int | None
     request: BatchRequest | None = None
     error: PromptrecError | None = None
 
@@ -163,8 +172,13 @@ class InputLine:
 def read_requests(path: str | Path, catalog: Catalog | None = None) -> list[InputLine]:
     """Every request line of ``path``; a bad line becomes an entry carrying its error (it is answered with an
     error line, not dropped). Duplicate ids are refused, since the output is keyed by id."""
+    return [parse_request(record, line, path, catalog) for line, _, record in request_records(path)]
+
+
+def request_records(path: str | Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line number, request id, object) for every request line of ``path``, unparsed; duplicate ids are
+    refused, since the output is keyed by id."""
     path = Path(path)
-    entries: list[InputLine] = []
     first_seen: dict[str, int] = {}
     for line, record in jsonl_objects(path):
         request_id = str(record.get("id", f"line-{line}"))
@@ -172,11 +186,29 @@ def read_requests(path: str | Path, catalog: Catalog | None = None) -> list[Inpu
             raise DataError(f"duplicate request id '{request_id}' (first at line {first_seen[request_id]})",
                             path=path, line=line, field="id")
         first_seen[request_id] = line
-        try:
-            entries.append(InputLine(request_id, line, request=_request(record, line, path, catalog)))
-        except PromptrecError as exc:
-            entries.append(InputLine(request_id, line, error=exc))
-    return entries
+        yield line, request_id, record
+
+
+def parse_request(record: dict[str, Any], line: int | None, path: str | Path, catalog: Catalog | None = None) -> InputLine:
+    """One request object (line ``line`` of ``path``, when known) resolved against ``catalog``; a bad one carries
+    its error."""
+    request_id = str(record.get("id", f"line-{line}"))
+    try:
+        return InputLine(request_id, line, request=_request(record, line, Path(path), catalog))
+    except PromptrecError as exc:
+        return InputLine(request_id, line, error=exc)
+
+
+def rank_entry(entry: InputLine, ranker_for: Callable[[str | None], Ranker]) -> Ranking | Exception:
+    """The ranking of one entry, or the exception that stopped it (a bad request's own error included)."""
+    if entry.error is not None:
+        return entry.error
+    assert entry.request is not None
+    request = entry.request
+    try:
+        return ranker_for(request.scenario).rank(request.history, request.candidates, request.k)
+    except Exception as exc:  # becomes an error line, never a lost request
+        return exc
 
 
 def completed_ids(output: str | Path) -> set[str]:
@@ -219,11 +251,24 @@ def drop_error_lines(output: str | Path) -> int:
 
 
 def error_line(request_id: str, exc: BaseException) -> dict[str, Any]:
+    """The output line of a failed request."""
     return {"id": request_id, "ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
 
 
 def ranking_line(request_id: str, ranking: Ranking) -> dict[str, Any]:
+    """The output line of a ranked request."""
     return {"id": request_id, "ok": True, "ranking": ranking.model_dump(mode="json", exclude={"prompt"})}
+
+
+def result_line(request_id: str, result: Ranking | BaseException) -> dict[str, Any]:
+    """The output line of a request, ranked or failed."""
+    return ranking_line(request_id, result) if isinstance(result, Ranking) else error_line(request_id, result)
+
+
+def ranking_counts(ranking: Ranking) -> dict[str, Any]:
+    """What :class:`BatchSummary` counts of one ranking, as plain values (they travel between processes)."""
+    return {"cached": ranking.cached, "retries": ranking.retries, "reasks": ranking.report.reasks,
+            "input_tokens": ranking.usage.input_tokens, "output_tokens": ranking.usage.output_tokens}
 
 
 class Writer:
@@ -264,34 +309,23 @@ def run_batch(
     started = time.perf_counter()
 
     def record(entry: InputLine, result: Ranking | BaseException) -> None:
+        writer.write(result_line(entry.id, result))
         if isinstance(result, Ranking):
-            writer.write(ranking_line(entry.id, result))
             summary.add(result)
         else:
-            writer.write(error_line(entry.id, result))
-            summary.failed += 1
-            name = type(result).__name__
-            summary.errors[name] = summary.errors.get(name, 0) + 1
-            logger.warning("request %s (line %d) failed: %s", entry.id, entry.line, result)
+            summary.add_failure(type(result).__name__)
+            logger.warning("request %s (line %s) failed: %s", entry.id, entry.line, result)
         summary.wall_seconds = time.perf_counter() - started
         if on_result:
             on_result(summary)
 
-    def work(entry: InputLine) -> Ranking:
-        assert entry.request is not None
-        request = entry.request
-        return ranker_for(request.scenario).rank(request.history, request.candidates, request.k)
-
     queue: Iterator[InputLine] = iter(pending)
-    running: dict[Future[Ranking], InputLine] = {}
+    running: dict[Future[Ranking | Exception], InputLine] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
         if workers <= 1:  # one at a time: no hand-off to a thread
             for entry in queue:
-                try:
-                    record(entry, entry.error or work(entry))
-                except Exception as exc:  # recorded as an error line, like a failure in a worker thread
-                    record(entry, exc)
+                record(entry, rank_entry(entry, ranker_for))
         while True:
             while len(running) < max(1, workers) * 2:
                 entry = next(queue, None)
@@ -300,7 +334,7 @@ def run_batch(
                 if entry.error is not None:
                     record(entry, entry.error)
                 else:
-                    running[pool.submit(work, entry)] = entry
+                    running[pool.submit(rank_entry, entry, ranker_for)] = entry
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -441,16 +441,20 @@ def _run_on_ray(
 
     from promptrec.cache import default_cache_dir
     from promptrec.feedback_store import default_feedback_db
-    from promptrec.ray import run_ray_batch
+    from promptrec.ray import import_ray, run_ray_batch
 
     if "://" not in input_file and not Path(input_file).exists():
         raise click.BadParameter(f"'{input_file}' does not exist", param_hint="'INPUT.jsonl'")
     # the driver decides where the cache and feedback live: actors may not see its environment
     options = {**options, "cache_dir": options["cache_dir"] or str(default_cache_dir()),
                "feedback_db": options["feedback_db"] or str(default_feedback_db())}
-    logging.getLogger("ray").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if retry_errors and (output.endswith(".parquet") or "://" in output):
+        raise click.UsageError("--retry-errors needs a local JSONL OUTPUT")
     columns = (TextColumn("{task.fields[rate]}/s"), TextColumn("failed {task.fields[failed]}"))
     try:
+        import_ray()
+        for name in ("ray", "ray.data"):  # Ray Data logs every execution at INFO
+            logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
         if retry_errors:
             click.echo(f"dropped {drop_error_lines(output)} error lines from {output}", err=True)
         with progress_bar(*columns, description="ranking on Ray") as progress:

@@ -3,8 +3,8 @@
 import math
 
 import pytest
-
 from conftest import ScriptedBackend
+
 from promptrec import Item, Ranker
 from promptrec.backends.base import LabelScores, Usage
 from promptrec.cache import CompletionCache
