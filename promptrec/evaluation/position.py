@@ -35,19 +35,22 @@ def position_curve(
     metric: str = MAIN_METRIC,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[int, float]:
-    """position -> the mean ``metric`` of ``method`` over ``cases`` with the truth forced there."""
-    curve: dict[int, float] = {}
+    """position -> the mean ``metric`` of ``method`` over ``cases`` with the truth forced there.
+
+    Each case is ranked at every position before the next case, so a backend that keeps the shared prompt
+    prefix (the user's history) in its KV cache evaluates only the candidate block again."""
+    moved: dict[int, list[Case]] = {position: [] for position in positions}
+    orders: dict[str, list[str]] = {}
     total, done = len(cases) * len(positions), 0
-    for position in positions:
-        moved = [force_position(case, position) for case in cases]
-        orders = {}
-        for case in moved:
-            orders[case.case_id] = ranked_ids(case.query, method.score(case.query).scores)
+    for case in cases:
+        for position in positions:
+            forced = force_position(case, position)
+            moved[position].append(forced)
+            orders[forced.case_id] = ranked_ids(forced.query, method.score(forced.query).scores)
             done += 1
             if progress is not None:
                 progress(done, total)
-        curve[position] = aggregate(per_case(moved, orders))[metric]
-    return curve
+    return {position: aggregate(per_case(moved[position], orders))[metric] for position in positions}
 
 
 def spread(curve: dict[int, float]) -> float:
