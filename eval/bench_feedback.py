@@ -104,13 +104,22 @@ def run(name: str, dataset: EvalDataset, cases: list[Case], steps, scenario: str
     bm25 = BM25Baseline([dataset.items[item_id] for item_id in dataset.pool])
     for method in baselines(dataset, "test", args.seed, bm25):
         rows[method.name] = metric(cases, method)
+    llms = {}
     for n in args.examples:
         store = feedback_store(folder / f"{name}-{n}.db", feedback_scenario, steps, n)
         config = FeedbackConfig(store, examples=n, selection="recent", cross_scenario=feedback_scenario != scenario,
                                 rejected="keep")
         ranker = Ranker(backend, scenario, mode=args.mode, feedback=config, cache=cache, seed=args.seed, max_history=20)
-        rows[f"LLM, {n} feedback examples"] = value = metric(cases, LLMMethod(ranker))
-        print(f"{name}: {n} examples: {MAIN_METRIC} {value:.3f}", flush=True)
+        llms[n] = LLMMethod(ranker, f"LLM, {n} feedback examples")
+    orders: dict[int, dict[str, list[str]]] = {n: {} for n in llms}
+    for index, case in enumerate(cases, start=1):  # a user's prompts one after another: the history stays in the KV cache
+        for n, method in llms.items():
+            orders[n][case.case_id] = ranked_ids(case.query, method.score(case.query).scores)
+        print(f"\r{name}: {index}/{len(cases)} users", end="", flush=True)
+    for n, method in llms.items():
+        rows[method.name] = value = aggregate(per_case(cases, orders[n]))[MAIN_METRIC]
+        print(f"\n{name}: {n} examples: {MAIN_METRIC} {value:.3f}", end="", flush=True)
+    print()
     return rows
 
 
