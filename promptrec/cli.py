@@ -392,6 +392,10 @@ def batch(
         return
     if not Path(input_file).is_file():
         raise click.BadParameter(f"'{input_file}' is not a file", param_hint="'INPUT.jsonl'")
+    one_answer = options["mode"] == "generate" and options["permutations"] == 1 and not options["window"]
+    if (export_openai_batch or import_openai_batch) and not one_answer:
+        raise click.UsageError("OpenAI Batch API files hold one generated answer per request: use --mode generate "
+                               "without --permutations or --window")
     try:
         entries = read_requests(input_file, _load_catalog(catalog))
         ranker_for = _ranker_factory(options, catalog)

@@ -148,6 +148,8 @@ def test_openai_batch_api_export_and_import(tmp_path):
     exported = tmp_path / "batch_requests.jsonl"
     runner = CliRunner()
     common = ["--catalog", "demo", "--backend", "openai:gpt-4o-mini", "--base-url", "http://127.0.0.1:9/v1"]
+    refused = runner.invoke(main, ["batch", str(requests), "--export-openai-batch", str(exported), *common, "--mode", "score"])
+    assert refused.exit_code == 2 and "one generated answer per request" in refused.output and not exported.exists()
     result = runner.invoke(main, ["batch", str(requests), "--export-openai-batch", str(exported), *common])
     assert result.exit_code == 0, result.output
     lines = output_lines(exported)
