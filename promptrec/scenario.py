@@ -64,17 +64,36 @@ _SPECIAL_TOKENS = re.compile(
 )
 
 
+#: what a non-ASCII character of these Unicode categories becomes: bracket and quote look-alikes (``〔A〕``,
+#: ``⟦A⟧``, ``“``) must not fake a candidate label or a closing quote; control, format (zero-width, bidi
+#: override) and line/paragraph separator characters become spaces
+_UNICODE_CATEGORY_MAP = {"Ps": "(", "Pe": ")", "Pi": "'", "Pf": "'", "Cc": " ", "Cf": " ", "Zl": " ", "Zp": " "}
+_LOW_QUOTES = frozenset("\u201a\u201e")  # ‚ „ are opening punctuation (Ps) but quotation marks
+
+
+def _plain_char(ch: str) -> str:
+    """``ch`` itself, or its replacement from :data:`_UNICODE_CATEGORY_MAP` (ASCII controls included)."""
+    if ch in _LOW_QUOTES:
+        return "'"
+    category = unicodedata.category(ch)
+    if ch.isascii() and category != "Cc":
+        return ch
+    return _UNICODE_CATEGORY_MAP.get(category, ch)
+
+
 def escape_item_text(text: str, max_chars: int = _MAX_ITEM_CHARS) -> str:
     """Make untrusted item text safe to place inside a prompt, as one line without quotes or brackets.
 
-    Control and format characters are removed, whitespace collapses to single spaces, chat role and
-    special tokens are dropped, double quotes become single quotes and square brackets become parentheses
-    (so a title cannot close its quotes or fake a candidate label), and the text is capped in length.
+    The text is NFKC-normalised (fullwidth ``［Ａ］`` becomes ``[A]``), control and format characters
+    (zero-width, bidi overrides) are removed, whitespace collapses to single spaces, chat role and special
+    tokens are dropped, double quotes and quote look-alikes become single quotes, and square brackets and
+    bracket look-alikes become parentheses (so a title cannot close its quotes or fake a candidate label),
+    and the text is capped in length.
     """
     text = str(text)
     if not (text.isascii() and text.isprintable()):  # the common case skips the per-character pass
         text = unicodedata.normalize("NFKC", text)
-        text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+        text = "".join(_plain_char(ch) for ch in text)
     text = _SPECIAL_TOKENS.sub(" ", text)
     text = text.replace('"', "'").replace("[", "(").replace("]", ")").replace("\\", "/")
     text = " ".join(text.split())
