@@ -112,8 +112,10 @@ def fit_history(
 
     ``render(items)`` renders the prompt for a history; the context must also hold ``answer_tokens``.
     """
-    recent = list(history[-max_history:]) if max_history else []
     window = backend.context_window
+    if window is not None:  # a history line takes at least two tokens, so no more than window / 2 items can fit
+        max_history = min(max_history, window // 2)
+    recent = list(history[-max_history:]) if max_history else []
     if window is None:
         return render(recent), len(recent)
     budget = window - answer_tokens
