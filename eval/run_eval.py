@@ -1,6 +1,6 @@
 """Reproduce the evaluation table of the project README: the embedded model against the baselines.
 
-    python eval/run_eval.py                      # movielens, games, books->movies, cds->books; 30 users each
+    python eval/run_eval.py                      # movielens, games, books->movies, cds->books; 30 users each, score mode
     python eval/run_eval.py -n 200 --threads 2   # options given after these override them (-d adds a dataset)
 
 Writes eval/results/readme/ (report.md, results.json, rows.jsonl, PNG plots) and prints the report.
@@ -15,7 +15,7 @@ from promptrec.evaluation.cli import eval_command
 DEFAULTS = [
     "-d", "movielens", "-d", "games", "-d", "books-movies", "-d", "cds-books",
     "-n", "30", "--valid-users", "10", "--history", "20", "--seed", "0",
-    "--backend", "llamacpp", "--strategy", "sequential",
+    "--backend", "llamacpp", "--strategy", "sequential", "--mode", "score",
     "-o", "eval/results/readme",
 ]
 
