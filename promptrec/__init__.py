@@ -9,6 +9,7 @@ Only light modules load here; llama-cpp-python and openai load when their backen
 """
 
 from promptrec.backends import Backend, Completion, GenerationParams, Message, Usage, get_backend
+from promptrec.cache import CompletionCache
 from promptrec.data import Catalog, Interaction, Item, UserHistory, read_catalog, read_histories
 from promptrec.errors import (
     BackendError,
@@ -19,6 +20,8 @@ from promptrec.errors import (
     ScenarioError,
     UnknownBackendError,
 )
+from promptrec.feedback import FeedbackConfig
+from promptrec.feedback_store import FeedbackStore
 from promptrec.parsing import parse_ranking
 from promptrec.ranker import Ranker
 from promptrec.ranking import ParseReport, RankedItem, Ranking
@@ -31,8 +34,11 @@ __all__ = [
     "BackendError",
     "Catalog",
     "Completion",
+    "CompletionCache",
     "ContextOverflowError",
     "DataError",
+    "FeedbackConfig",
+    "FeedbackStore",
     "GenerationParams",
     "Interaction",
     "Item",
