@@ -13,13 +13,10 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from promptrec.backends.base import Message
-from promptrec.backends.llamacpp import LlamaCppBackend, bundled_model_path
+from promptrec.backends.llamacpp import LlamaCppBackend
+from promptrec.backends.local_server import serve_gguf
 from promptrec.data import UserHistory
 from promptrec.evaluation.cases import Case
 from promptrec.evaluation.datasets import load_dataset
@@ -172,45 +170,9 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def llama_server(threads: int, alias: str = "smollm2", n_ctx: int = 4096, log: Path | None = None) -> Iterator[str]:
-    """``python -m llama_cpp.server`` serving the bundled GGUF on 127.0.0.1 in its own process, with
-    ``threads`` threads; yields the base URL once ``/v1/models`` answers."""
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),
-        "--model_alias", alias,
-    ]
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not start (see {log})") from None
-                time.sleep(0.5)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if log:
-            out.close()  # type: ignore[union-attr]
+def llama_server(threads: int, alias: str = "smollm2", n_ctx: int = 4096, log: Path | None = None):  # type: ignore[no-untyped-def]
+    """``python -m llama_cpp.server`` serving the bundled GGUF on 127.0.0.1 with ``threads`` threads."""
+    return serve_gguf(alias=alias, n_ctx=n_ctx, threads=threads, log=log)
 
 
 def linear_fit(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:

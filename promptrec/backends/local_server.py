@@ -1,0 +1,79 @@
+"""Serve a GGUF model over the OpenAI-compatible HTTP API on 127.0.0.1 (``python -m llama_cpp.server``).
+
+For trying the ``openai`` backend against a real server without leaving the machine, in tests and
+benchmarks::
+
+    with serve_gguf() as base_url:               # the bundled SmolLM2 model, as model "smollm2"
+        backend = get_backend("openai:smollm2", base_url=base_url, api_key="unused")
+
+Needs the ``local`` extra plus the server's own packages (``pip install 'llama-cpp-python[server]'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from promptrec.backends.llamacpp import bundled_model_path
+from promptrec.errors import BackendError
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_gguf(
+    model: str | Path | None = None,
+    *,
+    alias: str = "smollm2",
+    n_ctx: int = 4096,
+    threads: int | None = None,
+    log: Path | None = None,
+    timeout: float = 180.0,
+) -> Iterator[str]:
+    """Run ``python -m llama_cpp.server`` on ``model`` (default: the bundled GGUF) in its own process and
+    yield its base URL once ``/v1/models`` answers; the server is stopped on exit.
+
+    Raises:
+        BackendError: the server exited or did not answer within ``timeout`` seconds (with its log's end).
+    """
+    port = free_port()
+    command = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(model or bundled_model_path()),
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", alias,
+    ]
+    if threads:
+        command += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{port}/v1"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base_url}/models", timeout=2):
+                        break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        tail = log.read_text(errors="replace")[-3000:] if log else "(no log kept)"
+                        raise BackendError(f"llama_cpp.server did not start:\n{tail}") from None
+                    time.sleep(0.5)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
