@@ -118,15 +118,21 @@ def test_eval_command_on_the_bundled_model(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
         eval_command,
-        ["-d", "movielens", "--data-dir", str(DATASETS), "-n", "2", "--valid-users", "1", "--history", "5",
-         "-o", str(out), "--cache-dir", str(tmp_path / "cache")],
+        ["-d", "movielens", "-d", "bookcrossing", "--data-dir", str(DATASETS), "-n", "4", "--valid-users", "1",
+         "--history", "5", "--mode", "score", "--calibrate", "-o", str(out), "--cache-dir", str(tmp_path / "cache")],
     )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     llm = next(m for m in results["datasets"][0]["methods"] if m["kind"] == "llm")
-    assert llm["name"].startswith("LLM SmolLM2-135M-Instruct") and llm["users"] == 2
-    assert llm["answers"]["answers"] == 2 and llm["answers"]["failures"] == 0
+    assert llm["name"].startswith("LLM SmolLM2-135M-Instruct") and "mode=score, calibrate=True" in llm["name"]
+    assert llm["users"] == 4 and llm["answers"]["answers"] == 4 and llm["answers"]["failures"] == 0
     assert llm["answers"]["input_tokens"] > 0 and 0.0 <= llm["metrics"]["NDCG@10"] <= 1.0
+    (pointwise,) = results["pointwise"]
+    (name,) = [n for n in pointwise["auc"] if n.startswith("LLM")]
+    assert "mode=pointwise, calibrate=True" in name and pointwise["records"] == 4
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    scores = [row["score"] for row in rows if row.get("method") == name]
+    assert len(scores) == 4 and len(set(scores)) > 1  # one log-odds per record, not a constant
 
 
 def test_the_command_module_imports_nothing_heavy():
