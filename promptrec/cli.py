@@ -128,6 +128,8 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # also for libraries that set their own loggers to DEBUG (bm25s)
+        handler.setLevel(level)
 
 
 def _backend_options(func: Any) -> Any:
