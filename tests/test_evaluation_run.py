@@ -148,3 +148,13 @@ def test_the_command_module_imports_nothing_heavy():
 def test_unknown_ranker_options_are_refused():
     with pytest.raises(ValueError, match="does not take nonsense"):
         llm_factory(ScriptedBackend([]), ranker_options={"nonsense": 1})
+
+
+def test_model_labels_name_the_model_not_the_url():
+    from types import SimpleNamespace
+
+    from promptrec.evaluation.llm import model_label
+
+    assert model_label(SimpleNamespace(name="llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf")) == "SmolLM2-135M-Instruct.Q4_1"
+    assert model_label(SimpleNamespace(name="openai:smollm2@http://127.0.0.1:8765/v1")) == "smollm2"
+    assert model_label(SimpleNamespace(name="openai:meta/llama-3@https://host/v1")) == "llama-3"

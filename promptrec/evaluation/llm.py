@@ -134,7 +134,7 @@ class LLMMethod:
 
 def model_label(backend: Backend) -> str:
     """A short model name for tables: the backend name without its kind and file suffix."""
-    model = backend.name.partition(":")[2] or backend.name
+    model = (backend.name.partition(":")[2] or backend.name).partition("@")[0]  # openai:MODEL@URL
     return model.rsplit("/", 1)[-1].removesuffix(".gguf")
 
 
