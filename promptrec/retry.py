@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ T = TypeVar("T")
 _TRANSIENT_STATUS = {408, 409, 425, 429}
 _TRANSIENT_NAMES = ("Timeout", "TimeoutError", "ConnectionError", "APIConnectionError", "APITimeoutError",
                     "ConnectError", "ReadError", "RemoteProtocolError", "ConnectionResetError")
+
+#: words in a 5xx error that blame the request, not the server: retrying the same request cannot help
+_REQUEST_FAULT = re.compile(r"not supported|unsupported|unknown (?:parameter|argument|field)|invalid (?:parameter|argument|value)"
+                            r"|validation error|extra (?:inputs|fields) are not permitted", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ def is_transient(exc: BaseException) -> bool:
         if status is not None:
             if status == 429:
                 return "insufficient_quota" not in str(getattr(cause, "code", "") or "") + str(cause)
-            return status in _TRANSIENT_STATUS or status >= 500
+            if status >= 500:  # a server error, unless it says the request itself is wrong (llama.cpp's server
+                return not _REQUEST_FAULT.search(str(cause))  # answers 500 to parameters it does not support)
+            return status in _TRANSIENT_STATUS
         if any(type(cause).__name__ == name for name in _TRANSIENT_NAMES) or isinstance(
             cause, (TimeoutError, ConnectionError)
         ):

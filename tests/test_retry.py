@@ -90,6 +90,14 @@ def test_a_server_that_always_fails_is_not_retried_forever(items):
     assert server.calls == 3
 
 
+def test_a_500_that_blames_the_request_is_not_retried(items):
+    body = {"error": {"message": "Parameter 'logit_bias' is not supported", "type": "server_error"}}
+    with StubServer(lambda n, b: Reply(500, body=body)) as server:
+        with pytest.raises(BackendError, match="HTTP 500.*not supported"):
+            ranker_for(server, attempts=3).rank(*items)
+    assert server.calls == 1
+
+
 def test_exhausted_quota_is_not_retried(items):
     body = {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}
     with StubServer(lambda n, b: Reply(429, body=body)) as server:
