@@ -25,7 +25,6 @@ import numpy as np
 
 from promptrec.backends.base import Message
 from promptrec.backends.llamacpp import LlamaCppBackend
-from promptrec.backends.local_server import serve_gguf
 from promptrec.data import UserHistory
 from promptrec.evaluation.cases import Case
 from promptrec.evaluation.datasets import load_dataset
@@ -168,11 +167,6 @@ def peak_rss_mib() -> float:
     except OSError:
         pass
     return float("nan")
-
-
-def llama_server(threads: int, alias: str = "smollm2", n_ctx: int = 4096, log: Path | None = None):  # type: ignore[no-untyped-def]
-    """``python -m llama_cpp.server`` serving the bundled GGUF on 127.0.0.1 with ``threads`` threads."""
-    return serve_gguf(alias=alias, n_ctx=n_ctx, threads=threads, log=log)
 
 
 def linear_fit(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:

@@ -40,7 +40,6 @@ from _bench_common import (  # noqa: E402
     Runs,
     bare_forward,
     linear_fit,
-    llama_server,
     local_backend,
     machine_note,
     movielens_cases,
@@ -55,6 +54,7 @@ from _bench_common import (  # noqa: E402
 
 from promptrec import Ranker  # noqa: E402
 from promptrec.backends.llamacpp import LlamaCppBackend  # noqa: E402
+from promptrec.backends.local_server import serve_gguf  # noqa: E402
 from promptrec.backends.openai import OpenAIBackend  # noqa: E402
 from promptrec.cache import CompletionCache  # noqa: E402
 from promptrec.evaluation.cases import Case  # noqa: E402
@@ -194,7 +194,7 @@ def main() -> None:
     backend = local_backend(args.threads)
     counting = CountingBackend(backend)
     cases = movielens_cases(args.users)
-    with tempfile.TemporaryDirectory() as folder, llama_server(args.threads, ALIAS, log=Path(folder) / "server.log") as url:
+    with tempfile.TemporaryDirectory() as folder, serve_gguf(alias=ALIAS, threads=args.threads, log=Path(folder) / "server.log") as url:
         cache = CompletionCache(Path(folder) / "cache")
         rankers = {"score": Ranker(counting, "movies", mode="score", max_history=20, cache=cache),  # type: ignore[arg-type]
                    "generate": Ranker(counting, "movies", max_history=20, cache=cache)}  # type: ignore[arg-type]

@@ -386,11 +386,7 @@ def batch(
         assert output is not None
         summary = _run_on_ray(input_file, output, catalog, workers, ray_address, actors, cpus_per_actor,
                               retry_errors, options, BatchSummary(price_in=price_in, price_out=price_out))
-        if as_json:
-            click.echo(json.dumps(summary.as_dict()))
-        _print_summary(summary)
-        if summary.interrupted:
-            sys.exit(130)
+        _finish_batch(summary, as_json)
         return
     if not Path(input_file).is_file():
         raise click.BadParameter(f"'{input_file}' is not a file", param_hint="'INPUT.jsonl'")
@@ -416,6 +412,11 @@ def batch(
         summary.price_in, summary.price_out = price_in, price_out
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
+    _finish_batch(summary, as_json)
+
+
+def _finish_batch(summary: BatchSummary, as_json: bool) -> None:
+    """Print the summary (and the JSON one when asked); exit 130 if the run was interrupted."""
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
     _print_summary(summary)

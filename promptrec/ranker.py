@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel
 
@@ -55,7 +55,7 @@ from promptrec.scenario import STRATEGIES, Scenario, Strategy, load_scenario
 from promptrec.scoring import single_token_labels
 
 Mode = Literal["generate", "score", "pointwise"]
-MODES: tuple[str, ...] = ("generate", "score", "pointwise")
+MODES: tuple[str, ...] = get_args(Mode)
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,8 @@ class Ranker:
         self.stride = stride or max(1, (window or 2) // 2)
         self._priors: dict[tuple[str, ...], dict[str, float]] = {}  # (mode, *labels) -> prior
         self._labels: dict[int, list[str]] = {}
-        # an in-process model serves one request at a time; HTTP backends take many
+        # backends that do not say they take concurrent calls get one at a time (the llama.cpp backend also
+        # serializes its own calls, tokenizing included; this covers backends that do not)
         self._lock = nullcontext() if getattr(self.backend, "supports_concurrency", False) else threading.Lock()
 
     def rank(
@@ -326,7 +327,7 @@ class Ranker:
             return self._render(items, shown, k=k, examples=examples)
 
         if self.mode == "pointwise":  # the history is fitted to the longest candidate's prompt
-            longest = max(labelled, key=lambda pair: len(self.scenario.render([], [pair], task="pointwise")[-1]["content"]))
+            longest = max(labelled, key=lambda pair: len(render([], [pair])[-1]["content"]))
             messages, used = fit_history(
                 lambda items: render(items, [longest]), history.items, self.max_history, self.backend, params.max_tokens
             )
@@ -422,13 +423,8 @@ class Ranker:
             logprobs = calibrate(logprobs, self._prior(request))
         probabilities = softmax(logprobs)  # over the candidates' labels only
         scores = [math.log(max(probabilities[label], 1e-300)) for label in request.labels]
-        order = sorted(range(len(scores)), key=lambda i: (-scores[i], request.fallback.index(i)))
-        floored = len(call.value.floored)
-        report = ParseReport(format="scores", valid=len(scores) - floored, floored=floored)
-        return self._ranking(
-            request, order, scores, raw=json.dumps(call.value.logprobs, sort_keys=True), report=report,
-            usage=call.value.usage, cached=call.cached, retries=call.retries,
-        )
+        raw = json.dumps(call.value.logprobs, sort_keys=True)
+        return self._by_score(request, scores, [call], floored=len(call.value.floored), raw=raw)
 
     def _score_pointwise(self, request: PreparedRequest) -> Ranking:
         """Pointwise mode: each candidate's score is log P("Yes") - log P("No") as the answer's first token,
@@ -440,11 +436,18 @@ class Ranker:
             logprobs = call.value.logprobs if prior is None else calibrate(call.value.logprobs, prior)
             scores.append(logprobs[YES_NO[0]] - logprobs[YES_NO[1]])
             floored += bool(call.value.floored)
+        raw = json.dumps(dict(zip(request.labels, scores)), sort_keys=True)
+        return self._by_score(request, scores, calls, floored=floored, raw=raw)
+
+    def _by_score(
+        self, request: PreparedRequest, scores: list[float], calls: list[_Call[LabelScores]], *, floored: int, raw: str
+    ) -> Ranking:
+        """The candidates ordered by ``scores`` (ties: the fallback order), with what the calls cost."""
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], request.fallback.index(i)))
-        report = ParseReport(format="scores", valid=len(scores) - floored, floored=floored)
         return self._ranking(
-            request, order, scores, raw=json.dumps(dict(zip(request.labels, scores)), sort_keys=True),
-            report=report, usage=sum((c.value.usage for c in calls[1:]), calls[0].value.usage),
+            request, order, scores, raw=raw,
+            report=ParseReport(format="scores", valid=len(scores) - floored, floored=floored),
+            usage=sum((c.value.usage for c in calls[1:]), calls[0].value.usage),
             cached=all(c.cached for c in calls), retries=sum(c.retries for c in calls),
         )
 

@@ -179,8 +179,8 @@ class RankBatches:
 
 
 def _takes_concurrent_calls(ranker_for: RankerFor) -> bool:
-    """Whether the rankers' backend takes calls from many threads (HTTP) or not (an in-process llama.cpp
-    model, which must not even tokenize while it generates)."""
+    """Whether the rankers' backend answers many calls at once (HTTP); an in-process llama.cpp model answers
+    one at a time, so more threads in its actor would only wait."""
     try:
         return bool(getattr(ranker_for(None).backend, "supports_concurrency", False))
     except Exception:  # a bad default scenario: each request reports it as its error line

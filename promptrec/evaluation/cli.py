@@ -49,17 +49,14 @@ def _llm_factories(options: dict[str, Any], datasets: list[Any]) -> tuple[list[A
         return [], []
     cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
     backends = [get_backend(spec, **_backend_options(spec, options)) for spec in options["backends"]]
-    yes_no = [isinstance(d, PointwiseDataset) for d in datasets]
-    factories: dict[bool, list[Any]] = {False: [], True: []}
-    for pointwise, mode in ((False, options["mode"]), (True, "pointwise")):
-        if pointwise not in yes_no:
-            continue
+
+    def factories(mode: str) -> list[Any]:
         ranker_options: dict[str, Any] = {"mode": mode} if mode != "generate" else {}
         if options["permutations"] != 1 and mode != "pointwise":
             ranker_options["permutations"] = options["permutations"]
         if options["calibrate"]:
             ranker_options["calibrate"] = True
-        factories[pointwise] = [
+        return [
             llm_factory(
                 backend, strategy=strategy, history=options["history"], seed=options["seed"],
                 temperature=options["temperature"], cache=cache, prompts_dirs=options["prompts_dirs"],
@@ -68,7 +65,10 @@ def _llm_factories(options: dict[str, Any], datasets: list[Any]) -> tuple[list[A
             for backend in backends
             for strategy in options["strategies"]
         ]
-    return factories[False], factories[True]
+
+    ranking = any(not isinstance(d, PointwiseDataset) for d in datasets)
+    yes_no = any(isinstance(d, PointwiseDataset) for d in datasets)
+    return factories(options["mode"]) if ranking else [], factories("pointwise") if yes_no else []
 
 
 def _progress() -> tuple[Any, Any]:
