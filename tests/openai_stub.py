@@ -10,6 +10,7 @@ import json
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,29 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(labels) * 3, "total_tokens": prompt_tokens + len(labels) * 3},
     }
+
+
+def fail_some() -> Callable[[int, dict[str, Any]], Reply]:
+    """A behaviour that fails about 20% of prompts, chosen by a hash of the prompt (so the same ones in every
+    run): 10% for good (400, "rejected by the stub") and 10% on their first attempt only (503, then answered).
+    Keyed by prompt, not by call number, so a retry never meets the 503 again however requests interleave."""
+    failed_once: set[str] = set()
+    lock = threading.Lock()
+
+    def behaviour(n: int, body: dict[str, Any]) -> Reply:
+        prompt = body["messages"][-1]["content"]
+        bucket = zlib.crc32(prompt.encode()) % 10
+        if bucket == 0:
+            return Reply(400, body={"error": {"message": "rejected by the stub", "type": "invalid_request_error"}})
+        if bucket == 1:
+            with lock:
+                first = prompt not in failed_once
+                failed_once.add(prompt)
+            if first:
+                return Reply(503)
+        return Reply()
+
+    return behaviour
 
 
 class StubServer:

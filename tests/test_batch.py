@@ -4,11 +4,10 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 
 import pytest
 from click.testing import CliRunner
-from openai_stub import Reply, StubServer, answer
+from openai_stub import StubServer, answer, fail_some
 
 from promptrec.batch import completed_ids, drop_error_lines, read_requests
 from promptrec.cli import main
@@ -30,17 +29,6 @@ def output_lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def faulty(n, body):
-    """About 20% of requests fail: 10% for good (400), 10% once (503, then retried)."""
-    user = body["messages"][-1]["content"]
-    bucket = zlib.crc32(user.encode()) % 10
-    if bucket == 0:
-        return Reply(400, body={"error": {"message": "rejected by the stub", "type": "invalid_request_error"}})
-    if bucket == 1 and n % 2 == 1:
-        return Reply(503)
-    return Reply()
-
-
 def batch_args(server, requests, output, *more):
     return ["batch", str(requests), "-o", str(output), "--catalog", "demo", "--backend", "openai:stub",
             "--base-url", server.url, "--workers", "8", "--max-attempts", "6", *more]
@@ -50,7 +38,7 @@ def test_200_requests_with_injected_faults_give_200_lines_then_a_cached_rerun(tm
     requests = write_requests(tmp_path / "in.jsonl", 200)
     output = tmp_path / "out.jsonl"
     runner = CliRunner()
-    with StubServer(faulty) as server:
+    with StubServer(fail_some()) as server:
         result = runner.invoke(main, batch_args(server, requests, output, "--json"))
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)

@@ -3,7 +3,6 @@
 import json
 import os
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ pytest.importorskip("ray.data")
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from openai_stub import Reply, StubServer  # noqa: E402
+from openai_stub import StubServer, fail_some  # noqa: E402
 
 from promptrec.batch import completed_ids  # noqa: E402
 from promptrec.cache import CompletionCache  # noqa: E402
@@ -58,16 +57,6 @@ def output_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def faulty(n: int, body: dict) -> Reply:
-    """About 10% of prompts are refused for good (400), 10% fail once in two (503, retried)."""
-    bucket = zlib.crc32(body["messages"][-1]["content"].encode()) % 10
-    if bucket == 0:
-        return Reply(400, body={"error": {"message": "rejected by the stub", "type": "invalid_request_error"}})
-    if bucket == 1 and n % 2 == 1:
-        return Reply(503)
-    return Reply()
-
-
 def batch_args(server: StubServer, requests: Path, output: Path, *more: str) -> list[str]:
     return ["batch", str(requests), "-o", str(output), "--catalog", "demo", "--backend", "openai:stub",
             "--base-url", server.url, "--max-attempts", "6", "--no-feedback", *more]
@@ -76,7 +65,7 @@ def batch_args(server: StubServer, requests: Path, output: Path, *more: str) -> 
 def test_300_requests_with_faults_and_malformed_lines_each_answered_exactly_once_like_local(tmp_path):
     requests, ids = write_requests(tmp_path / "in.jsonl", 300)
     runner = CliRunner()
-    with StubServer(faulty) as server:
+    with StubServer(fail_some()) as server:
         result = runner.invoke(main, batch_args(server, requests, tmp_path / "ray.jsonl", "--engine", "ray",
                                                 "--actors", "2", "--workers", "8", "--json"))
         assert result.exit_code == 0, result.output
