@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import sys
@@ -126,6 +127,7 @@ def main(verbose: int) -> None:
     \b
     Try:  promptrec rank --catalog demo --history m01,m03,m04 -k 5
     """
+    faulthandler.enable()  # a native crash (llama.cpp) prints where it happened instead of dying silently
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:  # also for libraries that set their own loggers to DEBUG (bm25s)
@@ -498,6 +500,30 @@ def cache_stats(cache_dir: str | None) -> None:
 def cache_clear(cache_dir: str | None) -> None:
     """Remove every cached completion."""
     click.echo(f"removed {CompletionCache(cache_dir).clear()} entries")
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("server_args", nargs=-1, type=click.UNPROCESSED)
+def serve(server_args: tuple[str, ...]) -> None:
+    """Serve a GGUF model over an OpenAI-compatible API (llama-cpp-python's server).
+
+    Takes the arguments of 'python -m llama_cpp.server' (see 'promptrec serve --help'); --model defaults to
+    the bundled SmolLM2 GGUF. On CPUs with AMX, models load without llama.cpp's extra buffer types, whose
+    AMX kernel crashes (PROMPTREC_LLAMA_EXTRA_BUFFERS=auto|on|off overrides).
+
+    \b
+    Example:  promptrec serve --port 8000 --model_alias smollm2
+              promptrec rank --catalog demo --history m01 --backend openai:smollm2 --base-url http://127.0.0.1:8000/v1
+    """
+    from promptrec.backends.local_server import main as serve_main
+
+    try:
+        serve_main(list(server_args))
+    except PromptrecError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 main.add_command(feedback_group)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from promptrec.backends import amx
 from promptrec.backends.base import Completion, GenerationParams, LabelScores, Message, Usage, estimate_tokens
 from promptrec.errors import BackendError, MissingDependencyError
 
@@ -68,24 +69,36 @@ class LlamaCppBackend:
         n_ctx: context window in tokens.
         n_threads: CPU threads (default: all cores).
         seed: sampling seed, for reproducible answers at temperature > 0.
+        extra_buffers: let llama.cpp use its extra buffer types (AMX, weight repacking): ``None`` follows
+            ``PROMPTREC_LLAMA_EXTRA_BUFFERS`` (default ``auto``: off on CPUs with AMX, whose llama.cpp kernel
+            crashes; see :mod:`promptrec.backends.amx`), ``True``/``False`` or ``"on"``/``"off"`` force it.
     """
 
     supports_grammar = True
     supports_scoring = True
 
-    def __init__(self, model: str | None = None, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        model: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 0,
+        extra_buffers: bool | str | None = None,
+    ):
+        extra = amx.use_extra_buffers(extra_buffers)
         llama_cpp = _import_llama_cpp()
         path = Path(model).expanduser() if model else bundled_model_path()
         if not path.is_file():
             raise BackendError(f"model file not found: {path}")
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads or os.cpu_count(),
-                seed=seed,
-                verbose=False,
-            )
+            with amx.model_params(extra_buffers=extra):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads or os.cpu_count(),
+                    seed=seed,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {path}: {exc}") from exc
         self._llama_cpp = llama_cpp
@@ -96,7 +109,8 @@ class LlamaCppBackend:
         self._grammars: dict[str, Any] = {}
         self._label_ids: dict[tuple[str, str], int | None] = {}
         self._lock = threading.RLock()
-        logger.info("loaded %s (n_ctx=%d)", path, self.context_window)
+        self.extra_buffers = extra
+        logger.info("loaded %s (n_ctx=%d, extra buffer types %s)", path, self.context_window, "on" if extra else "off")
 
     def _chat_formatter(self) -> Any:
         template = self._llm.metadata.get("tokenizer.chat_template")

@@ -1,10 +1,15 @@
-"""Serve a GGUF model over the OpenAI-compatible HTTP API on 127.0.0.1 (``python -m llama_cpp.server``).
+"""Serve a GGUF model over the OpenAI-compatible HTTP API on 127.0.0.1 (llama-cpp-python's server).
 
 For trying the ``openai`` backend against a real server without leaving the machine, in tests and
 benchmarks::
 
     with serve_gguf() as base_url:               # the bundled SmolLM2 model, as model "smollm2"
         backend = get_backend("openai:smollm2", base_url=base_url, api_key="unused")
+
+From a shell, ``promptrec serve`` (or ``python -m promptrec.backends.local_server``) takes the arguments of
+``python -m llama_cpp.server`` and runs it with the AMX protection of :mod:`promptrec.backends.amx` (a
+plain ``python -m llama_cpp.server`` crashes on the first prompt on CPUs with AMX); ``--model`` defaults
+to the bundled GGUF.
 
 Needs the ``local`` extra plus the server's own packages (``pip install 'llama-cpp-python[server]'``).
 """
@@ -41,15 +46,16 @@ def serve_gguf(
     log: Path | None = None,
     timeout: float = 180.0,
 ) -> Iterator[str]:
-    """Run ``python -m llama_cpp.server`` on ``model`` (default: the bundled GGUF) in its own process and
-    yield its base URL once ``/v1/models`` answers; the server is stopped on exit.
+    """Run llama-cpp-python's server (through :func:`main`, so with the AMX protection) on ``model``
+    (default: the bundled GGUF) in its own process and yield its base URL once ``/v1/models`` answers;
+    the server is stopped on exit.
 
     Raises:
         BackendError: the server exited or did not answer within ``timeout`` seconds (with its log's end).
     """
     port = free_port()
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model or bundled_model_path()),
+        sys.executable, "-m", "promptrec.backends.local_server", "--model", str(model or bundled_model_path()),
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", alias,
     ]
     if threads:
@@ -77,3 +83,30 @@ def serve_gguf(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m llama_cpp.server`` with ``argv``, every model loaded under :func:`amx.apply_to_process`
+    (``PROMPTREC_LLAMA_EXTRA_BUFFERS`` decides); ``--model`` defaults to the bundled GGUF."""
+    import faulthandler
+
+    from promptrec.backends import amx
+
+    faulthandler.enable()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not any(arg == "--model" or arg.startswith("--model=") or arg == "--config_file" for arg in args):
+        args = ["--model", str(bundled_model_path()), *args]
+    try:
+        from llama_cpp.server.__main__ import main as server_main
+    except ImportError:
+        from promptrec.errors import MissingDependencyError
+
+        raise MissingDependencyError("llama-cpp-python[server]", "dev") from None
+    amx.apply_to_process()
+    print(f"promptrec serve: {amx.describe()}", file=sys.stderr, flush=True)
+    sys.argv = [sys.argv[0], *args]
+    server_main()
+
+
+if __name__ == "__main__":
+    main()
