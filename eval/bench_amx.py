@@ -55,12 +55,15 @@ print(json.dumps(out), flush=True)
 def quantize_q4_0(source: Path, target: Path) -> None:
     """Requantize ``source`` into Q4_0 with llama.cpp's quantizer (``allow_requantize``)."""
     import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
     params.allow_requantize = True
     params.nthread = 2
-    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params) != 0:
+    with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor
+        failed = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params)
+    if failed:
         raise SystemExit(f"llama.cpp could not quantize {source}")
 
 
@@ -89,6 +92,7 @@ def main() -> None:
 
     print(amx.system_info())
     print(amx.describe())
+    print(f"threads {args.threads}, load average {os.getloadavg()[0]:.2f} at start (the cores may be shared)")
     with tempfile.TemporaryDirectory() as folder:
         bundled = bundled_model_path()
         q4_0 = Path(folder) / "SmolLM2-135M-Instruct.Q4_0.gguf"
