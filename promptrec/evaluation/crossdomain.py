@@ -1,36 +1,317 @@
-"""Cross-domain cold-start from the Amazon books / CDs / movies CSVs whose users overlap (RecSys 2024).
+"""Cross-domain cold-start on any data: one documented file format, and the RecSys'24 Amazon files as one
+input to the same builder.
 
-In ``raw/<Source>/`` a file ``<source>_3_5__N.csv`` (3-5 ratings in the source domain) and a file
-``<target>_8_10.csv`` or ``<target>_10_10.csv`` (8-10 ratings in the target domain) hold the same users: the
-paper's ready cold-start pairs. The pairs are found by their identical user sets, not by name. A user's
-history is their source ratings (time order); the truth is their first target-domain rating (earliest
-timestamp, ties by item id): what they chose when they had nothing in that domain yet. Negatives come from
-the whole target catalog, never one of the user's own items in either domain.
+The protocol (:func:`build_cross_domain`): a *cold-start user* has items in both the source and the target
+domain. Their history is every source-domain item, in time order; the truth is their first target-domain
+item (earliest time, ties by item id): what they chose when they had nothing in that domain yet.
+Candidates and negatives come from the target catalog and are never one of the user's own items in either
+domain. The cold-start users' interactions never enter the training interactions (popularity,
+co-occurrence), which hold the source- and target-domain interactions of every other user. Validation users
+are cold-start users too, disjoint from the test users (both splits hold the same records).
 
-Training interactions (popularity, co-occurrence) are those of every user outside the cold-start cohort,
-read from every ``raw/*/<domain>_*.csv`` and, when present, ``merged/<domain>.csv.gz``.
+The file format (``crossdomain:PATH:SOURCE:TARGET``), either layout, ``.csv`` (also ``.csv.gz``) or
+``.jsonl``::
+
+    PATH/items.csv          id (or item_id), title, domain, and any other columns: attributes
+    PATH/interactions.csv   user_id, item_id, timestamp, [rating], [domain]
+
+    PATH/<domain>/items.csv            id, title, attributes   (the folder names the domain)
+    PATH/<domain>/interactions.csv     user_id, item_id, timestamp, [rating]
+
+``timestamp`` is a number (e.g. Unix seconds) or an ISO 8601 date/time; ``rating`` is read and checked but
+every row counts as an interaction. An interaction's domain is its item's; a ``domain`` column, where
+given, must agree. Which users are cold-start users: with :func:`read_crossdomain` files, the users who
+have both domains are split by a stable hash of their id (SHA-256, independent of ``--seed``) into
+cold-start users (``COLD_START_SHARE``) and *bridge* users, whose interactions in both domains are training
+data (without bridges, co-occurrence could never link a source item to a target item). The RecSys'24 files
+name their cold-start users themselves (:func:`load_cross_domain`).
+
+RecSys'24 (``raw/<Source>/<source>_3_5__N.csv`` -> ``<target>_8_10.csv`` / ``_10_10.csv``): the paper's ready
+cold-start pairs, found by their identical user sets, are the cold-start users; every ``raw/*/<domain>_*.csv``
+and ``merged/<domain>.csv.gz`` row is an interaction. This reproduces the records, catalog order, negatives
+and training interactions of the loader this module replaces.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import logging
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from promptrec.data import Item
+from promptrec.data import Item, jsonl_objects, read_catalog
 from promptrec.errors import DataError
 from promptrec.evaluation.cases import EvalDataset, Split, UserRecord
 from promptrec.evaluation.files import clean_text, csv_records, number, required_text
 
-#: domain -> (folder under raw/, target scenario, the attribute the CSV's 'brand' column holds)
+logger = logging.getLogger(__name__)
+
+#: RecSys'24 domain -> (folder under raw/, target scenario, the attribute the CSV's 'brand' column holds)
 DOMAIN_INFO: dict[str, tuple[str, str, str | None]] = {
     "books": ("Books", "books", "author"),
     "cds": ("CDs", "music", "artist"),
     "movies": ("Movies", "movies", None),
 }
 
+#: a domain name -> the promptrec scenario of its items (any other domain: ``products``)
+DOMAIN_SCENARIOS: dict[str, str] = {
+    "books": "books",
+    "book": "books",
+    "cds": "music",
+    "music": "music",
+    "movies": "movies",
+    "movie": "movies",
+    "games": "games",
+    "news": "news",
+}
+
+#: share of the users who have both domains that become cold-start users (the rest are bridge users)
+COLD_START_SHARE = 0.5
+
+
+@dataclass
+class CrossDomainData:
+    """Interactions and items of several domains, in the order they were read.
+
+    ``events`` are ``(user, item, timestamp)``; ties in a user's timestamps keep this order. ``domain_of``
+    names every item's domain. ``cold_start`` (optional) names the users to evaluate.
+    """
+
+    items: dict[str, Item]
+    domain_of: dict[str, str]
+    events: list[tuple[str, str, float]]
+    source: str = ""
+    cold_start: frozenset[str] | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def domains(self) -> list[str]:
+        """The domains, in first-seen order."""
+        return list(dict.fromkeys(self.domain_of.values()))
+
+
+def stable_share(user_id: str) -> float:
+    """A number in [0, 1) fixed by the user id alone (SHA-256), for seed-independent splits."""
+    return int.from_bytes(hashlib.sha256(user_id.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
+def overlap_users(data: CrossDomainData, source: str, target: str) -> set[str]:
+    """Users with at least one interaction in each of ``source`` and ``target``."""
+    seen: dict[str, set[str]] = {}
+    for user_id, item_id, _ in data.events:
+        seen.setdefault(user_id, set()).add(data.domain_of[item_id])
+    return {user for user, domains in seen.items() if source in domains and target in domains}
+
+
+def build_cross_domain(
+    data: CrossDomainData,
+    source: str,
+    target: str,
+    name: str | None = None,
+    scenario: str | None = None,
+    cold_start_share: float = COLD_START_SHARE,
+) -> EvalDataset:
+    """The cold-start dataset ``source -> target`` of ``data`` (see the module docstring)."""
+    domains = data.domains
+    for role, domain in (("source", source), ("target", target)):
+        if domain not in domains:
+            raise DataError(f"no {role} domain '{domain}' in the data; its domains are {domains}", path=data.source, field="domain")
+    if source == target:
+        raise DataError("the source and the target domain must differ", path=data.source, field="domain")
+    both = overlap_users(data, source, target)
+    if data.cold_start is not None:
+        cohort = set(data.cold_start) & both
+        how = "the users the files name as cold-start users"
+    else:
+        cohort = {user for user in both if stable_share(user) < cold_start_share}
+        how = (f"{len(cohort)} of the {len(both)} users with both domains (a stable SHA-256 share of "
+               f"{cold_start_share:.0%} of user ids); the other {len(both) - len(cohort)} are bridge users whose "
+               "interactions in both domains are training data")
+    if not cohort:
+        raise DataError(f"no user has items in both '{source}' and '{target}'", path=data.source, field="user_id")
+    history: dict[str, dict[str, tuple[float, int]]] = {user: {} for user in cohort}
+    heldout: dict[str, list[tuple[float, str]]] = {user: [] for user in cohort}
+    owned: dict[str, set[str]] = {user: set() for user in cohort}
+    training: dict[str, dict[str, None]] = {}
+    for position, (user_id, item_id, timestamp) in enumerate(data.events):
+        domain = data.domain_of[item_id]
+        if domain not in (source, target):
+            continue
+        if user_id not in cohort:
+            training.setdefault(user_id, {})[item_id] = None
+            continue
+        owned[user_id].add(item_id)
+        if domain == source:
+            history[user_id].setdefault(item_id, (timestamp, position))  # an item's first interaction counts
+        else:
+            heldout[user_id].append((timestamp, item_id))
+    records = []
+    for user_id in sorted(cohort):
+        ordered = tuple(sorted(history[user_id], key=history[user_id].__getitem__))
+        first = min(heldout[user_id])[1]
+        records.append(UserRecord(user_id, ordered, first, frozenset(owned[user_id])))
+    pool = [item_id for item_id, domain in data.domain_of.items() if domain == target]
+    train = tuple(tuple(items) for items in training.values())
+    logger.info("%s->%s: %d cold-start users, %d training users, %d target items", source, target, len(records),
+                len(train), len(pool))
+    return EvalDataset(
+        name=name or f"{source}->{target}",
+        protocol="cross-domain",
+        scenario=scenario or DOMAIN_SCENARIOS.get(target.lower(), "products"),
+        items=data.items,
+        pool=tuple(pool),
+        test=Split("test", tuple(records), train),
+        valid=Split("valid", tuple(records), train),
+        source_domain=source,
+        target_domain=target,
+        disjoint_valid_users=True,
+        notes={
+            "files": data.source,
+            **data.notes,
+            "cold-start users": f"{len(records)}: {how}",
+            "split": f"history = all of the user's {source} items (time order); truth = the user's first {target} "
+            "item (earliest time, ties by id); validation users are cold-start users disjoint from the test users",
+            "negatives": f"uniform over the {target} catalog ({len(pool)} items), excluding every item the user "
+            "has in either domain",
+            "training": f"{source} and {target} interactions of the {len(train)} users who are not cold-start users; "
+            f"popularity counts {target} items only",
+        },
+    )
+
+
+# ------------------------------------------------------------------------------------ the generic format
+
+
+def _timestamp(value: Any, path: Path, line: int) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise DataError("empty value", path=path, line=line, field="timestamp")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise DataError(f"not a number or an ISO 8601 date: {text[:40]!r}", path=path, line=line, field="timestamp") from None
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    found = [folder / f"{stem}{suffix}" for suffix in (".csv", ".csv.gz", ".jsonl")]
+    present = [path for path in found if path.is_file()]
+    if len(present) > 1:
+        raise DataError(f"both {present[0].name} and {present[1].name}; keep one", path=folder)
+    return present[0] if present else None
+
+
+def _records(path: Path, required: tuple[str, ...]) -> Iterable[tuple[int, Mapping[str, Any]]]:
+    if path.name.endswith(".jsonl"):
+        for line, record in jsonl_objects(path):
+            for name in required:
+                if name not in record:
+                    raise DataError("missing field", path=path, line=line, field=name)
+            yield line, record
+    else:
+        yield from csv_records(path, required)
+
+
+def _read_items(path: Path, domain: str | None, data: CrossDomainData) -> None:
+    if path.name.endswith(".csv.gz"):
+        records = list(csv_records(path, ("title",)))
+        from promptrec.data import item_from_record
+
+        catalog = [(line, item_from_record(record, path, line)) for line, record in records]
+    else:
+        catalog = [(0, item) for item in read_catalog(path).values()]
+    for line, item in catalog:
+        attributes = dict(item.attributes)
+        given = str(attributes.pop("domain", "") or "").strip()
+        if domain is None and not given:
+            raise DataError("missing domain (one items file for all domains needs a 'domain' column)",
+                            path=path, line=line or None, field="domain")
+        if domain is not None and given and given != domain:
+            raise DataError(f"domain '{given}' in the folder of domain '{domain}'", path=path, line=line or None, field="domain")
+        if item.id in data.items:
+            raise DataError(f"item id '{item.id}' is also in domain '{data.domain_of[item.id]}'", path=path,
+                            line=line or None, field="id")
+        data.items[item.id] = Item(id=item.id, title=clean_text(item.title), attributes=attributes)
+        data.domain_of[item.id] = domain or given
+
+
+def _read_interactions(path: Path, domain: str | None, data: CrossDomainData) -> None:
+    for line, row in _records(path, ("user_id", "item_id", "timestamp")):
+        user_id = required_text(str(row["user_id"]), path, line, "user_id")
+        item_id = required_text(str(row["item_id"]), path, line, "item_id")
+        if item_id not in data.domain_of:
+            raise DataError(f"item '{item_id}' is not in the items file", path=path, line=line, field="item_id")
+        given = str(row.get("domain") or "").strip()
+        if given and given != data.domain_of[item_id]:
+            raise DataError(f"item '{item_id}' is in domain '{data.domain_of[item_id]}', not '{given}'",
+                            path=path, line=line, field="domain")
+        if domain is not None and data.domain_of[item_id] != domain:
+            raise DataError(f"item '{item_id}' is in domain '{data.domain_of[item_id]}', not this folder's '{domain}'",
+                            path=path, line=line, field="item_id")
+        if row.get("rating") not in (None, ""):
+            number(str(row["rating"]), path, line, "rating")
+        data.events.append((user_id, item_id, _timestamp(row["timestamp"], path, line)))
+
+
+def read_crossdomain(path: str | Path) -> CrossDomainData:
+    """Read a folder in the cross-domain format (either layout; see the module docstring)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError("folder not found (give the folder that holds items and interactions)", path=folder)
+    data = CrossDomainData(items={}, domain_of={}, events=[], source=str(folder))
+    items, interactions = _find(folder, "items"), _find(folder, "interactions")
+    if items is not None or interactions is not None:
+        if items is None or interactions is None:
+            raise DataError("give both items.csv (or .jsonl) and interactions.csv (or .jsonl)", path=folder)
+        _read_items(items, None, data)
+        _read_interactions(interactions, None, data)
+        data.notes["layout"] = f"{items.name} + {interactions.name}, domains from the 'domain' column"
+        return data
+    pairs = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        sub_items, sub_interactions = _find(sub, "items"), _find(sub, "interactions")
+        if sub_items is not None and sub_interactions is not None:
+            pairs.append((sub.name, sub_items, sub_interactions))
+    if len(pairs) < 2:
+        raise DataError("expected items + interactions files, or one <domain>/ folder of them per domain "
+                        f"(found {len(pairs)})", path=folder)
+    for domain, sub_items, _ in pairs:
+        _read_items(sub_items, domain, data)
+    for domain, _, sub_interactions in pairs:
+        _read_interactions(sub_interactions, domain, data)
+    data.notes["layout"] = "one folder per domain: " + ", ".join(d for d, _, _ in pairs)
+    return data
+
+
+def parse_spec(spec: str) -> tuple[str, str, str]:
+    """``PATH:SOURCE:TARGET`` -> (path, source, target); the path may itself hold colons."""
+    path, _, rest = spec.rpartition(":")
+    path, _, source = path.rpartition(":")
+    target = rest
+    if not path or not source or not target:
+        raise DataError(f"expected crossdomain:PATH:SOURCE:TARGET, got 'crossdomain:{spec}'", field="dataset")
+    return path, source, target
+
+
+def load_crossdomain(spec: str, name: str | None = None) -> EvalDataset:
+    """The dataset of ``crossdomain:PATH:SOURCE:TARGET``."""
+    path, source, target = parse_spec(spec)
+    return build_cross_domain(read_crossdomain(path), source, target, name or f"{source}->{target}")
+
+
+# -------------------------------------------------------------------------------- RecSys'24 Amazon files
+
 _COLUMNS = ("user_id", "item_id", "rating", "timestamp", "title", "brand", "category")
-Rating = tuple[str, str, float, int]  # user, item, timestamp, line
 
 
 def _categories(value: str, path: Path, line: int) -> list[str]:
@@ -45,16 +326,16 @@ def _categories(value: str, path: Path, line: int) -> list[str]:
     return [clean_text(str(c)) for c in parsed if str(c).strip()]
 
 
-def _read(path: Path, domain: str, items: dict[str, Item]) -> list[Rating]:
-    """Ratings of one CSV; items it names are added to ``items`` (first title seen wins)."""
+def _read_recsys24(path: Path, domain: str, data: CrossDomainData, events: bool = True) -> set[str]:
+    """Items of one CSV into ``data`` (first title seen wins) and, if ``events``, its ratings; its users."""
     brand_attribute = DOMAIN_INFO[domain][2]
-    ratings = []
+    users = set()
     for line, row in csv_records(path, _COLUMNS):
         user_id = required_text(row["user_id"], path, line, "user_id")
         item_id = required_text(row["item_id"], path, line, "item_id")
         number(row["rating"], path, line, "rating")
         timestamp = number(row["timestamp"], path, line, "timestamp")
-        if item_id not in items:
+        if item_id not in data.items:
             attributes: dict[str, object] = {}
             genres = _categories(row["category"], path, line)
             if genres:
@@ -63,9 +344,14 @@ def _read(path: Path, domain: str, items: dict[str, Item]) -> list[Rating]:
             if brand_attribute and brand:
                 attributes[brand_attribute] = brand
             title = clean_text(required_text(row["title"], path, line, "title"))
-            items[item_id] = Item(id=item_id, title=title, attributes=attributes)
-        ratings.append((user_id, item_id, timestamp, line))
-    return ratings
+            data.items[item_id] = Item(id=item_id, title=title, attributes=attributes)
+            data.domain_of[item_id] = domain
+        elif data.domain_of[item_id] != domain:
+            raise DataError(f"item '{item_id}' is also in domain '{data.domain_of[item_id]}'", path=path, line=line, field="item_id")
+        if events:
+            data.events.append((user_id, item_id, timestamp))
+        users.add(user_id)
+    return users
 
 
 def _domain_files(root: Path, domain: str) -> list[Path]:
@@ -99,62 +385,50 @@ def cold_start_pairs(root: Path, source: str, target: str) -> list[tuple[Path, P
     return pairs
 
 
+def recsys24_data(root: Path, source: str, target: str) -> CrossDomainData:
+    """The RecSys'24 files of ``source`` and ``target`` as :class:`CrossDomainData`, the users of the paper's
+    cold-start pairs as the cold-start users.
+
+    Read order (it fixes the catalog order negatives are drawn from, and ties in a user's timestamps): the
+    items of every ``source`` then ``target`` file, then the ratings of the pair files (so a cold-start user's
+    ties keep the pair file's order), then those of every file of both domains.
+    """
+    pairs = cold_start_pairs(root, source, target)
+    data = CrossDomainData(items={}, domain_of={}, events=[])
+    for source_file, target_file in pairs:  # the item catalog's order: pair files first, as published
+        _read_recsys24(source_file, source, data, events=False)
+        _read_recsys24(target_file, target, data, events=False)
+    target_items = CrossDomainData(items={}, domain_of={}, events=[])
+    for domain in (source, target):
+        for file in _domain_files(root, domain):
+            _read_recsys24(file, domain, data, events=False)
+            if domain == target:
+                _read_recsys24(file, domain, target_items, events=False)
+    cohort: set[str] = set()
+    for source_file, target_file in pairs:
+        cohort |= _read_recsys24(source_file, source, data)
+        _read_recsys24(target_file, target, data)
+    for domain in (source, target):
+        for file in _domain_files(root, domain):
+            _read_recsys24(file, domain, data)
+    # the target catalog in the order its files list it (the order negatives were always drawn in)
+    ordered = {item_id: data.items[item_id] for item_id in target_items.items}
+    ordered.update(data.items)
+    domain_of = {item_id: data.domain_of[item_id] for item_id in ordered}
+    files = ", ".join(f"{s.relative_to(root)} -> {t.relative_to(root)}" for s, t in pairs)
+    return CrossDomainData(
+        items=ordered, domain_of=domain_of, events=data.events, source=f"{root}: {files}",
+        cold_start=frozenset(cohort),
+        notes={"layout": f"RecSys'24 Amazon CSVs: raw/*/{{{source},{target}}}_*.csv and merged/; cold-start "
+               "users = the users of the paper's pairs (3-5 source ratings, 8-10 target ratings)"},
+    )
+
+
 def load_cross_domain(path: Path, name: str | None = None) -> EvalDataset:
     """``path`` = ``<folder>/<source>-<target>``, e.g. ``amazon_books_cds_movies_recsys24/books-movies``."""
     root = path.parent
     source, _, target = path.name.partition("-")
     if source not in DOMAIN_INFO or target not in DOMAIN_INFO or source == target:
         raise DataError(f"expected SOURCE-TARGET with two of {', '.join(DOMAIN_INFO)}, got '{path.name}'", path=path)
-    pairs = cold_start_pairs(root, source, target)
-    items: dict[str, Item] = {}
-    history: dict[str, list[Rating]] = {}
-    heldout: dict[str, list[Rating]] = {}
-    for source_file, target_file in pairs:
-        for rating in _read(source_file, source, items):
-            history.setdefault(rating[0], []).append(rating)
-        for rating in _read(target_file, target, items):
-            heldout.setdefault(rating[0], []).append(rating)
-    cohort = set(history)
-    owned: dict[str, set[str]] = {user: set() for user in cohort}
-    training: dict[str, dict[str, None]] = {}
-    pool: dict[str, None] = {}
-    for domain in (source, target):
-        for file in _domain_files(root, domain):
-            for user_id, item_id, _, _ in _read(file, domain, items):
-                if domain == target:
-                    pool[item_id] = None
-                if user_id in cohort:
-                    owned[user_id].add(item_id)
-                else:
-                    training.setdefault(user_id, {})[item_id] = None
-    records = []
-    for user_id in sorted(cohort):
-        ordered = [item for _, item, _, _ in sorted(history[user_id], key=lambda r: (r[2], r[3]))]
-        first = min(heldout[user_id], key=lambda r: (r[2], r[1]))[1]
-        known = frozenset(owned[user_id] | set(ordered) | {r[1] for r in heldout[user_id]})
-        records.append(UserRecord(user_id, tuple(dict.fromkeys(ordered)), first, known))
-    for record in records:
-        pool.setdefault(record.truth, None)
-    split_train = tuple(tuple(user_items) for user_items in training.values())
-    files = ", ".join(f"{s.relative_to(root)} -> {t.relative_to(root)}" for s, t in pairs)
-    return EvalDataset(
-        name=name or f"{source}->{target}",
-        protocol="cross-domain",
-        scenario=DOMAIN_INFO[target][1],
-        items=items,
-        pool=tuple(pool),
-        test=Split("test", tuple(records), split_train),
-        valid=Split("valid", tuple(records), split_train),
-        source_domain=source,
-        target_domain=target,
-        disjoint_valid_users=True,
-        notes={
-            "files": f"{root}: {files}",
-            "split": f"history = the user's {source} ratings (3-5, time order); truth = the user's first {target} "
-            "rating (earliest timestamp); validation users are disjoint from test users",
-            "negatives": f"uniform over the {target} catalog ({len(pool)} items), excluding every item the user "
-            "rated in either domain",
-            "training": f"{source} and {target} ratings of the {len(training)} users outside the cold-start cohort "
-            f"({len(cohort)} users); popularity counts {target} items only",
-        },
-    )
+    data = recsys24_data(root, source, target)
+    return build_cross_domain(data, source, target, name or f"{source}->{target}", scenario=DOMAIN_INFO[target][1])

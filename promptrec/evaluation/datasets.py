@@ -13,14 +13,17 @@ beside the project root):
 ==================  ===============================================================================
 
 Your own data in promptrec's formats: ``promptrec:CATALOG.jsonl,HISTORIES.jsonl`` (or ``.csv``), split
-leave-last-out by time like MovieLens.
+leave-last-out by time like MovieLens. Your own cross-domain data: ``crossdomain:PATH:SOURCE:TARGET``
+(the format is in :mod:`promptrec.evaluation.crossdomain`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -138,21 +141,46 @@ def _natural(value: str) -> tuple[int, str]:
     return (int(value), "") if value.isdigit() else (1 << 62, value)
 
 
-def _loaders() -> dict[str, Callable[..., Any]]:
-    from promptrec.evaluation.amazon import load_llmrank, load_minionerec
-    from promptrec.evaluation.crossdomain import load_cross_domain
-    from promptrec.evaluation.pointwise import load_tallrec
+def _lazy(module: str, function: str) -> Callable[..., Any]:
+    def load(*args: Any) -> Any:
+        return getattr(importlib.import_module(f"promptrec.evaluation.{module}"), function)(*args)
 
-    return {
-        "movielens": load_movielens,
-        "llmrank": load_llmrank,
-        "minionerec": load_minionerec,
-        "recsys24": load_cross_domain,
-        "tallrec": load_tallrec,
-    }
+    return load
 
 
-FORMATS = ("movielens", "llmrank", "minionerec", "recsys24", "tallrec", "promptrec")
+def _crossdomain_name(spec: str) -> str:
+    from promptrec.evaluation.crossdomain import parse_spec
+
+    path, source, target = parse_spec(spec)
+    return f"{Path(path).name}:{source}->{target}"
+
+
+@dataclass(frozen=True)
+class Format:
+    """One dataset format: how to load ``FORMAT:PATH`` and the default report name of a PATH."""
+
+    load: Callable[[str, str, str | None], Any]  # (path, name, scenario) -> dataset
+    name: Callable[[str], str]
+    describe: str
+
+
+#: every format ``FORMAT:PATH`` may name, one entry each
+FORMATS: dict[str, Format] = {
+    "movielens": Format(lambda p, n, s: load_movielens(Path(p), n), lambda p: Path(p).name,
+                        "GroupLens folder with ratings.csv and movies.csv"),
+    "llmrank": Format(lambda p, n, s: _lazy("amazon", "load_llmrank")(Path(p), n), lambda p: Path(p).name,
+                      "RecBole files PREFIX.item/.test.inter/.valid.inter/.random"),
+    "minionerec": Format(lambda p, n, s: _lazy("amazon", "load_minionerec")(Path(p), n), lambda p: Path(p).name,
+                         "MiniOneRec DIR/DOMAIN (index/, test/, valid/)"),
+    "recsys24": Format(lambda p, n, s: _lazy("crossdomain", "load_cross_domain")(Path(p), n),
+                       lambda p: Path(p).name.replace("-", "->"), "RecSys'24 Amazon folder/SOURCE-TARGET"),
+    "crossdomain": Format(lambda p, n, s: _lazy("crossdomain", "load_crossdomain")(p, n), _crossdomain_name,
+                          "cross-domain cold-start files: PATH:SOURCE:TARGET (see eval/README.md)"),
+    "tallrec": Format(lambda p, n, s: _lazy("pointwise", "load_tallrec")(Path(p), n), lambda p: Path(p).parent.name,
+                      "TALLRec JSON (pointwise yes/no)"),
+    "promptrec": Format(lambda p, n, s: load_promptrec(p, n, s or "default"),
+                        lambda p: Path(p.partition(",")[0]).stem, "promptrec CATALOG,HISTORIES (JSONL or CSV)"),
+}
 
 
 def resolve(spec: str, data_dir: str | Path | None = None) -> tuple[str, str, str]:
@@ -168,22 +196,12 @@ def resolve(spec: str, data_dir: str | Path | None = None) -> tuple[str, str, st
             f"{', '.join(FORMATS)}",
             field="dataset",
         )
-    if fmt == "recsys24":
-        name = Path(path).name.replace("-", "->")
-    elif fmt == "promptrec":
-        name = Path(path.partition(",")[0]).stem
-    elif fmt == "tallrec":
-        name = Path(path).parent.name
-    else:
-        name = Path(path).name
-    return fmt, path, name
+    return fmt, path, FORMATS[fmt].name(path)
 
 
 @functools.lru_cache(maxsize=8)
 def _load(fmt: str, path: str, name: str, scenario: str | None) -> Any:
-    if fmt == "promptrec":
-        return load_promptrec(path, name, scenario or "default")
-    return _loaders()[fmt](Path(path), name)
+    return FORMATS[fmt].load(path, name, scenario)
 
 
 def load_dataset(spec: str, data_dir: str | Path | None = None, scenario: str | None = None) -> Any:

@@ -1,0 +1,141 @@
+"""Cross-domain cold-start on any data: the documented format (both layouts), its errors, and the protocol."""
+
+import pytest
+
+pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
+
+from promptrec.errors import DataError  # noqa: E402
+from promptrec.evaluation.baselines import Interactions  # noqa: E402
+from promptrec.evaluation.crossdomain import (  # noqa: E402
+    build_cross_domain,
+    load_crossdomain,
+    parse_spec,
+    read_crossdomain,
+    stable_share,
+)
+from promptrec.evaluation.datasets import load_dataset, resolve  # noqa: E402
+from promptrec.evaluation.protocol import ProtocolConfig, build_cases  # noqa: E402
+
+ITEMS = """id,title,domain,creator
+g1,Olive Oil,grocery,Acme
+g2,Basmati Rice,grocery,
+g3,Green Tea &amp; Honey,grocery,Leaf
+k1,Chef Knife,kitchen,Blade
+k2,Cutting Board,kitchen,
+k3,Rice Cooker,kitchen,Zo
+k4,Tea Kettle,kitchen,
+"""
+# u1..u6 have both domains; b-users only one
+INTERACTIONS = """user_id,item_id,timestamp,rating,domain
+u1,g2,2021-03-01,5,grocery
+u1,k3,2021-02-01T10:00:00Z,4,kitchen
+u1,g1,100,5,
+u1,k1,2021-05-01,3,kitchen
+u2,g3,5,5,grocery
+u2,k4,6,,kitchen
+u3,g1,1,4,grocery
+u3,k2,2,4,kitchen
+u4,g2,1,4,grocery
+u4,k3,2,5,kitchen
+u5,g3,1,4,grocery
+u5,k4,2,5,kitchen
+u6,g1,1,4,grocery
+u6,k1,3,5,kitchen
+u6,k2,2,5,kitchen
+b1,k1,1,5,kitchen
+b2,g1,1,5,grocery
+"""
+
+
+def _single(tmp_path, items=ITEMS, interactions=INTERACTIONS):
+    (tmp_path / "items.csv").write_text(items)
+    (tmp_path / "interactions.csv").write_text(interactions)
+    return tmp_path
+
+
+def test_single_file_layout_history_truth_and_training(tmp_path):
+    data = read_crossdomain(_single(tmp_path))
+    assert data.domain_of["g3"] == "grocery" and data.items["g3"].title == "Green Tea & Honey"
+    assert data.items["g1"].attributes == {"creator": "Acme"}  # the domain column is not an attribute
+    dataset = build_cross_domain(data, "grocery", "kitchen", cold_start_share=1.0)  # every overlap user
+    records = {r.user_id: r for r in dataset.test.records}
+    assert sorted(records) == ["u1", "u2", "u3", "u4", "u5", "u6"]
+    # u1: g1 at t=100 (1970) comes before g2 (2021); the first kitchen item is k3 (2021-02-01)
+    assert records["u1"].history == ("g1", "g2") and records["u1"].truth == "k3"
+    assert records["u1"].known == {"g1", "g2", "k1", "k3"}
+    assert records["u6"].truth == "k2"  # earliest time, not file order
+    assert set(dataset.pool) == {"k1", "k2", "k3", "k4"} and dataset.scenario == "products"
+    assert Interactions(dataset.test.train).popularity == {"k1": 1, "g1": 1}  # only b1 and b2 train
+    assert dataset.disjoint_valid_users and dataset.valid.records == dataset.test.records
+
+
+def test_bridge_users_are_a_stable_share_and_train_both_domains(tmp_path):
+    data = read_crossdomain(_single(tmp_path))
+    dataset = build_cross_domain(data, "grocery", "kitchen")
+    cohort = {r.user_id for r in dataset.test.records}
+    expected = {u for u in ("u1", "u2", "u3", "u4", "u5", "u6") if stable_share(u) < 0.5}
+    assert cohort == expected and 0 < len(cohort) < 6
+    train_items = [set(items) for items in dataset.test.train]
+    bridges = {"u1", "u2", "u3", "u4", "u5", "u6"} - cohort
+    assert len(train_items) == len(bridges) + 2  # bridge users plus b1, b2
+    for record in dataset.test.records:  # a cold-start user's truth never enters the training data
+        assert all(not ({record.truth} <= items and set(record.history) <= items) for items in train_items)
+    reverse = build_cross_domain(data, "kitchen", "grocery")
+    assert {r.user_id for r in reverse.test.records} == cohort and set(reverse.pool) == {"g1", "g2", "g3"}
+
+
+def test_one_folder_per_domain(tmp_path):
+    for domain, items, rows in (
+        ("books", "id,title\nb1,Dune\nb2,Emma\n", "user_id,item_id,timestamp\nu1,b1,1\nu1,b2,2\nu2,b2,1\n"),
+        ("music", "id,title\nm1,Help\nm2,Kid A\nm3,Blue\n", "user_id,item_id,timestamp\nu1,m2,5\nu1,m1,3\nu2,m3,9\n"),
+    ):
+        (tmp_path / domain).mkdir()
+        (tmp_path / domain / "items.csv").write_text(items)
+        (tmp_path / domain / "interactions.csv").write_text(rows)
+    dataset = load_crossdomain(f"{tmp_path}:books:music")
+    assert dataset.scenario == "music" and dataset.name == "books->music"
+    records = {r.user_id: (r.history, r.truth) for r in build_cross_domain(read_crossdomain(tmp_path), "books", "music",
+                                                                             cold_start_share=1.0).test.records}
+    assert records == {"u1": (("b1", "b2"), "m1"), "u2": (("b2",), "m3")}
+
+
+def test_spec_and_registry(tmp_path):
+    assert parse_spec("/a:b/data:grocery:kitchen") == ("/a:b/data", "grocery", "kitchen")
+    with pytest.raises(DataError, match="crossdomain:PATH:SOURCE:TARGET"):
+        parse_spec("data")
+    assert resolve(f"crossdomain:{tmp_path}:grocery:kitchen") == ("crossdomain", f"{tmp_path}:grocery:kitchen",
+                                                                   f"{tmp_path.name}:grocery->kitchen")
+    dataset = load_dataset(f"crossdomain:{_single(tmp_path)}:grocery:kitchen")
+    assert dataset.protocol == "cross-domain" and dataset.source_domain == "grocery"
+    test, valid = build_cases(dataset, ProtocolConfig(users=2, valid_users=1, candidates=2))
+    assert not {c.query.user_id for c in test} & {c.query.user_id for c in valid}
+    for case in test + valid:
+        assert all(item.id.startswith("g") for item in case.query.history)
+        assert all(item.id.startswith("k") for item in case.query.candidates)
+
+
+@pytest.mark.parametrize(
+    "items, interactions, match",
+    [
+        (ITEMS, INTERACTIONS.replace("u2,g3,5,5,grocery", "u2,g3,5,5,kitchen"), r"interactions\.csv:6 field 'domain'"),
+        (ITEMS, INTERACTIONS.replace("u3,g1,1,4", "u3,zz,1,4"), r"interactions\.csv:8 field 'item_id'"),
+        (ITEMS, INTERACTIONS.replace("u4,g2,1,4", "u4,g2,soon,4"), r"interactions\.csv:10 field 'timestamp'"),
+        (ITEMS, INTERACTIONS.replace("u5,g3,1,4", "u5,g3,1,good"), r"interactions\.csv:12 field 'rating'"),
+        (ITEMS.replace("k2,Cutting Board,kitchen", "k2,Cutting Board,"), INTERACTIONS, r"items\.csv.* field 'domain'"),
+        (ITEMS, INTERACTIONS.replace("timestamp", "time"), r"interactions\.csv:1 field 'timestamp'"),
+    ],
+)
+def test_malformed_files_name_file_line_field(tmp_path, items, interactions, match):
+    with pytest.raises(DataError, match=match):
+        read_crossdomain(_single(tmp_path, items, interactions))
+
+
+def test_unknown_domains_and_layouts(tmp_path):
+    data = read_crossdomain(_single(tmp_path))
+    with pytest.raises(DataError, match="no target domain 'garden'.*'grocery', 'kitchen'"):
+        build_cross_domain(data, "grocery", "garden")
+    (tmp_path / "items.csv").unlink()
+    with pytest.raises(DataError, match="give both items.csv"):
+        read_crossdomain(tmp_path)
+    with pytest.raises(DataError, match="folder not found"):
+        read_crossdomain(tmp_path / "nope")
