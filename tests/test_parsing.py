@@ -24,6 +24,12 @@ TITLES30 = [
 ]
 LABELS30 = label_alphabet(30)
 
+# Five candidates titled as MovieLens titles them (library order, year), shown as [A]..[E].
+TITLES_ML = ["Matrix, The (1999)", "Toy Story (1995)", "Alien (1979)", "Heat (1995)", "Up (2009)"]
+
+#: candidate sets by name: (labels, titles)
+SETS = {5: (LABELS5, TITLES5), 30: (LABELS30, TITLES30), "ml": (LABELS5, TITLES_ML)}
+
 
 def case(
     text,
@@ -45,7 +51,7 @@ def case(
     The expected full order is those labels followed by the rest in fallback order; ``valid`` is their count and
     ``missing`` the labels of the rest.
     """
-    labels = LABELS5 if n == 5 else LABELS30
+    labels = SETS[n][0]
     named = [labels.index(label) for label in order]
     base = list(fallback) if fallback is not None else list(range(len(labels)))
     rest = [i for i in base if i not in named]
@@ -178,12 +184,78 @@ CASES = [
     case("12, 3, 30", ["12", "3", "30"], "labels", n=30, id="n30-bare"),
     case("１２ > ３ > ３０", ["12", "3", "30"], "labels", n=30, id="n30-fullwidth-bare"),
     case("1. Inception\n2. Memento\n3. Parasite (2019)", ["14", "15", "29"], "list", n=30, id="n30-numbered-titles"),
+    # --- shapes hosted chat models write that older versions of this parser missed ---
+    case(
+        "1. (C) Alien\n2. (A) The Matrix\n3. (B) Toy Story\n4. (E) Up\n5. (D) Heat", "CABED", "list",
+        id="numbered-parenthesised-label-before-title",
+    ),
+    case("1. (C)\n2. (A)\n3. (B)", "CAB", "list", id="numbered-parenthesised-labels-only"),
+    case("C\nA\nB\nE\nD", "CABED", "labels", id="one-bare-label-per-line"),
+    case("**C** > **A** > **B** > **E** > **D**", "CABED", "labels", id="bold-labels-arrow"),
+    case("**C**, **A**, **B**", "CAB", "labels", id="bold-labels-comma"),
+    case("1. **C** - Alien\n2. **A** - The Matrix", "CA", "list", id="numbered-bold-label-and-title"),
+    case("1. Candidate C: Alien\n2. Candidate A: The Matrix", "CA", "list", id="numbered-candidate-word-label"),
+    case("alien > the matrix > toy story > up > heat", "CABED", "titles", id="lower-case-titles-arrow"),
+    case("alien, the matrix, toy story, up, heat", "CABED", "titles", id="lower-case-titles-comma"),
+    case("1. alien\n2. up\n3. heat", "CED", "list", id="lower-case-titles-numbered"),
+    case('["Matrix, The (1999)", "Alien (1979)"]', "AC", "json", id="library-order-title-in-answer"),
+    case("1. The Matrix\n2. Up\n3. Heat", "AED", "list", n="ml", id="library-order-candidates-natural-answer"),
+    case("The Matrix > Up > Heat > Alien", "AEDC", "titles", n="ml", id="library-order-candidates-arrow"),
+    case('["Up (2009)", "Matrix, The (1999)"]', "EA", "json", n="ml", id="library-order-candidates-json"),
+    case(
+        "I would rank C first, then A, then B, followed by E and D.", "CABED", "labels",
+        id="sentence-names-labels-in-order",
+    ),
+    case("My ranking is C, followed by A and then B.", "CAB", "labels", id="sentence-label-a-before-and"),
+    case(
+        "I think C fits best. A great film like Alien is hard to beat, then E.", "CE", "labels",
+        id="sentence-article-a-and-pronoun-i-are-not-labels",
+    ),
+    case('{"ranking": ["C", "A", "C", "B"]}', "CAB", "json", duplicates=["C"], id="structured-output-repeated-label"),
+    # --- castorini/rank_llm: RankGPT's "[2] > [3] > [1]", the bare "4 > 3 > 2 > 1" of its response-analysis
+    #     tests, the cut-off "> [1] > ... > [5" of its generation test, </think> splitting, and the look-alike
+    #     digits its _clean_response translates (circled, superscript, full-width) ---
+    case("[2] > [3] > [1]", ["2", "3", "1"], "arrow", n=30, id="rank_llm-rankgpt-arrow"),
+    case("1 > 2 > 3", ["1", "2", "3"], "labels", n=30, id="rank_llm-bare-numbers"),
+    case("4 > 3 > 2 > 1", ["4", "3", "2", "1"], "labels", n=30, id="rank_llm-bare-numbers-reversed"),
+    case(
+        "> [1] > [2] > [3] > [4] > [5", ["1", "2", "3", "4", "5"], "labels", n=30, truncated=True,
+        id="rank_llm-cut-off-generation",
+    ),
+    case("[3] > [3] > [1]", ["3", "1"], "arrow", n=30, duplicates=["3"], id="rank_llm-repeated-identifier"),
+    case(
+        "Let me compare [4] and [2] first.</think>\n[2] > [4] > [1]", ["2", "4", "1"], "arrow", n=30,
+        stripped=True, id="rank_llm-think-close-split",
+    ),
+    case("① > ③ > ②", ["1", "3", "2"], "labels", n=30, id="rank_llm-circled-digits"),
+    case("[⑫] > [③] > [¹⁵]", ["12", "3", "15"], "arrow", n=30, id="rank_llm-circled-and-superscript-in-brackets"),
+    case("i cannot help with that", [], "none", n=30, id="rank_llm-refusal"),
+    # --- microsoft/RecAI RecLM-eval: each title followed by <end> ---
+    case("Alien<end>The Matrix<end>Toy Story<end>", "CAB", "titles", id="reclm-eval-end-separated"),
+    case("Alien <end> The Matrix <end> Toy Story <end>", "CAB", "titles", id="reclm-eval-end-separated-spaces"),
+    case(
+        "Alien<end>Blade Runner<end>Heat<end>", "CD", "titles", hallucinated=["Blade Runner"],
+        id="reclm-eval-end-separated-invented-title",
+    ),
+    case("1. Alien<end>\n2. The Matrix<end>", "CA", "list", id="reclm-eval-numbered-end-lines"),
+    # --- RUCAIBox/LLMRank: ML-1M's "1. Title" lines after a heading, the candidates' own order numbers
+    #     repeated, Games' order numbers one per line, and step-by-step reasoning before the ranking ---
+    case(
+        "Based on your watching history, here are the ranked candidate movies:\n1. Alien\n2. The Matrix\n3. Toy Story",
+        "CAB", "list", id="llmrank-ml1m-numbered-titles",
+    ),
+    case("2. Alien\n0. The Matrix\n1. Toy Story", "CAB", "list", id="llmrank-candidate-numbers-repeated"),
+    case("12\n3\n30", ["12", "3", "30"], "labels", n=30, id="llmrank-games-numbers-per-line"),
+    case(
+        "Step 1: The user watched sci-fi films.\nStep 2: Alien fits best.\n\nRanking:\n1. Alien\n2. Heat\n3. Up",
+        "CDE", "list", stripped=True, id="llmrank-step-by-step",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "n", "kwargs", "expected"), CASES)
 def test_parse_table(text, n, kwargs, expected):
-    labels, titles = (LABELS5, TITLES5) if n == 5 else (LABELS30, TITLES30)
+    labels, titles = SETS[n]
     order, report = parse_ranking(text, labels, titles, **kwargs)
     actual = {
         "order": order,
@@ -340,6 +412,19 @@ def test_a_full_arrow_ranking_is_read_exactly(candidates, data):
     order, report = check_invariants(text, n, titles)
     assert order == list(wanted)
     assert report.valid == n and report.missing == [] and not report.repaired
+
+
+@settings(max_examples=200, deadline=None)
+@given(candidates=candidate_sets(), data=st.data(), bold=st.booleans())
+def test_one_label_per_line_is_read_exactly(candidates, data, bold):
+    n, titles = candidates
+    labels = label_alphabet(n)
+    wanted = data.draw(st.permutations(range(n)))
+    mark = "**" if bold else ""
+    text = "\n".join(f"{mark}{labels[i]}{mark}" for i in wanted)
+    order, report = check_invariants(text, n, titles)
+    if n >= 2:  # a single bare label is not read as a list
+        assert order == list(wanted) and report.valid == n
 
 
 # --- label_alphabet and normalize_text ---------------------------------------------------------------------
