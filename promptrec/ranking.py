@@ -52,6 +52,11 @@ class RankedItem(BaseModel):
     In ``generate`` mode the score is Borda points (``n`` for the first of ``n`` candidates, down to 1); in
     ``score`` mode it is the log-probability of the candidate's label among the candidates' labels (the mean
     over passes, which cancels a position bias that adds the same amount at each position).
+
+    From the pipeline (:class:`promptrec.pipeline.Recommender`) each stage's score is kept: ``retrieval_score``
+    (the retriever's, its own scale) and ``retrieval_rank`` (1-based, in the retrieved pool), ``llm_score``
+    (the ranker's score as above; ``None`` when the LLM was not asked) and ``fused_score`` (what the order
+    comes from); ``score`` is then the fused score. Outside the pipeline these fields are ``None``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,10 +65,20 @@ class RankedItem(BaseModel):
     rank: int
     label: str
     score: float
+    retrieval_score: float | None = None
+    retrieval_rank: int | None = None
+    llm_score: float | None = None
+    fused_score: float | None = None
 
 
 class Ranking(BaseModel):
-    """A ranked list of candidates with the raw answer, the parse report, the cost and the prompt."""
+    """A ranked list of candidates with the raw answer, the parse report, the cost and the prompt.
+
+    From the pipeline it also says how the candidates were found and fused: ``retriever`` (its name),
+    ``profile`` (the interest profile the query was made from, if any), ``pool`` (how many items were
+    retrieved and ranked), ``llm_weight`` (the weight on the LLM's score in the fusion; 0 = the retriever's
+    order) and ``fusion`` (``wsum`` or ``rrf``). Outside the pipeline these are ``None``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -85,6 +100,11 @@ class Ranking(BaseModel):
     feedback_cut: int = 0
     demoted: list[str] = Field(default_factory=list)
     prompt: list[Message] = Field(default_factory=list)
+    retriever: str | None = None
+    profile: str | None = None
+    pool: int | None = None
+    llm_weight: float | None = None
+    fusion: str | None = None
 
     def ids(self, k: int | None = None) -> list[str]:
         """The item ids, best first; the top ``k`` only when ``k`` is given."""

@@ -53,10 +53,14 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "k": "how many top items the user asked for",
     "answer_format": "the instruction that says how to answer (it matches the parser and the mode)",
     "examples": "in-context examples from the user's feedback (empty when there is none)",
-    "task": "'rank' (order the candidates) or 'pointwise' (will the user like the one candidate? Yes or No)",
+    "task": "'rank' (order the candidates), 'pointwise' (will the user like the one candidate? Yes or No) or "
+    "'profile' (describe what the user likes, in the interest-profile templates)",
 }
 
 Task = Literal["rank", "pointwise"]
+
+#: The optional templates of the interest profile (the retrieval stage's "interests" step).
+_PROFILE_ROLES = ("profile_system", "profile_user")
 
 _MAX_ITEM_CHARS = 200
 _SPECIAL_TOKENS = re.compile(
@@ -126,6 +130,8 @@ class ScenarioSpec(BaseModel):
     max_history: int = Field(20, ge=0, description="most recent history items put in a prompt")
     system_template: str = "system.j2"
     user_template: str = "user.j2"
+    profile_system_template: str = "profile_system.j2"
+    profile_user_template: str = "profile_user.j2"
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ class Scenario:
         self._env = env
         self._system = env.get_template(templates["system"])
         self._user = env.get_template(templates["user"])
+        self._profile = tuple(env.get_template(templates[r]) for r in _PROFILE_ROLES if r in templates)
         self.template_files = templates
         self._views: dict[Item, dict[str, Any]] = {}  # escaped item text, reused across prompts
 
@@ -203,6 +210,34 @@ class Scenario:
         context["task"] = task
         messages: list[Message] = []
         for role, template in (("system", self._system), ("user", self._user)):
+            try:
+                text = template.render(context).strip()
+            except SecurityError as exc:
+                raise ScenarioError(f"{_location(template)}: refused by the template sandbox: {exc}") from None
+            except jinja2.TemplateError as exc:
+                raise ScenarioError(f"{_location(template, exc)}: {exc}") from None
+            if text:
+                messages.append({"role": role, "content": text})  # type: ignore[typeddict-item]
+        return messages
+
+    @property
+    def has_profile(self) -> bool:
+        """True when the scenario has interest-profile templates (every built-in does, from ``default``)."""
+        return len(self._profile) == len(_PROFILE_ROLES)
+
+    def render_profile(self, history: Sequence[Item], *, examples: Sequence[dict[str, Any]] = ()) -> list[Message]:
+        """The messages that ask the model for a short interest profile of a user with this ``history``
+        (oldest first) and feedback ``examples``: the ``profile_system``/``profile_user`` templates."""
+        if not self.has_profile:
+            raise ScenarioError(f"scenario '{self.name}' has no interest-profile templates (profile_system.j2 and "
+                                "profile_user.j2); extend 'default' or add them")
+        context = self._context(history, [], "sequential", None, "", examples)
+        context["task"] = "profile"
+        return self._render_messages(zip(("system", "user"), self._profile), context)
+
+    def _render_messages(self, templates: Any, context: dict[str, Any]) -> list[Message]:
+        messages: list[Message] = []
+        for role, template in templates:
             try:
                 text = template.render(context).strip()
             except SecurityError as exc:
@@ -340,7 +375,7 @@ def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = ()) -> Scenari
         data = _read_spec(source)
         for key, value in data.items():
             fields.setdefault(key, value)
-        for role in ("system", "user"):
+        for role in ("system", "user", *_PROFILE_ROLES):
             file = data.get(f"{role}_template", f"{role}.j2")
             if role not in templates and (source.folder / file).is_file():
                 prefix = "builtin:" if source.builtin and _shadowed(sources, source) else ""
@@ -362,6 +397,9 @@ def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = ()) -> Scenari
         if role not in templates:
             raise ScenarioError(f"scenario '{name}' has no {role} template (and extends none that has)")
         _check_template(env, templates[role], set())
+    for role in _PROFILE_ROLES:
+        if role in templates:
+            _check_template(env, templates[role], set())
     scenario = Scenario(spec, templates, env)
     _dry_run(scenario)
     return scenario
@@ -379,3 +417,6 @@ def _dry_run(scenario: Scenario) -> None:
         scenario.render(history, candidates, strategy=strategy, k=2, answer_format="Answer: [A] > [B] > [C]")  # type: ignore[arg-type]
         scenario.render([], candidates, strategy=strategy, k=None, answer_format="")  # type: ignore[arg-type]
         scenario.render(history, candidates[:1], strategy=strategy, answer_format="Yes or No", task="pointwise")  # type: ignore[arg-type]
+    if scenario.has_profile:
+        scenario.render_profile(history)
+        scenario.render_profile([])

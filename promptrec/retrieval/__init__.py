@@ -1,7 +1,19 @@
-"""The retrieval stage: score a whole catalog for a user and keep the top N (see :mod:`promptrec.retrieval.base`)."""
+"""The retrieval stage: score a whole catalog for a user and keep the top N (the contract, the index cache
+and the handling of bad input are documented in :mod:`promptrec.retrieval.base`).
+
+=====================  ==========================================================================
+``popularity``         distinct users per item, from an interactions file
+``cooccurrence``       item-kNN (cosine or counts) on co-occurrence in the interactions
+``bm25``               BM25 over item text (title and attributes); the query is the history's text
+``semantic``           cosine of wordllama's offline 256-d embeddings of item text
+``profile``            the LLM's short interest profile as the text query of ``bm25`` or ``semantic``
+ensemble               the union of several retrievers' pools, fused by reciprocal rank or weight
+=====================  ==========================================================================
+"""
 
 from promptrec.retrieval.base import (
     DEFAULT_POOL,
+    INDEX_VERSION,
     BaseRetriever,
     EmptyPoolError,
     IndexCache,
@@ -9,23 +21,34 @@ from promptrec.retrieval.base import (
     Retrieved,
     Retriever,
     catalog_fingerprint,
+    item_text,
     read_interactions,
     top_n,
 )
+from promptrec.retrieval.bm25 import BM25Retriever
 from promptrec.retrieval.cooccurrence import CooccurrenceRetriever
+from promptrec.retrieval.ensemble import EnsembleRetriever
 from promptrec.retrieval.popularity import PopularityRetriever
+from promptrec.retrieval.profile import ProfileRetriever
+from promptrec.retrieval.semantic import SemanticRetriever
 
 __all__ = [
     "DEFAULT_POOL",
+    "INDEX_VERSION",
+    "BM25Retriever",
     "BaseRetriever",
     "CooccurrenceRetriever",
     "EmptyPoolError",
+    "EnsembleRetriever",
     "IndexCache",
     "Interactions",
     "PopularityRetriever",
+    "ProfileRetriever",
     "Retrieved",
     "Retriever",
+    "SemanticRetriever",
     "catalog_fingerprint",
+    "item_text",
     "read_interactions",
     "top_n",
 ]
