@@ -4,9 +4,9 @@ Each member retrieves its own top ``depth`` (default: the pool size asked for), 
 
 * ``fusion="rrf"`` (default): ``score(x) = sum_i w_i / (RRF_K + rank_i(x))`` over the members whose pool
   holds ``x`` (rank from 1), Cormack et al.'s reciprocal-rank fusion, which needs no score scale;
-* ``fusion="weighted"``: ``score(x) = sum_i w_i * (s_i(x) - low_i) / (high_i - low_i)`` clipped to
-  ``[0, 1]``, where ``high_i`` and ``low_i`` are the best and the worst score in member ``i``'s pool (so an
-  item outside a member's pool gets 0 from it).
+* ``fusion="weighted"``: ``score(x) = sum_i w_i * (s_i(x) - low_i) / (high_i - low_i)`` over the members
+  whose pool holds ``x``, where ``high_i`` and ``low_i`` are the best and the worst score in member ``i``'s
+  pool; the last of a pool gets ``1e-6`` rather than 0, so that it still comes before unpooled items.
 
 Items in no member's pool score 0 and come after every pooled item (ties by catalog position).
 """
@@ -24,6 +24,7 @@ from promptrec.retrieval.base import DEFAULT_POOL, BaseRetriever, Retrieved, Ret
 
 EnsembleFusion = Literal["rrf", "weighted"]
 RRF_K = 60
+_FLOOR = 1e-6  # what the last item of a pool gets in weighted fusion (unpooled items get 0)
 
 
 class EnsembleRetriever(BaseRetriever):
@@ -85,7 +86,8 @@ class EnsembleRetriever(BaseRetriever):
             else:
                 values = np.asarray(pool.scores, dtype=np.float64)
                 span = values.max() - values.min() if len(values) else 0.0
-                scores[where] += weight * (np.clip((values - values.min()) / span, 0, 1) if span > 0 else 1.0)
+                norm = (values - values.min()) / span if span > 0 else np.ones(len(values))
+                scores[where] += weight * (_FLOOR + (1 - _FLOOR) * norm)
         return scores
 
     def scores(self, user: User) -> np.ndarray:
