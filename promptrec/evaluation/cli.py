@@ -20,7 +20,7 @@ from promptrec.errors import MissingDependencyError, PromptrecError
 from promptrec.progress import progress_bar
 
 STRATEGY_CHOICES = ("sequential", "recency", "in_context")
-PROTOCOL_CHOICES = ("auto", "llmrank", "cross-domain", "pointwise")
+PROTOCOL_CHOICES = ("auto", "llmrank", "cross-domain", "pointwise", "full")
 
 
 def _require_eval_extra() -> None:
@@ -96,13 +96,17 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
     config = ProtocolConfig(
         users=options["users"], valid_users=options["valid_users"], candidates=options["candidates"],
         history=options["history"], seed=options["seed"],
+        llm_valid_users=options["llm_valid_users"],
     )
     datasets = [load_dataset(spec, options["data_dir"], options["scenario"]) for spec in options["datasets"]]
+    protocols = tuple(options["protocol"]) or ("auto",)
+    candidates = [p for p in protocols if p != "full"]
     for spec, dataset in zip(options["datasets"], datasets):
-        if options["protocol"] not in ("auto", dataset.protocol):
-            raise click.UsageError(f"dataset '{spec}' is {dataset.protocol}, not {options['protocol']}")
+        for protocol in candidates:
+            if protocol not in ("auto", dataset.protocol):
+                raise click.UsageError(f"dataset '{spec}' is {dataset.protocol}, not {protocol}")
     factories, yes_no = _llm_factories(options, datasets)
-    runs, pointwise = [], []
+    runs, pointwise, full = [], [], []
     progress, update = _progress()
     with progress:
         for dataset in datasets:
@@ -110,10 +114,17 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
                 methods = [make(dataset) for make in yes_no]
                 pointwise.append(run_pointwise(dataset, options["users"], options["seed"], methods, update))
                 done = f"{dataset.name}: {len(pointwise[-1].cases)} records"
-            else:
+                progress.console.print(f"{done} (seed {options['seed']})")
+                continue
+            if candidates:
                 runs.append(run_dataset(dataset, config, factories, fusion=not options["no_fusion"], progress=update))
                 done = f"{dataset.name}: {len(runs[-1].test)} test + {len(runs[-1].valid)} validation users"
-            progress.console.print(f"{done} (seed {options['seed']})")
+                progress.console.print(f"{done} (seed {options['seed']})")
+            if "full" in protocols:
+                full.append(_run_full(dataset, config, options, factories, update))
+                done = (f"{dataset.name} (full catalog): {len(full[-1].test)} test + {len(full[-1].valid)} validation "
+                        f"users, LLM on {len(full[-1].llm_test)} + {len(full[-1].llm_valid)}")
+                progress.console.print(f"{done} (seed {options['seed']})")
     meta = {
         "command": " ".join(shlex.quote(a) for a in options["argv"]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -125,10 +136,41 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
         "users per dataset": ", ".join(
             [f"{r.dataset.name} {len(r.test)} (+{len(r.valid)} validation)" for r in runs]
             + [f"{p.dataset.name} {len(p.cases)} records" for p in pointwise]
+            + [f"{f.dataset.name} full catalog {len(f.test)} (+{len(f.valid)} validation; LLM {len(f.llm_test)} "
+               f"+{len(f.llm_valid)})" for f in full]
         ),
         "wall time": f"{time.perf_counter() - started:.0f} s",
     }
-    return write_report(options["output"], runs, pointwise, meta)
+    return write_report(options["output"], runs, pointwise, meta, full)
+
+
+def _run_full(dataset: Any, config: Any, options: dict[str, Any], factories: list[Any], update: Any) -> Any:
+    """The full-catalog protocol on one dataset, with the first LLM (if any) reranking the pool."""
+    from promptrec.evaluation.fullcatalog import DEFAULT_RETRIEVERS, default_retrievers, run_full
+
+    llm = factories[0](dataset) if factories else None
+    retrievers = tuple(options["retrievers"]) or DEFAULT_RETRIEVERS
+    backend = llm.ranker.backend if llm is not None and hasattr(llm, "ranker") else None
+    cache = None
+    if backend is not None and not options["no_cache"]:
+        from promptrec.cache import CompletionCache
+
+        cache = CompletionCache(options["cache_dir"])
+    make = default_retrievers(dataset, retrievers, profile_backend=backend, completion_cache=cache,
+                              prompts_dirs=options["prompts_dirs"])
+    fixed = None
+    if llm is not None and hasattr(llm, "ranker"):
+        try:
+            from promptrec.pipeline import default_llm_weight
+
+            fixed = default_llm_weight(llm.ranker)
+        except ImportError:  # the pipeline is not installed: no row at its default weight
+            fixed = None
+    return run_full(
+        dataset, config, retrievers=retrievers, make_retriever=make, llm=llm, pool_size=options["pool"],
+        llm_users=options["llm_users"], llm_valid_users=options["llm_valid_users"], fixed_weight=fixed,
+        progress=update,
+    )
 
 
 @click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,9 +178,18 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
               metavar="NAME|FORMAT:PATH",
               help="Dataset (repeatable): movielens, games, office, industrial, bookcrossing, books-movies, "
               "books-cds, cds-books, cds-movies, movies-books, movies-cds; or FORMAT:PATH with FORMAT one of "
-              "movielens, llmrank, minionerec, recsys24, tallrec, promptrec (CATALOG,HISTORIES).")
+              "movielens, llmrank, minionerec, recsys24, tallrec, promptrec (CATALOG,HISTORIES), crossdomain "
+              "(PATH:SOURCE:TARGET, your own cross-domain data; see eval/README.md).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of the named datasets [default: $PROMPTREC_DATA or ../shared/datasets].")
-@click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), default="auto", show_default=True, help="Check that each dataset follows this protocol (auto: the dataset's own).")
+@click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), multiple=True, default=("auto",), show_default=True,
+              help="Repeatable. auto: each dataset's own 20-candidate protocol (llmrank / cross-domain / pointwise: "
+              "the same, checked); full: the whole catalog, retriever by retriever, the pool, the LLM reranking it "
+              "and the fused pipeline.")
+@click.option("--pool", type=click.IntRange(min=1), default=20, show_default=True, help="Full protocol: items the pool retriever passes to the LLM (N).")
+@click.option("--retriever", "retrievers", multiple=True, type=click.Choice(("popularity", "cooccurrence", "bm25", "semantic", "profile")),
+              help="Full protocol: retrievers to measure (repeatable) [default: popularity, cooccurrence, bm25, semantic; profile needs an LLM].")
+@click.option("--llm-users", type=click.IntRange(min=0), default=30, show_default=True, help="Full protocol: test users the LLM rows are measured on (a seeded subset).")
+@click.option("--llm-valid-users", type=click.IntRange(min=0), default=None, help="Validation users the LLM is scored on and its fusion weight chosen on [default: full protocol --llm-users; 20-candidate protocol all --valid-users].")
 @click.option("-n", "--users", type=click.IntRange(min=1), default=200, show_default=True, help="Test users sampled per dataset (records, for pointwise data).")
 @click.option("--valid-users", type=click.IntRange(min=0), default=50, show_default=True, help="Validation users per dataset (fusion weights are chosen on them).")
 @click.option("--candidates", type=click.IntRange(min=2), default=20, show_default=True, help="Candidates per case: the truth + N-1 negatives.")
@@ -170,7 +221,9 @@ def eval_command(**options: Any) -> None:
     Every table has random and popularity rows; fusion weights are chosen on validation users.
 
     \b
-    Example:  promptrec eval -d movielens -d games -d books-movies -n 100 -o results/smollm2
+    Examples:  promptrec eval -d movielens -d games -d books-movies -n 100 -o results/smollm2
+               promptrec eval -d movielens -d cds-books --protocol full --no-llm -n 1000
+               promptrec eval -d crossdomain:DATA:grocery:kitchen --protocol auto --protocol full
     """
     options["argv"] = [Path(sys.argv[0]).name, *sys.argv[1:]]
     options["output"] = options["output"] or str(Path("results") / datetime.now().strftime("%Y%m%d-%H%M%S"))

@@ -6,19 +6,23 @@ Two fusions, each with a weight ``w`` on the LLM and ``1 - w`` on the prior (``w
 * ``wsum``: weighted sum of min-max normalised scores (a case whose scores are all equal normalises to 0).
 * ``rrf``: reciprocal-rank fusion, ``w / (60 + rank_llm) + (1 - w) / (60 + rank_prior)``.
 
-:func:`choose` tries ``w`` in 0.0, 0.1, ... 1.0 on the validation cases and keeps the best NDCG@10; among
-equally good weights the smallest (the one closest to the prior) wins.
+:func:`choose` tries ``w`` in 0.0, 0.1, ... 1.0 on the validation cases and applies the one-standard-error
+rule (:func:`choose_weight`): the smallest weight (the one closest to the prior; ``w = 0`` is always tried)
+whose validation NDCG@10 is within one paired standard error of the best weight's. On few validation users
+a lucky weight then cannot displace the prior; the report prints the users, the curve and the errors.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from promptrec.evaluation.baselines import ranked_ids
 from promptrec.evaluation.cases import Case, Query
-from promptrec.evaluation.metrics import MAIN_METRIC, aggregate, per_case
+from promptrec.evaluation.metrics import MAIN_METRIC, per_case, standard_error
 
 Fusion = Literal["wsum", "rrf"]
 FUSIONS: tuple[Fusion, ...] = ("wsum", "rrf")
@@ -64,6 +68,52 @@ def fused_orders(
 
 
 @dataclass(frozen=True)
+class WeightChoice:
+    """A weight chosen on validation users by the one-standard-error rule, and everything it was chosen from.
+
+    ``curve[w]`` is the mean validation metric at weight ``w`` over ``users`` users, ``se[w]`` its standard
+    error; ``best_weight`` had the highest mean; ``weight`` is the smallest weight whose mean is within one
+    paired standard error (``paired_se[w]``: of the per-user differences to ``best_weight``) of the best.
+    """
+
+    weight: float
+    best_weight: float
+    users: int
+    curve: dict[float, float]
+    se: dict[float, float]
+    paired_se: dict[float, float] = field(default_factory=dict)
+
+    @property
+    def valid_metric(self) -> float:
+        """The validation metric at the chosen weight."""
+        return self.curve[self.weight]
+
+
+def choose_weight(per_user: Mapping[float, Sequence[float]]) -> WeightChoice:
+    """Apply the one-standard-error rule to per-user validation values at each weight (same users, same
+    order for every weight). Ties in the means go to the smallest weight."""
+    weights = sorted(per_user)
+    if not weights or not per_user[weights[0]]:
+        raise ValueError("choosing a weight needs validation users; give valid users > 0")
+    n = len(per_user[weights[0]])
+    curve = {w: statistics.fmean(per_user[w]) for w in weights}
+    se = {w: standard_error(per_user[w]) for w in weights}
+    best = max(curve.values())
+    best_weight = min(w for w in weights if curve[w] == best)
+    paired = {}
+    for w in weights:
+        diffs = [a - b for a, b in zip(per_user[best_weight], per_user[w])]
+        paired[w] = standard_error(diffs) if n > 1 else math.nan
+    chosen = best_weight
+    for w in weights:  # the smallest weight within one paired standard error of the best
+        margin = paired[w] if not math.isnan(paired[w]) else 0.0
+        if best - curve[w] <= margin:
+            chosen = w
+            break
+    return WeightChoice(chosen, best_weight, n, curve, se, paired)
+
+
+@dataclass(frozen=True)
 class FusionChoice:
     """The weight chosen on validation and the validation metric at every weight tried."""
 
@@ -72,6 +122,7 @@ class FusionChoice:
     weight: float
     valid_metric: float
     curve: dict[float, float]
+    detail: WeightChoice | None = None
 
 
 def choose(
@@ -81,13 +132,13 @@ def choose(
     kind: Fusion,
     prior_name: str,
 ) -> FusionChoice:
-    """The weight with the best validation NDCG@10 (ties: the smallest weight)."""
+    """The weight chosen on the validation cases by the one-standard-error rule (:func:`choose_weight`)."""
     if not valid_cases:
         raise ValueError("fusion needs validation cases to choose its weight; give valid users > 0")
-    curve = {}
+    per_user = {}
     for weight in WEIGHTS:
         orders = fused_orders(valid_cases, llm, prior, weight, kind)
-        curve[weight] = aggregate(per_case(valid_cases, orders))[MAIN_METRIC]
-    best = max(curve.values())
-    weight = min(w for w, value in curve.items() if value == best)
-    return FusionChoice(kind, prior_name, weight, best, curve)
+        values = per_case(valid_cases, orders)
+        per_user[weight] = [values[case.case_id][MAIN_METRIC] for case in valid_cases]
+    detail = choose_weight(per_user)
+    return FusionChoice(kind, prior_name, detail.weight, detail.valid_metric, detail.curve, detail)

@@ -34,6 +34,8 @@ class ProtocolConfig:
         candidates: candidates per case (the truth plus ``candidates - 1`` negatives).
         history: the most recent history items kept (H).
         seed: the seed every sample and shuffle derives from.
+        llm_valid_users: validation users the LLMs are scored on and fusion weights chosen on (the first of
+            the validation sample; ``None``: all of them). The priors are chosen on every validation user.
     """
 
     users: int | None = 200
@@ -41,6 +43,7 @@ class ProtocolConfig:
     candidates: int = 20
     history: int = 20
     seed: int = 0
+    llm_valid_users: int | None = None
 
     def __post_init__(self) -> None:
         if self.candidates < 2:
@@ -51,6 +54,8 @@ class ProtocolConfig:
             raise ValueError("users must be at least 1")
         if self.valid_users < 0:
             raise ValueError("valid_users must not be negative")
+        if self.llm_valid_users is not None and self.llm_valid_users < 0:
+            raise ValueError("llm_valid_users must not be negative")
 
 
 def _rng(*parts: object) -> random.Random:

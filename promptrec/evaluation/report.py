@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from promptrec.evaluation.fullcatalog import full_rows, full_section, full_summary
 from promptrec.evaluation.metrics import BUCKETS, MAIN_METRIC, history_bucket, random_reference
 from promptrec.evaluation.plots import plot_by_history, plot_by_method
 from promptrec.evaluation.pointwise import PointwiseRun
@@ -89,11 +90,16 @@ def fusion_table(run: DatasetRun) -> list[str]:
         if method.kind != "fused":
             continue
         p = method.params
-        curve = " ".join(f"{w:.1f}:{v:.3f}" for w, v in p["valid_curve"].items())
-        priors = ", ".join(f"{k} {v:.3f}" for k, v in p["prior_valid_" + MAIN_METRIC].items())
-        rows.append([method.name, p["prior"], priors, f"{p['weight']:.1f}", fmt(p["valid_" + MAIN_METRIC]), curve])
-    header = ["fused method", "prior", f"priors' validation {MAIN_METRIC}", "weight on LLM",
-              f"validation {MAIN_METRIC}", "validation curve (weight:value)"]
+        ses = p.get("valid_se", {})
+        curve = " ".join(f"{w:.1f}:{v:.3f}" + (f"±{ses[w]:.3f}" if w in ses else "") for w, v in p["valid_curve"].items())
+        prior_se = p.get("prior_valid_se", {})
+        priors = ", ".join(f"{k} {v:.3f}" + (f"±{prior_se[k]:.3f}" if k in prior_se else "")
+                           for k, v in p["prior_valid_" + MAIN_METRIC].items())
+        rows.append([method.name, f"{p['prior']} ({p.get('prior_valid_users', '?')} users)", priors,
+                     f"{p['weight']:.1f} (best {p.get('best_weight', p['weight']):.1f}, {p.get('valid_users', '?')} users)",
+                     fmt(p["valid_" + MAIN_METRIC]), curve])
+    header = ["fused method", "prior (chosen on)", f"priors' validation {MAIN_METRIC} ± s.e.",
+              "weight on LLM (1-s.e. rule)", f"validation {MAIN_METRIC}", "validation curve (weight:value±s.e.)"]
     return _table(header, rows) if rows else []
 
 
@@ -122,7 +128,7 @@ def pointwise_section(run: PointwiseRun) -> list[str]:
 
 
 def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
@@ -136,6 +142,7 @@ def write_report(
     runs: Sequence[DatasetRun],
     pointwise: Sequence[PointwiseRun] = (),
     meta: dict[str, Any] | None = None,
+    full: Sequence[Any] = (),
 ) -> dict[str, Path]:
     """Write report.md, results.json, rows.jsonl and the PNG plots into ``folder``; returns their paths."""
     folder = Path(folder)
@@ -152,6 +159,7 @@ def write_report(
         "meta": meta,
         "datasets": [dataset_summary(run) for run in runs],
         "pointwise": [pointwise_summary(run) for run in pointwise],
+        "full_catalog": [full_summary(run) for run in full],
     }
     paths["results"].write_text(json.dumps(_clean(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     with paths["rows"].open("w", encoding="utf-8") as out:
@@ -160,6 +168,9 @@ def write_report(
                 out.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
         for prun in pointwise:
             for row in pointwise_rows(prun):
+                out.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
+        for frun in full:
+            for row in full_rows(frun):
                 out.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
     lines = ["# promptrec evaluation", ""]
     lines += [f"- {key}: {value}" for key, value in meta.items()] + [""]
@@ -173,6 +184,8 @@ def write_report(
         lines += dataset_section(run)
     for prun in pointwise:
         lines += pointwise_section(prun)
+    for frun in full:
+        lines += full_section(frun)
     if runs:
         plot_by_method(runs, paths["plot_methods"])
         plot_by_history(runs, paths["plot_history"])

@@ -24,7 +24,7 @@ from promptrec.evaluation.baselines import (
 )
 from promptrec.evaluation.cases import Case, EvalDataset
 from promptrec.evaluation.fusion import FUSIONS, FusionChoice, choose, fused_orders
-from promptrec.evaluation.metrics import MAIN_METRIC, aggregate, per_case
+from promptrec.evaluation.metrics import MAIN_METRIC, aggregate, per_case, standard_error
 from promptrec.evaluation.protocol import ProtocolConfig, build_cases
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,9 @@ def protocol_description(dataset: EvalDataset, config: ProtocolConfig, test: lis
         "dataset": dataset.name,
         "protocol": kind + (f" ({dataset.source_domain} -> {dataset.target_domain})" if dataset.source_domain else ""),
         "test users": f"{len(test)} sampled of {len(dataset.test.records)} (seed {config.seed})",
-        "validation users": f"{len(valid)} sampled of {len(dataset.valid.records)}, disjoint from the test users",
+        "validation users": f"{len(valid)} sampled of {len(dataset.valid.records)}, disjoint from the test users"
+        + (f"; the LLM and its fusion weight use the first {min(config.llm_valid_users, len(valid))}"
+           if config.llm_valid_users is not None else ""),
         "candidates": f"{config.candidates} per case: the truth + {config.candidates - 1} negatives, shuffled "
         f"with a per-case seed",
         "history length": f"the last {config.history} items (H)",
@@ -118,10 +120,11 @@ def run_dataset(
         for method in baselines(dataset, split, config.seed, bm25):
             scores.setdefault(method.name, {})[split] = {c.case_id: method.score(c.query) for c in cases}
             kinds[method.name] = "baseline"
+    llm_valid = valid if config.llm_valid_users is None else valid[: config.llm_valid_users]
     for factory in llms:
         method = factory(dataset)
         kinds[method.name] = "llm"
-        for split, cases in (("valid", valid), ("test", test)):
+        for split, cases in (("valid", llm_valid), ("test", test)):
             task = f"{dataset.name} {split} {method.name}"
             scores.setdefault(method.name, {})[split] = _score_all(method, cases, task, progress)
 
@@ -133,15 +136,18 @@ def run_dataset(
         orders = {c.case_id: ranked_ids(c.query, by_split["test"][c.case_id].scores) for c in test}
         infos = {case_id: s.info for case_id, s in by_split["test"].items() if s.info}
         results.append(MethodResult(name, kinds[name], orders, per_case(test, orders), infos))
-    if fusion and valid:
-        valid_metric = {}
-        for prior in PRIORS:
+    if fusion and llm_valid:
+        valid_metric, valid_se = {}, {}
+        for prior in PRIORS:  # the priors are cheap: chosen on every validation user
             orders = {c.case_id: ranked_ids(c.query, scores[prior]["valid"][c.case_id].scores) for c in valid}
-            valid_metric[prior] = aggregate(per_case(valid, orders))[MAIN_METRIC]
+            values = per_case(valid, orders)
+            valid_metric[prior] = aggregate(values)[MAIN_METRIC]
+            valid_se[prior] = standard_error(v[MAIN_METRIC] for v in values.values())
         best_prior = max(PRIORS, key=lambda p: (valid_metric[p], -PRIORS.index(p)))
         for name in [n for n, k in kinds.items() if k == "llm"]:
             for kind in FUSIONS:
-                chosen: FusionChoice = choose(valid, plain(name, "valid"), plain(best_prior, "valid"), kind, best_prior)
+                chosen: FusionChoice = choose(llm_valid, plain(name, "valid"), plain(best_prior, "valid"), kind, best_prior)
+                detail = chosen.detail
                 orders = fused_orders(test, plain(name, "test"), plain(best_prior, "test"), chosen.weight, kind)
                 params = {
                     "llm": name,
@@ -151,6 +157,13 @@ def run_dataset(
                     "valid_" + MAIN_METRIC: chosen.valid_metric,
                     "valid_curve": chosen.curve,
                     "prior_valid_" + MAIN_METRIC: valid_metric,
+                    "prior_valid_se": valid_se,
+                    "prior_valid_users": len(valid),
+                    "valid_users": detail.users if detail else len(llm_valid),
+                    "valid_se": detail.se if detail else {},
+                    "valid_paired_se": detail.paired_se if detail else {},
+                    "best_weight": detail.best_weight if detail else chosen.weight,
+                    "rule": "smallest weight within one paired standard error of the best (w = 0: the prior)",
                 }
                 label = f"{name} + {best_prior} ({kind}, w={chosen.weight:.1f})"
                 results.append(MethodResult(label, "fused", orders, per_case(test, orders), params=params))
