@@ -92,7 +92,8 @@ class Ranker:
         scenario: a :class:`Scenario` or the name of one (built-in or in ``prompts_dirs``).
         strategy: LLMRank's prompt strategy: ``sequential``, ``recency`` or ``in_context``.
         prompts_dirs: folders with user scenarios, searched before the built-ins.
-        constrained: force a valid label list with a grammar; default: whenever the backend supports it.
+        constrained: force a valid label list with a grammar, or with structured output (a JSON schema over
+            the labels) on a backend with ``supports_structured``; default: whenever the backend supports either.
         max_history: most recent history items to show; default: the scenario's ``max_history``.
         shuffle: show candidates in a seeded random order (against position bias from the input order);
             labels follow the shown order, and the input order is the fallback for candidates the answer
@@ -142,9 +143,10 @@ class Ranker:
         self.backend: Backend = get_backend(backend) if isinstance(backend, str) else backend
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, prompts_dirs)
         self.strategy: Strategy = strategy
-        if constrained and not self.backend.supports_grammar:
-            raise BackendError(f"{self.backend.name} cannot constrain output with a grammar")
-        self.constrained = self.backend.supports_grammar if constrained is None else constrained
+        can_constrain = self.backend.supports_grammar or bool(getattr(self.backend, "supports_structured", False))
+        if constrained and not can_constrain:
+            raise BackendError(f"{self.backend.name} cannot constrain output with a grammar or a JSON schema")
+        self.constrained = can_constrain if constrained is None else constrained
         self.max_history = self.scenario.spec.max_history if max_history is None else max_history
         self.shuffle = shuffle
         self.reask = reask
@@ -514,12 +516,14 @@ class Ranker:
     def _params(self, labels: Sequence[str]) -> GenerationParams:
         if self.mode != "generate":
             return GenerationParams(max_tokens=1, temperature=0.0, seed=self.seed)
-        per_label = max(len(label) for label in labels) + 4  # "[AB] > " is about this many tokens at most
+        per_label = max(len(label) for label in labels) + 4  # "[AB] > " (or '"AB", ') is about this many tokens at most
+        grammar = self.constrained and self.backend.supports_grammar
         return GenerationParams(
             max_tokens=self.max_tokens or per_label * len(labels) + 16,
             temperature=self.temperature,
             seed=self.seed,
-            grammar=label_list_grammar(labels) if self.constrained else None,
+            grammar=label_list_grammar(labels) if grammar else None,
+            ranking_labels=tuple(labels) if self.constrained and not grammar else None,  # structured output
         )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 from typing_extensions import TypedDict
 
 
@@ -16,7 +16,12 @@ class Message(TypedDict):
 
 
 class GenerationParams(BaseModel):
-    """How to generate. ``grammar`` is a GBNF grammar that backends with ``supports_grammar`` enforce."""
+    """How to generate. ``grammar`` is a GBNF grammar that backends with ``supports_grammar`` enforce.
+
+    ``ranking_labels``: the answer is to rank exactly these labels; a backend with ``supports_structured``
+    holds it to a JSON schema over them (``{"ranking": [...]}``, the labels as an enum). Left out of
+    :meth:`model_dump` when ``None``, so cache keys of requests without it stay what they were.
+    """
 
     model_config = {"frozen": True}
 
@@ -25,6 +30,14 @@ class GenerationParams(BaseModel):
     seed: int | None = 0
     stop: tuple[str, ...] = ()
     grammar: str | None = None
+    ranking_labels: tuple[str, ...] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_ranking_labels(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("ranking_labels") is None:
+            data.pop("ranking_labels", None)
+        return data
 
 
 class Usage(BaseModel):
@@ -41,12 +54,17 @@ class Usage(BaseModel):
 
 
 class Completion(BaseModel):
-    """A backend's answer: the text, which model produced it, token usage and why it stopped."""
+    """A backend's answer: the text, which model produced it, token usage and why it stopped.
+
+    ``structured`` names the structured-output dialect the server was asked for and accepted
+    (``json_schema``, ``json_object``, ``vllm``, ``ollama``), ``None`` for free text.
+    """
 
     text: str
     model: str
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
+    structured: str | None = None
 
 
 class LabelScores(BaseModel):
@@ -70,7 +88,9 @@ class Backend(Protocol):
 
     ``name`` identifies backend and model (it goes into cache keys and reports). ``context_window`` is the
     model's context size in tokens when known, else ``None``. ``supports_grammar`` says whether
-    ``GenerationParams.grammar`` is enforced.
+    ``GenerationParams.grammar`` is enforced. A backend may also set ``supports_structured = True`` (an
+    optional attribute, read with ``getattr``): it then holds answers to ``GenerationParams.ranking_labels``
+    with a JSON schema, as the ``openai`` backend's ``structured`` option does.
 
     Optional capability, discovered with :func:`supports_scoring` and never assumed: a backend may also
     implement ``score_labels(messages, labels, prefix="[") -> LabelScores``, the log-probability of each

@@ -2,7 +2,8 @@
 
 OpenAI itself, or a local server: vLLM, Ollama, llama.cpp's server, ``python -m llama_cpp.server``. The key
 comes from the ``api_key`` option or ``OPENAI_API_KEY``; a server given by ``base_url`` (or
-``OPENAI_BASE_URL``) needs no real key.
+``OPENAI_BASE_URL``) needs no real key. In generate mode the answer can be held to a JSON schema over the
+candidate labels (structured output, the ``structured`` option), in the dialect the server speaks.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from promptrec.backends.base import Completion, GenerationParams, LabelScores, Message, Usage, estimate_tokens
 from promptrec.errors import BackendError, MissingDependencyError
@@ -25,6 +28,60 @@ TOP_LOGPROBS = 20
 #: answer tokens score mode asks for: the label, or the prefix ("[") and then the label
 SCORE_TOKENS = 2
 
+Structured = Literal["auto", "json_schema", "json_object", "vllm", "ollama", "off"]
+#: the values of the ``structured`` option
+STRUCTURED: tuple[str, ...] = get_args(Structured)
+#: what ``structured="auto"`` tries, in this order, until the server accepts one (``None``: free text)
+AUTO_DIALECTS: tuple[str | None, ...] = ("json_schema", "json_object", None)
+#: the name of the JSON schema in the request (OpenAI requires one)
+SCHEMA_NAME = "ranking"
+#: body fields the openai SDK has no parameter for; they travel in ``extra_body``
+_EXTRA_BODY = ("structured_outputs",)
+#: HTTP statuses with which a server rejects a request it does not understand (llama_cpp.server answers
+#: 500 to ``json_schema``); 401/403 (the key) and 408/409/425/429 (transient) are not rejections
+_REJECTED = frozenset({400, 404, 405, 415, 422, 500, 501})
+#: words with which such an error blames the structured-output fields (any other error is not a rejection
+#: of them: it is raised, and retried if transient, as without structured output)
+_BLAMES_STRUCTURED = re.compile(r"response_format|json_schema|json_object|schema|structured|guided|\bformat\b", re.IGNORECASE)
+
+
+def ranking_schema(labels: Sequence[str], *, unique: bool = True) -> dict[str, Any]:
+    """The JSON schema of a ranking of ``labels``: ``{"ranking": [...]}`` with exactly ``len(labels)``
+    items, each one of the labels, and (``unique``) no label twice, so a server that enforces all of it
+    allows only permutations. ``uniqueItems`` is left out where a dialect rejects it (OpenAI's strict mode);
+    grammar-based servers (llama.cpp, Ollama) ignore it, so their answers can still repeat a label, which the
+    parser repairs. ``prefixItems`` would not help: it cannot say "each label once" either.
+    """
+    labels = list(labels)
+    ranking: dict[str, Any] = {
+        "type": "array",
+        "items": {"type": "string", "enum": labels},
+        "minItems": len(labels),
+        "maxItems": len(labels),
+    }
+    if unique:
+        ranking["uniqueItems"] = True
+    return {
+        "type": "object",
+        "properties": {"ranking": ranking},
+        "required": ["ranking"],
+        "additionalProperties": False,
+    }
+
+
+def structured_fields(dialect: str, labels: Sequence[str]) -> dict[str, Any]:
+    """The request body fields that ask for a ranking of ``labels`` in ``dialect``."""
+    if dialect == "json_schema":  # OpenAI's strict structured outputs (also vLLM, Ollama, llama.cpp's llama-server)
+        schema = {"name": SCHEMA_NAME, "strict": True, "schema": ranking_schema(labels, unique=False)}
+        return {"response_format": {"type": "json_schema", "json_schema": schema}}
+    if dialect == "json_object":  # python -m llama_cpp.server (and Anyscale-style JSON mode with a schema)
+        return {"response_format": {"type": "json_object", "schema": ranking_schema(labels)}}
+    if dialect == "vllm":  # vLLM's own field (v0.12 and later; guided_json before)
+        return {"structured_outputs": {"json": ranking_schema(labels)}}
+    if dialect == "ollama":  # Ollama's /v1 endpoint hands json_schema.schema to its native `format`
+        return {"response_format": {"type": "json_schema", "json_schema": {"name": SCHEMA_NAME, "schema": ranking_schema(labels)}}}
+    raise BackendError(f"unknown structured-output dialect '{dialect}'; choose one of: {', '.join(STRUCTURED)}")
+
 
 class OpenAIBackend:
     """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
@@ -36,6 +93,27 @@ class OpenAIBackend:
         timeout: seconds to wait for one answer.
         context_window: the model's context size in tokens, if you want prompts fitted to it.
         client: an ``openai.OpenAI`` client to use instead of building one (for tests and custom set-ups).
+        structured: how a generate-mode answer is held to the candidate labels (structured output): a JSON
+            object ``{"ranking": [...]}`` whose items are the labels (an enum), exactly one item per candidate
+            and, where the dialect allows it, each label once (``uniqueItems``). The dialects:
+
+            - ``json_schema``: OpenAI's strict ``response_format={"type": "json_schema", ...}`` (also
+              understood by vLLM, Ollama 0.5+ and llama.cpp's ``llama-server``); without ``uniqueItems``,
+              which strict mode does not accept.
+            - ``json_object``: ``response_format={"type": "json_object", "schema": ...}``, what
+              ``python -m llama_cpp.server`` honours (it answers 500 to ``json_schema``).
+            - ``vllm``: vLLM's ``structured_outputs={"json": ...}`` (vLLM 0.12+).
+            - ``ollama``: ``json_schema`` without ``strict``, which Ollama's ``/v1`` endpoint passes to its
+              native ``format``.
+            - ``auto`` (the default): ``json_schema``, then ``json_object``, then free text: the first the
+              server accepts is kept for later requests. A server rejects a dialect when it answers HTTP
+              400, 404, 405, 415, 422, 500 or 501 with a message about it (``response_format``, ``schema``,
+              ...); that costs one extra request, once. Any other error is raised (and retried when
+              transient) as without structured output.
+            - ``off``: free text, read by the parser.
+
+            A dialect named explicitly that the server rejects is a :class:`BackendError` at once (not
+            retried). Which one was used is in ``Completion.structured``. Score mode is not affected.
     """
 
     supports_grammar = False
@@ -50,9 +128,20 @@ class OpenAIBackend:
         timeout: float = 120.0,
         context_window: int | None = None,
         client: Any = None,
+        structured: Structured = "auto",
     ):
         if not model:
             raise BackendError("the openai backend needs a model name, as in 'openai:gpt-4o-mini'")
+        if structured not in STRUCTURED:
+            raise BackendError(
+                f"unknown structured-output option '{structured}' for the openai backend; choose one of: "
+                f"{', '.join(STRUCTURED)}"
+            )
+        self.structured: Structured = structured
+        #: whether generate mode asks this backend for structured output (the Ranker reads it)
+        self.supports_structured = structured != "off"
+        self._auto_start = 0  # with structured="auto": where in AUTO_DIALECTS to start (the last accepted)
+        self._auto_lock = threading.Lock()
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.context_window = context_window
@@ -79,7 +168,11 @@ class OpenAIBackend:
         return estimate_tokens(messages)
 
     def request_body(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
-        """The chat completions request body for ``messages`` (also what the Batch API export writes)."""
+        """The chat completions request body for ``messages`` (also what the Batch API export writes): with
+        ``params.ranking_labels``, in the structured-output dialect this backend uses now."""
+        return self._body(messages, params, self._dialects(params)[0])
+
+    def _body(self, messages: list[Message], params: GenerationParams, dialect: str | None) -> dict[str, Any]:
         if params.grammar:
             raise BackendError(f"{self.name} cannot enforce a grammar; use the llamacpp backend for that")
         body: dict[str, Any] = {
@@ -92,7 +185,17 @@ class OpenAIBackend:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
+        if dialect is not None and params.ranking_labels:
+            body.update(structured_fields(dialect, params.ranking_labels))
         return body
+
+    def _dialects(self, params: GenerationParams) -> tuple[str | None, ...]:
+        """The dialects to try for ``params``, in order (``None``: free text)."""
+        if not params.ranking_labels or self.structured == "off":
+            return (None,)
+        if self.structured == "auto":
+            return AUTO_DIALECTS[self._auto_start :]
+        return (self.structured,)
 
     def score_request_body(self, messages: list[Message]) -> dict[str, Any]:
         """The request of :meth:`score_labels`: two greedy tokens, each with its top alternatives' log-probabilities."""
@@ -101,6 +204,10 @@ class OpenAIBackend:
         return body
 
     def _send(self, request: dict[str, Any]) -> Any:
+        request = dict(request)
+        extra = {key: request.pop(key) for key in _EXTRA_BODY if key in request}
+        if extra:
+            request["extra_body"] = extra
         try:
             response = self._client.chat.completions.create(**request)
         except Exception as exc:
@@ -110,14 +217,45 @@ class OpenAIBackend:
         return response
 
     def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
-        """Send one chat completion request."""
-        response = self._send(self.request_body(messages, params))
+        """Send one chat completion request; with ``params.ranking_labels``, ask for structured output as
+        the ``structured`` option says (falling back to the next dialect where the server rejects one)."""
+        dialects = self._dialects(params)
+        rejected = ""
+        for position, dialect in enumerate(dialects):
+            try:
+                response = self._send(self._body(messages, params, dialect))
+            except BackendError as error:
+                if dialect is None:
+                    raise
+                cause = error.__cause__
+                if getattr(cause, "status_code", None) not in _REJECTED or not _BLAMES_STRUCTURED.search(str(cause)):
+                    # not about structured output: raised as it is (the retry policy reads the cause)
+                    raise BackendError(f"{error} (asked for structured output '{dialect}')") from cause
+                rejected = str(error)
+            else:
+                if self.structured == "auto" and dialect != dialects[0]:
+                    with self._auto_lock:  # later requests start with what this server accepted
+                        self._auto_start = max(self._auto_start, AUTO_DIALECTS.index(dialect))
+                    logger.info("%s: using structured output %s", self.name, dialect or "off (free text)")
+                return self._completion(response, dialect)
+            if self.structured != "auto":
+                break
+            logger.info("%s rejected structured output %s; trying %s", self.name, dialect, dialects[position + 1] or "free text")
+        # raised outside the except block, so the retry policy does not see the rejection as a transient 5xx
+        raise BackendError(
+            f"{rejected}\nThe server rejected structured output '{self.structured}'. Choose another dialect "
+            f"(structured: {', '.join(STRUCTURED)}; 'auto' tries json_schema, json_object, then free text) "
+            "or 'off'."
+        )
+
+    def _completion(self, response: Any, dialect: str | None) -> Completion:
         choice = response.choices[0]
         return Completion(
             text=(choice.message.content if choice.message else None) or "",
             model=getattr(response, "model", None) or self.model,
             usage=_usage(response),
             finish_reason=choice.finish_reason,
+            structured=dialect,
         )
 
     def score_labels(self, messages: list[Message], labels: Sequence[str], prefix: str = "[") -> LabelScores:
