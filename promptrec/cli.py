@@ -22,13 +22,15 @@ from promptrec.feedback import FeedbackConfig, FeedbackStore
 from promptrec.feedback_cli import feedback_group
 from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file
+from promptrec.pipeline import DEFAULT_LLM_WEIGHT, EMBEDDED_LLM_WEIGHT, FUSIONS, Recommender
 from promptrec.progress import progress_bar
 from promptrec.ranker import Ranker
 from promptrec.ranking import Ranking
+from promptrec.retrieval.base import DEFAULT_POOL
 from promptrec.retry import RetryPolicy
 from promptrec.scenario import STRATEGIES, TEMPLATE_VARIABLES, available_scenarios, load_scenario
 
-#: Candidates taken from the whole catalog when none are given, at most.
+#: Candidates taken from the whole catalog when none are given, at most (the pipeline retrieves instead).
 MAX_IMPLICIT_CANDIDATES = 50
 
 
@@ -87,12 +89,26 @@ def _candidates(catalog: Catalog | None, ids: list[str], file: str | None, histo
     return remaining
 
 
-def _print_table(ranking: Ranking) -> None:
-    rows = [(str(r.rank), f"[{r.label}]", r.item.id, r.item.title) for r in ranking.items]
-    header = ("rank", "label", "id", "title")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _print_table(ranking: Ranking, scores: bool = False) -> None:
+    rows = [(str(r.rank), f"[{r.label}]" if r.label else "-", r.item.id,
+             *((_number(r.retrieval_score), _number(r.llm_score), _number(r.fused_score)) if scores else ()),
+             r.item.title) for r in ranking.items]
+    header = ("rank", "label", "id", *(("retrieval", "llm", "fused") if scores else ()), "title")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    if ranking.retriever is not None:
+        stage = (f"\nretriever {ranking.retriever} | pool {ranking.pool} | LLM weight {ranking.llm_weight} "
+                 f"({ranking.fusion})")
+        if ranking.profile is not None:
+            stage += f" | profile: {ranking.profile}"
+        click.echo(stage, err=True)
+    if ranking.mode == "retrieval":
+        return
     report = ranking.report
     notes = [f"answer format: {report.format}", f"{report.valid} candidates named"
              + (f" over {ranking.passes} passes" if ranking.passes > 1 else "")]
@@ -115,6 +131,14 @@ def _print_table(ranking: Ranking) -> None:
     )
 
 
+def _enable_faulthandler() -> None:
+    """A native crash (llama.cpp) prints the Python stack where it happened instead of ending silently."""
+    try:
+        faulthandler.enable(file=sys.__stderr__)
+    except (AttributeError, ValueError, OSError):  # no real stderr (a GUI, an embedding host)
+        logging.getLogger(__name__).debug("faulthandler not enabled: no stderr file descriptor")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
 @click.version_option(package_name="promptrec")
@@ -127,7 +151,7 @@ def main(verbose: int) -> None:
     \b
     Try:  promptrec rank --catalog demo --history m01,m03,m04 -k 5
     """
-    faulthandler.enable()  # a native crash (llama.cpp) prints where it happened instead of dying silently
+    _enable_faulthandler()
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:  # also for libraries that set their own loggers to DEBUG (bm25s)
@@ -224,6 +248,12 @@ def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
 @click.option("--candidates", "candidate_ids", multiple=True, metavar="IDS", help="Candidate ids from the catalog [default: every catalog item not in the history].")
 @click.option("--candidates-file", type=click.Path(dir_okay=False), help="Candidates as a catalog file (.jsonl or .csv).")
 @click.option("-k", "--top", "k", type=click.IntRange(min=1), help="Show only the top K.")
+@click.option("--interactions", type=click.Path(dir_okay=False), help="Without candidates: who interacted with what, for the popularity and co-occurrence retrievers (CSV user_id,item_id[,timestamp][,rating] or MovieLens' ratings.csv; or a histories .jsonl).")
+@click.option("--retriever", default="auto", show_default=True, metavar="NAME", help="Without candidates: how the pool is retrieved from the catalog: auto (cooccurrence with --interactions, else semantic), popularity, cooccurrence, bm25, semantic, profile (the LLM's interest profile as the query of semantic), profile-bm25, or an ensemble such as bm25+semantic.")
+@click.option("--pool", type=click.IntRange(min=1), default=DEFAULT_POOL, show_default=True, help="Without candidates: items retrieved from the catalog for the LLM to rank.")
+@click.option("--llm-weight", type=click.FloatRange(0.0, 1.0), help=f"Without candidates: the weight of the LLM's scores against the retrieval scores (0: the retriever's order, no LLM call; 1: the LLM's) [default: {EMBEDDED_LLM_WEIGHT} on the bundled model, else {DEFAULT_LLM_WEIGHT}].")
+@click.option("--fusion", type=click.Choice(FUSIONS), default="wsum", show_default=True, help="Without candidates: wsum (weighted sum of min-max normalised scores) or rrf (reciprocal ranks).")
+@click.option("--scores", "show_scores", is_flag=True, help="Show each stage's score (retrieval, LLM, fused) in the table.")
 @_ranking_options
 @_backend_options
 @click.option("--show-prompt", is_flag=True, help="Print the rendered prompt to stderr.")
@@ -237,15 +267,25 @@ def rank(
     candidate_ids: tuple[str, ...],
     candidates_file: str | None,
     k: int | None,
+    interactions: str | None,
+    retriever: str,
+    pool: int,
+    llm_weight: float | None,
+    fusion: str,
+    show_scores: bool,
     show_prompt: bool,
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Rank candidate items for one user.
+    """Recommend items from a catalog for one user, or rank the candidates you give.
+
+    Without --candidates the two-stage pipeline runs: a retriever scores the whole catalog and keeps
+    the best --pool items, the LLM ranks them, and the two scores are fused with --llm-weight.
 
     \b
     Examples:
       promptrec rank --catalog demo --history m01,m03,m04 -k 5
+      promptrec rank --catalog movies.csv --interactions ratings.csv --history 1,2,3 -k 10
       promptrec rank --catalog items.jsonl --user-file users.jsonl --user u42 --candidates i1,i2,i3
       promptrec rank --catalog demo --history-title "The Matrix" \\
           --backend openai:gpt-4o-mini --json
@@ -253,8 +293,18 @@ def rank(
     try:
         items = _load_catalog(catalog)
         history = _history(items, _split_ids(history_ids), history_titles, user_file, user)
-        candidates = _candidates(items, _split_ids(candidate_ids), candidates_file, history)
-        result = _ranker_factory(options, catalog)(None).rank(history, candidates, k=k)
+        ranker = _ranker_factory(options, catalog)(None)
+        if candidate_ids or candidates_file:
+            candidates = _candidates(items, _split_ids(candidate_ids), candidates_file, history)
+            result = ranker.rank(history, candidates, k=k)
+        else:
+            if items is None:
+                raise click.UsageError("give --catalog FILE to recommend from (or --candidates-file FILE to rank)")
+            recommender = Recommender(
+                _retriever(retriever, items, interactions, ranker), ranker, llm_weight=llm_weight, pool=pool,
+                fusion=fusion,  # type: ignore[arg-type]
+            )
+            result = recommender.recommend(history, k)
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
     if show_prompt:
@@ -264,7 +314,20 @@ def rank(
     if as_json:
         click.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
-        _print_table(result)
+        _print_table(result, show_scores)
+
+
+def _retriever(name: str, catalog: Catalog, interactions: str | None, ranker: Ranker) -> Any:
+    """The retriever ``name`` over ``catalog``; a profile retriever writes with ``ranker``'s model and scenario."""
+    from promptrec.retrieval import ProfileRetriever, read_interactions
+    from promptrec.retrieval.factory import make_retriever
+
+    def profile_writer(base: Any) -> Any:
+        return ProfileRetriever(base, ranker.backend, ranker.scenario, cache=ranker.cache,
+                                feedback=ranker.feedback_config)
+
+    logged = read_interactions(interactions, catalog) if interactions else None
+    return make_retriever(name, catalog, interactions=logged, profile_writer=profile_writer)
 
 
 @main.group()
