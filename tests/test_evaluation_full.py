@@ -106,7 +106,6 @@ def test_run_full_rows_pool_llm_and_fusion():
     names = [m.name for m in run.methods]
     assert names[:3] == ["random", "popularity", "text"] and any(n.startswith("bound: oracle") for n in names)
     assert len(run.llm_test) == 8 and len(run.llm_valid) == 12 and len(llm.queries) == 20
-    truths = {r.truth for r in (*dataset.test.records, *dataset.valid.records)}
     for query in llm.queries:  # the LLM sees the last H items and the pool, never anything else
         assert len(query.history) == 1 and len(query.candidates) == 10
         assert not {item.id for item in query.history} & {c.id for c in query.candidates}

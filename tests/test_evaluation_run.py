@@ -56,8 +56,8 @@ def test_run_with_a_scripted_llm_writes_every_file(tmp_path):
     points = run_pointwise(load_dataset("bookcrossing", DATASETS), 100, seed=0)
     paths = write_report(tmp_path / "run", [movies, cross], [points], {"seed": 4})
     names = [m.name for m in movies.methods]
-    assert names[:4] == ["random", "popularity", "co-occurrence", "bm25"]
-    assert names[4] == "LLM test (sequential)" and sum(m.kind == "fused" for m in movies.methods) == 2
+    assert names[:5] == ["random", "popularity", "co-occurrence", "bm25", "semantic"]
+    assert names[5] == "LLM test (sequential)" and sum(m.kind == "fused" for m in movies.methods) == 2
     report = paths["report"].read_text()
     for text in ("random (expected)", "| popularity |", "| bm25 |", "weight on LLM", "history length",
                  "30 sampled of 610 (seed 4)", "the last 20 items (H)", "books->cds", "AUC (100 records)"):
@@ -68,9 +68,11 @@ def test_run_with_a_scripted_llm_writes_every_file(tmp_path):
     assert llm["answers"]["duplicate_rate"] == pytest.approx(5 / 30) and llm["answers"]["invalid_format_rate"] == pytest.approx(5 / 30)
     assert llm["answers"]["reasks"] == 5 and llm["answers"]["hallucinated_rate"] == pytest.approx(5 / 30)
     fused = next(m for m in results["datasets"][0]["methods"] if m["kind"] == "fused")
-    assert 0.0 <= fused["fusion"]["weight"] <= 1.0 and fused["fusion"]["prior"] in ("popularity", "co-occurrence", "bm25")
+    assert 0.0 <= fused["fusion"]["weight"] <= 1.0 and fused["fusion"]["prior"] in ("popularity", "co-occurrence", "bm25", "semantic")
+    assert fused["fusion"]["valid_users"] == 10 and fused["fusion"]["prior_valid_users"] == 10
+    assert set(fused["fusion"]["valid_se"]) == set(fused["fusion"]["valid_curve"])
     rows = [json.loads(line) for line in paths["rows"].read_text().splitlines()]
-    assert len(rows) == 30 * 7 + 10 * 7 + 100 * 3
+    assert len(rows) == 30 * 8 + 10 * 8 + 100 * 3
     row = next(r for r in rows if r["kind"] == "llm")
     assert row["truth"] in row["candidates"] and row["truth_rank"] == row["order"].index(row["truth"]) + 1
     assert "llm" in row and row["llm"]["input_tokens"] > 0

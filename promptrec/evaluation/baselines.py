@@ -140,3 +140,20 @@ class BM25Baseline:
     def score(self, query: Query) -> Scored:
         text = " ".join(item_text(item) for item in query.history)
         return Scored(self.text_scores(text, [item.id for item in query.candidates]))
+
+
+class RetrieverBaseline:
+    """A retriever of :mod:`promptrec.retrieval` as a 20-candidate baseline: its whole-catalog scores for the
+    query's history, read at the candidates (e.g. ``semantic``: wordllama embeddings of the item text)."""
+
+    def __init__(self, name: str, retriever: Any) -> None:
+        self.name = name
+        self.retriever = retriever
+        self._where = {item_id: i for i, item_id in enumerate(retriever.catalog)}
+
+    def score(self, query: Query) -> Scored:
+        from promptrec.data import UserHistory
+
+        scores = self.retriever.scores(UserHistory.from_items(query.history, user_id=query.user_id))
+        return Scored({item.id: float(scores[self._where[item.id]]) if item.id in self._where else float("-inf")
+                       for item in query.candidates})

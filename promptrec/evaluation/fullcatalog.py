@@ -349,7 +349,6 @@ def run_full(
         methods.append(FullMethod(name, "retriever", ranks, params={"ms_per_user": per_user}))
 
     # stage 2: the pool retriever, chosen on validation users by Recall@N (ties: the first listed)
-    recall_key = f"Recall@{pool_size}"
 
     def recall_at_pool(ranks: Mapping[str, float]) -> list[float]:
         return [1.0 if r <= pool_size else 0.0 for r in ranks.values()]

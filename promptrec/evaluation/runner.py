@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from promptrec.errors import PromptrecError
 from promptrec.evaluation.baselines import (
     BM25Baseline,
     CooccurrenceBaseline,
@@ -19,6 +20,7 @@ from promptrec.evaluation.baselines import (
     Method,
     PopularityBaseline,
     RandomBaseline,
+    RetrieverBaseline,
     Scored,
     ranked_ids,
 )
@@ -34,7 +36,7 @@ LLMFactory = Callable[[EvalDataset], Method]
 #: called after each scored LLM query: (task description, done, total)
 ProgressCallback = Callable[[str, int, int], None]
 
-PRIORS = ("popularity", "co-occurrence", "bm25")
+PRIORS = ("popularity", "co-occurrence", "bm25", "semantic")
 
 
 @dataclass
@@ -65,11 +67,31 @@ class DatasetRun:
     protocol: dict[str, str]
 
 
-def baselines(dataset: EvalDataset, split: str, seed: int, bm25: BM25Baseline | None) -> list[Method]:
-    """Random, popularity and co-occurrence on the split's training interactions, and BM25."""
+def baselines(
+    dataset: EvalDataset, split: str, seed: int, bm25: BM25Baseline | None, semantic: Method | None = None
+) -> list[Method]:
+    """Random, popularity and co-occurrence on the split's training interactions, BM25 and semantic."""
     interactions = Interactions(dataset.split(split).train)
     methods: list[Method] = [RandomBaseline(seed), PopularityBaseline(interactions), CooccurrenceBaseline(interactions)]
-    return methods + ([bm25] if bm25 is not None else [])
+    return methods + [m for m in (bm25, semantic) if m is not None]
+
+
+def semantic_baseline(catalog: Sequence[Any]) -> Method | None:
+    """wordllama embeddings of the item text (:class:`promptrec.retrieval.SemanticRetriever`) over the
+    target catalog, or ``None`` when the retrieval stage or wordllama is not installed."""
+    try:
+        from promptrec.data import Catalog
+        from promptrec.retrieval import SemanticRetriever
+
+        retriever = SemanticRetriever(Catalog(catalog))
+        retriever.build()
+    except ImportError as exc:
+        logger.warning("no semantic baseline: %s", exc)
+        return None
+    except PromptrecError as exc:  # wordllama missing (MissingDependencyError) or no text
+        logger.warning("no semantic baseline: %s", exc)
+        return None
+    return RetrieverBaseline("semantic", retriever)
 
 
 def _score_all(
@@ -114,10 +136,11 @@ def run_dataset(
     test, valid = build_cases(dataset, config)
     catalog = [dataset.items[item_id] for item_id in dataset.pool]
     bm25 = BM25Baseline(catalog)
+    semantic = semantic_baseline(catalog)
     scores: dict[str, dict[str, dict[str, Scored]]] = {}  # method -> split -> case -> scored
     kinds: dict[str, Literal["baseline", "llm"]] = {}
     for split, cases in (("test", test), ("valid", valid)):
-        for method in baselines(dataset, split, config.seed, bm25):
+        for method in baselines(dataset, split, config.seed, bm25, semantic):
             scores.setdefault(method.name, {})[split] = {c.case_id: method.score(c.query) for c in cases}
             kinds[method.name] = "baseline"
     llm_valid = valid if config.llm_valid_users is None else valid[: config.llm_valid_users]
@@ -138,12 +161,12 @@ def run_dataset(
         results.append(MethodResult(name, kinds[name], orders, per_case(test, orders), infos))
     if fusion and llm_valid:
         valid_metric, valid_se = {}, {}
-        for prior in PRIORS:  # the priors are cheap: chosen on every validation user
+        for prior in [p for p in PRIORS if p in scores]:  # the priors are cheap: chosen on every validation user
             orders = {c.case_id: ranked_ids(c.query, scores[prior]["valid"][c.case_id].scores) for c in valid}
             values = per_case(valid, orders)
             valid_metric[prior] = aggregate(values)[MAIN_METRIC]
             valid_se[prior] = standard_error(v[MAIN_METRIC] for v in values.values())
-        best_prior = max(PRIORS, key=lambda p: (valid_metric[p], -PRIORS.index(p)))
+        best_prior = max(valid_metric, key=lambda p: (valid_metric[p], -PRIORS.index(p)))
         for name in [n for n, k in kinds.items() if k == "llm"]:
             for kind in FUSIONS:
                 chosen: FusionChoice = choose(llm_valid, plain(name, "valid"), plain(best_prior, "valid"), kind, best_prior)
