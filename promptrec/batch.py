@@ -5,7 +5,13 @@ A request line::
     {"id": "r1", "user_id": "u1", "history": ["m01", {"id": "x", "title": "Solaris"}],
      "candidates": ["m02", "m05"] | {"generator": "random", "n": 20}, "k": 10, "scenario": "movies"}
 
-Only ``candidates`` (or a generator) is required; ids need a catalog. Every request produces exactly one
+Only ``candidates`` (or a generator) is required; ids need a catalog. A generator is ``random`` (seeded by
+the request id), ``all``, or a retriever of :mod:`promptrec.retrieval` (``auto``, ``popularity``,
+``cooccurrence``, ``bm25``, ``semantic``, ``profile``, ``profile-bm25`` or an ensemble such as
+``bm25+semantic``): ``{"generator": "semantic", "n": 20, "llm_weight": 0.3}`` retrieves the top ``n`` from the
+whole catalog and runs the pipeline (:class:`promptrec.pipeline.Recommender`: the LLM ranks the pool and its
+scores are fused with the retrieval scores, ``llm_weight`` defaulting to the model's). Retrievers come from
+a :class:`RetrieverSet`: each is built once per run (its index cached on disk), not per request. Every request produces exactly one
 output line, tagged with its id: ``{"id", "ok": true, "ranking": {...}}`` or
 ``{"id", "ok": false, "error": {"type", "message"}}``. Lines are appended whole by one writer, so a crash
 leaves at most one torn last line, which the next run cuts off before it carries on where the last stopped.
@@ -17,8 +23,9 @@ import json
 import logging
 import os
 import random
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,12 +42,96 @@ logger = logging.getLogger(__name__)
 
 
 class CandidateGenerator(BaseModel):
-    """Candidates drawn from the catalog instead of listed: ``random`` (seeded by the request id) or ``all``."""
+    """Candidates drawn from the catalog instead of listed: ``random`` (seeded by the request id), ``all``, or
+    a retriever's top ``n`` (see the module docstring), fused with the LLM with ``llm_weight``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    generator: str = Field(pattern="^(random|all)$")
+    generator: str = Field(pattern=r"^(random|all|[a-z0-9-]+(\+[a-z0-9-]+)*)$")
     n: int = Field(20, ge=1)
+    llm_weight: float | None = Field(None, ge=0.0, le=1.0)
+    fusion: str = Field("wsum", pattern="^(wsum|rrf)$")
+
+    @property
+    def retriever(self) -> str | None:
+        """The retriever's name, or ``None`` for ``random`` and ``all``."""
+        return None if self.generator in ("random", "all") else self.generator
+
+
+#: ``retriever name -> Retriever``, as :func:`run_batch` takes it (a :class:`RetrieverSet`).
+RetrieverFor = Callable[[str], Any]
+
+
+class RetrieverSet:
+    """The retrievers a batch run uses, by name, over one catalog: each built once (thread-safe) and reused
+    by every request. Picklable, so the Ray engine ships the built indexes to each actor once; a profile
+    retriever holds a model, so it is left out of the pickle and rebuilt in the actor around the shipped
+    text retriever's index (:meth:`bind` gives it the actor's ranker).
+
+    Args:
+        catalog: what the retrievers retrieve from.
+        interactions: for ``popularity`` and ``cooccurrence``.
+        ranker_for: the run's rankers; a profile retriever writes with the default ranker's model and scenario.
+    """
+
+    def __init__(self, catalog: Catalog, interactions: Any = None, ranker_for: Callable[[str | None], Ranker] | None = None):
+        self.catalog = catalog
+        self.interactions = interactions
+        self._ranker_for = ranker_for
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, ranker_for: Callable[[str | None], Ranker]) -> RetrieverSet:
+        """Use ``ranker_for``'s default model for profile retrievers (in a Ray actor: its own rankers)."""
+        self._ranker_for = ranker_for
+        return self
+
+    def __call__(self, name: str) -> Any:
+        from promptrec.retrieval import ProfileRetriever
+        from promptrec.retrieval.factory import make_retriever
+
+        with self._lock:
+            if name not in self._built:
+                def profile_writer(base: Any) -> Any:
+                    if self._ranker_for is None:
+                        raise DataError("a profile retriever needs the batch's ranker", field="candidates")
+                    key = f"_text:{base.name}"  # the text index under a profile is shared by every profile
+                    base = self._built.setdefault(key, base)
+                    ranker = self._ranker_for(None)
+                    return ProfileRetriever(base, ranker.backend, ranker.scenario, cache=ranker.cache,
+                                            feedback=ranker.feedback_config)
+
+                retriever = make_retriever(name, self.catalog, interactions=self.interactions,
+                                           profile_writer=profile_writer)
+                build = getattr(retriever, "build", None)
+                if build is not None:
+                    build()
+                self._built[name] = retriever
+            return self._built[name]
+
+    def prebuild(self, names: Iterable[str]) -> RetrieverSet:
+        """Build the retrievers ``names`` now (for a profile retriever: its text index only, which needs no
+        model), e.g. on the Ray driver before the set is shipped to the actors."""
+        from promptrec.retrieval.factory import make_retriever
+
+        for name in names:
+            for part in name.split("+"):
+                if part.startswith("profile"):
+                    base = "bm25" if part == "profile-bm25" else "semantic"
+                    with self._lock:
+                        if f"_text:{base}" not in self._built:
+                            self._built[f"_text:{base}"] = make_retriever(base, self.catalog).build()  # type: ignore[attr-defined]
+            if "profile" not in name:
+                self(name)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"catalog": self.catalog, "interactions": self.interactions,
+                "built": {n: r for n, r in self._built.items() if "profile" not in n}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.catalog, self.interactions = state["catalog"], state["interactions"]
+        self._built, self._ranker_for, self._lock = dict(state["built"]), None, threading.Lock()
 
 
 class BatchRequest(BaseModel):
@@ -52,6 +143,7 @@ class BatchRequest(BaseModel):
     candidates: list[Item]
     k: int | None = None
     scenario: str | None = None
+    retrieval: CandidateGenerator | None = None  # a retriever generator: candidates are retrieved when ranked
 
 
 @dataclass
@@ -144,10 +236,19 @@ def _request(record: dict[str, Any], line: int | None, path: Path, catalog: Cata
         if catalog is None:
             raise DataError("a candidate generator needs a catalog", path=path, line=line, field="candidates")
         seen = {item.id for item in history}
-        pool = [item for item_id, item in catalog.items() if item_id not in seen]
-        if generator.generator == "random":
-            pool = random.Random(request_id).sample(pool, min(generator.n, len(pool)))
-        candidates = pool[: generator.n]
+        if generator.retriever is not None:
+            from promptrec.retrieval.factory import RETRIEVERS
+
+            unknown = [name for name in generator.retriever.split("+") if name not in RETRIEVERS]
+            if unknown:
+                raise DataError(f"unknown generator '{unknown[0]}'; use random, all or a retriever: "
+                                f"{', '.join(RETRIEVERS)} (or A+B)", path=path, line=line, field="candidates")
+            candidates = []
+        else:
+            pool = [item for item_id, item in catalog.items() if item_id not in seen]
+            if generator.generator == "random":
+                pool = random.Random(request_id).sample(pool, min(generator.n, len(pool)))
+            candidates = pool[: generator.n]
     else:
         raise DataError("must be a list of items or a generator object", path=path, line=line, field="candidates")
     k = record.get("k")
@@ -158,6 +259,7 @@ def _request(record: dict[str, Any], line: int | None, path: Path, catalog: Cata
     return BatchRequest(
         id=request_id, line=line, history=UserHistory.from_items(history, user_id=user_id),
         candidates=candidates, k=k, scenario=scenario,
+        retrieval=generator if isinstance(spec, dict) and generator.retriever is not None else None,
     )
 
 
@@ -199,16 +301,40 @@ def parse_request(record: dict[str, Any], line: int | None, path: str | Path, ca
         return InputLine(request_id, line, error=exc)
 
 
-def rank_entry(entry: InputLine, ranker_for: Callable[[str | None], Ranker]) -> Ranking | Exception:
-    """The ranking of one entry, or the exception that stopped it (a bad request's own error included)."""
+def rank_entry(
+    entry: InputLine, ranker_for: Callable[[str | None], Ranker], retriever_for: RetrieverFor | None = None
+) -> Ranking | Exception:
+    """The ranking of one entry, or the exception that stopped it (a bad request's own error included).
+
+    A request with a retriever generator runs the pipeline with ``retriever_for(name)``'s retriever."""
     if entry.error is not None:
         return entry.error
     assert entry.request is not None
     request = entry.request
     try:
+        if request.retrieval is not None:
+            from promptrec.pipeline import Recommender
+
+            if retriever_for is None:
+                raise DataError(f"the '{request.retrieval.generator}' generator needs the batch's retrievers "
+                                "(a RetrieverSet)", field="candidates")
+            spec = request.retrieval
+            recommender = Recommender(retriever_for(spec.generator), ranker_for(request.scenario),
+                                      llm_weight=spec.llm_weight, pool=spec.n, fusion=spec.fusion)  # type: ignore[arg-type]
+            return recommender.recommend(request.history, request.k)
         return ranker_for(request.scenario).rank(request.history, request.candidates, request.k)
     except Exception as exc:  # becomes an error line, never a lost request
         return exc
+
+
+def generator_retrievers(path: str | Path) -> list[str]:
+    """The retriever names that the requests of a local JSONL file use as generators (in first-use order)."""
+    names: dict[str, None] = {}
+    for _, _, record in request_records(path):
+        spec = record.get("candidates")
+        if isinstance(spec, dict) and isinstance(spec.get("generator"), str) and spec["generator"] not in ("random", "all"):
+            names.setdefault(spec["generator"], None)
+    return list(names)
 
 
 def completed_ids(output: str | Path) -> set[str]:
@@ -292,10 +418,12 @@ def run_batch(
     workers: int = 1,
     on_result: Callable[[BatchSummary], None] | None = None,
     summary: BatchSummary | None = None,
+    retriever_for: RetrieverFor | None = None,
 ) -> BatchSummary:
     """Rank every entry not yet in ``output`` and append one line per entry.
 
-    ``ranker_for(scenario)`` gives the ranker for a request's scenario (``None``: the default one).
+    ``ranker_for(scenario)`` gives the ranker for a request's scenario (``None``: the default one);
+    ``retriever_for(name)`` the retriever of a retriever generator (a :class:`RetrieverSet`).
     ``workers`` requests run at once (the ranker serialises calls to a backend that cannot take more).
     Ctrl-C stops cleanly: what was written stays, and the next run carries on.
     """
@@ -325,7 +453,7 @@ def run_batch(
     try:
         if workers <= 1:  # one at a time: no hand-off to a thread
             for entry in queue:
-                record(entry, rank_entry(entry, ranker_for))
+                record(entry, rank_entry(entry, ranker_for, retriever_for))
         while True:
             while len(running) < max(1, workers) * 2:
                 entry = next(queue, None)
@@ -334,7 +462,7 @@ def run_batch(
                 if entry.error is not None:
                     record(entry, entry.error)
                 else:
-                    running[pool.submit(rank_entry, entry, ranker_for)] = entry
+                    running[pool.submit(rank_entry, entry, ranker_for, retriever_for)] = entry
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

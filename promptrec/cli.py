@@ -401,6 +401,7 @@ def _print_summary(summary: BatchSummary) -> None:
 @click.option("--export-openai-batch", type=click.Path(dir_okay=False), help="Write an OpenAI Batch API request file instead of ranking.")
 @click.option("--import-openai-batch", type=click.Path(exists=True, dir_okay=False), help="Read an OpenAI Batch API results file into OUTPUT instead of ranking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
+@click.option("--interactions", type=click.Path(dir_okay=False), help="Who interacted with what, for requests whose generator is the popularity or cooccurrence retriever (as for 'promptrec rank').")
 @_ranking_options
 @_backend_options
 def batch(
@@ -418,6 +419,7 @@ def batch(
     export_openai_batch: str | None,
     import_openai_batch: str | None,
     as_json: bool,
+    interactions: str | None,
     **options: Any,
 ) -> None:
     """Rank every request of INPUT.jsonl into OUTPUT, concurrently, resumably, one line per request.
@@ -426,7 +428,10 @@ def batch(
     A request line:
       {"id": "r1", "user_id": "u1", "history": ["m01", "m03"],
        "candidates": ["m02", "m05", "m12"], "k": 10, "scenario": "movies"}
-    "candidates" may also be {"generator": "random", "n": 20} (drawn from --catalog).
+    "candidates" may also be {"generator": "random", "n": 20} (drawn from --catalog), or a
+    retriever, {"generator": "semantic", "n": 20, "llm_weight": 0.3}: the pipeline retrieves the
+    top n from the whole catalog, the LLM ranks them and the scores are fused (generators:
+    auto, popularity, cooccurrence, bm25, semantic, profile, profile-bm25, or A+B ensembles).
     Each output line is {"id", "ok": true, "ranking": {...}} or {"id", "ok": false, "error": {...}}.
     Re-running the same command after a crash or Ctrl-C skips what is done and appends the rest.
 
@@ -450,7 +455,8 @@ def batch(
             raise click.UsageError("--engine ray ranks; it does not export or import OpenAI Batch API files")
         assert output is not None
         summary = _run_on_ray(input_file, output, catalog, workers, ray_address, actors, cpus_per_actor,
-                              retry_errors, options, BatchSummary(price_in=price_in, price_out=price_out))
+                              retry_errors, options, BatchSummary(price_in=price_in, price_out=price_out),
+                              interactions)
         _finish_batch(summary, as_json)
         return
     if not Path(input_file).is_file():
@@ -460,8 +466,10 @@ def batch(
         raise click.UsageError("OpenAI Batch API files hold one generated answer per request: use --mode generate "
                                "without --permutations or --window")
     try:
-        entries = read_requests(input_file, _load_catalog(catalog))
+        items = _load_catalog(catalog)
+        entries = read_requests(input_file, items)
         ranker_for = _ranker_factory(options, catalog)
+        retrievers = _retriever_set(items, interactions, ranker_for)
         if export_openai_batch:
             count = export_openai_batch_file(entries, ranker_for, export_openai_batch)
             click.echo(f"wrote {count} Batch API requests to {export_openai_batch}", err=True)
@@ -473,7 +481,7 @@ def batch(
             if retry_errors:
                 click.echo(f"dropped {drop_error_lines(output)} error lines from {output}", err=True)
             summary = BatchSummary(price_in=price_in, price_out=price_out)
-            summary = _run_with_progress(entries, output, ranker_for, workers, summary)
+            summary = _run_with_progress(entries, output, ranker_for, workers, summary, retrievers)
         summary.price_in, summary.price_out = price_in, price_out
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
@@ -489,7 +497,20 @@ def _finish_batch(summary: BatchSummary, as_json: bool) -> None:
         sys.exit(130)
 
 
-def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers: int, summary: BatchSummary) -> BatchSummary:
+def _retriever_set(catalog: Catalog | None, interactions: str | None, ranker_for: Any = None) -> Any:
+    """The batch run's retrievers (built on first use), or ``None`` without a catalog."""
+    from promptrec.batch import RetrieverSet
+    from promptrec.retrieval import read_interactions
+
+    if catalog is None:
+        if interactions:
+            raise click.UsageError("--interactions needs --catalog")
+        return None
+    return RetrieverSet(catalog, read_interactions(interactions, catalog) if interactions else None, ranker_for)
+
+
+def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers: int, summary: BatchSummary,
+                       retrievers: Any = None) -> BatchSummary:
     from rich.progress import TextColumn
 
     columns = (TextColumn("{task.fields[rate]}/s"), TextColumn("failed {task.fields[failed]}"))
@@ -499,12 +520,14 @@ def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers
         def update(current: BatchSummary) -> None:
             progress.update(task, completed=current.skipped + current.done, rate=f"{current.throughput:.1f}", failed=current.failed)
 
-        return run_batch(entries, output, ranker_for, workers=workers, on_result=update, summary=summary)
+        return run_batch(entries, output, ranker_for, workers=workers, on_result=update, summary=summary,
+                         retriever_for=retrievers)
 
 
 def _run_on_ray(
     input_file: str, output: str, catalog: str | None, workers: int, address: str | None, actors: int,
     cpus_per_actor: float, retry_errors: bool, options: dict[str, Any], summary: BatchSummary,
+    interactions: str | None = None,
 ) -> BatchSummary:
     """``batch --engine ray``: the same rankers as the local engine, built once in each actor."""
     from functools import partial
@@ -535,8 +558,14 @@ def _run_on_ray(
             def update(current: BatchSummary) -> None:
                 progress.update(task, completed=current.done, rate=f"{current.throughput:.1f}", failed=current.failed)
 
+            items = _load_catalog(catalog)
+            retrievers = _retriever_set(items, interactions)
+            if retrievers is not None and Path(input_file).is_file() and input_file.endswith((".jsonl", ".ndjson")):
+                from promptrec.batch import generator_retrievers
+
+                retrievers.prebuild(generator_retrievers(input_file))  # built here once, shipped to actors once
             return run_ray_batch(
-                input_file, output, partial(_ranker_factory, options, catalog), catalog=_load_catalog(catalog),
+                input_file, output, partial(_ranker_factory, options, catalog), catalog=items, retrievers=retrievers,
                 address=address, actors=actors, concurrency_per_actor=workers, num_cpus_per_actor=cpus_per_actor,
                 on_result=update, summary=summary,
             )

@@ -15,6 +15,13 @@ What is shared: a local cache folder and feedback database are shared by every a
 (unless it lies on a network filesystem that supports SQLite locking, which NFS often does not), so a
 cache hit on one node is a miss on another, and feedback examples come from each node's own database;
 the catalog and the ranker settings travel with the actors.
+
+Retrieval (requests with a retriever generator, ``{"generator": "bm25", "n": 20}``): the driver builds the
+run's :class:`~promptrec.batch.RetrieverSet` (the retrievers it was given, indexes built or loaded once),
+puts it in Ray's object store ONCE with ``ray.put``, and every actor fetches it once when it starts (numpy
+arrays come zero-copy from the object store on the same node); no index travels with a request. A retriever
+the driver did not build is built in the actor the first time a request names it (from the node's index
+cache), once per actor.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from promptrec.backends import get_backend
 from promptrec.batch import (
     BatchSummary,
     InputLine,
+    RetrieverSet,
     Writer,
     completed_ids,
     parse_request,
@@ -162,10 +170,16 @@ def _result_row(entry: InputLine, result: Ranking | Exception) -> dict[str, Any]
 class RankBatches:
     """The callable class of ``map_batches``: one set of rankers per actor, ``concurrency`` threads in it."""
 
-    def __init__(self, make_rankers: RankerFactory, catalog: Catalog | None, source: str, concurrency: int) -> None:
+    def __init__(self, make_rankers: RankerFactory, catalog: Catalog | None, source: str, concurrency: int,
+                 retrievers: Mapping[str, Any] | None = None) -> None:
         self._ranker_for = make_rankers()
         self._catalog = catalog
         self._source = source
+        self._retrievers: RetrieverSet | None = None
+        if retrievers is not None:  # {"ref": ObjectRef}: nested, so that Ray hands over the ref and we fetch once
+            import ray
+
+            self._retrievers = ray.get(retrievers["ref"]).bind(self._ranker_for)
         threads = max(1, concurrency) if _takes_concurrent_calls(self._ranker_for) else 1
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="promptrec-rank")
 
@@ -173,7 +187,7 @@ class RankBatches:
         import pyarrow as pa
 
         entries = [_row_entry(row, self._source, self._catalog) for row in batch.to_pylist()]
-        rank = partial(rank_entry, ranker_for=self._ranker_for)
+        rank = partial(rank_entry, ranker_for=self._ranker_for, retriever_for=self._retrievers)
         rows = [_result_row(entry, result) for entry, result in zip(entries, self._pool.map(rank, entries))]
         return pa.Table.from_pylist(rows, schema=result_schema())
 
@@ -206,6 +220,7 @@ def rank_dataset(
     num_cpus_per_actor: float = 1.0,
     batch_size: int | None = None,
     source: str = "requests",
+    retrievers: RetrieverSet | None = None,
 ) -> ray.data.Dataset:
     """Rank every request row of ``ds`` on a pool of ``actors`` Ray actors; one output row per input row.
 
@@ -220,16 +235,19 @@ def rank_dataset(
         num_cpus_per_actor: CPUs Ray reserves per actor (fractions are fine for HTTP backends).
         batch_size: rows per batch handed to an actor (default: four rounds of its threads).
         source: file name shown in request errors.
+        retrievers: the retrievers of retriever-generator requests, put in the object store once and
+            fetched once by each actor (see the module docstring).
 
     Output rows have :data:`RESULT_COLUMNS`: ``line`` is the exact JSON line ``promptrec batch`` writes (a
     ranking or an error: a bad request or a failed backend call never loses its row).
     """
     ray = import_ray()
     concurrency = max(1, concurrency_per_actor)
+    shipped = {"ref": ray.put(retrievers)} if retrievers is not None else None
     return ds.map_batches(
         RankBatches,
         fn_constructor_kwargs={"make_rankers": _as_factory(ranker_config), "catalog": catalog, "source": source,
-                               "concurrency": concurrency},
+                               "concurrency": concurrency, "retrievers": shipped},
         compute=ray.data.ActorPoolStrategy(size=max(1, actors)),
         batch_size=batch_size or max(16, 4 * concurrency),
         batch_format="pyarrow",
@@ -384,6 +402,7 @@ def run_ray_batch(
     on_result: Callable[[BatchSummary], None] | None = None,
     summary: BatchSummary | None = None,
     timings: RayTimings | None = None,
+    retrievers: RetrieverSet | None = None,
 ) -> BatchSummary:
     """``promptrec batch --engine ray``: rank ``input_path`` into ``output`` on Ray, one line per request.
 
@@ -408,7 +427,7 @@ def run_ray_batch(
         requests = read_requests_dataset(input_path, skip_ids=done)
         results = rank_dataset(requests, ranker_config, catalog=catalog, actors=actors,
                                concurrency_per_actor=concurrency_per_actor, num_cpus_per_actor=num_cpus_per_actor,
-                               source=str(input_path))
+                               source=str(input_path), retrievers=retrievers)
         summary.skipped = len(done)
         _drain(results, _open_sink(output), summary, on_result, timings)
         summary.total = summary.skipped + summary.done
