@@ -23,6 +23,7 @@ held-out item.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -242,6 +243,14 @@ def full_cases(records: Sequence[UserRecord], dataset: EvalDataset, split: str) 
     ]
 
 
+def _prefix_sample(cases: Sequence[FullCase], n: int, seed: str) -> list[FullCase]:
+    """``n`` cases in a seeded order that does not depend on ``n`` (a smaller ``n`` takes a prefix, so a run
+    with fewer LLM users reuses the cached answers of a larger one)."""
+    order = sorted(cases, key=lambda c: c.user_id)
+    random.Random(seed).shuffle(order)
+    return order[:n]
+
+
 def pool_fuse(retrieval: Sequence[float], llm: Sequence[float], weight: float) -> list[int]:
     """The fused order of a pool given best first: ``w * minmax(llm) + (1 - w) * minmax(retrieval)``, ties
     to the better retrieval rank; ``w = 0`` is ``range(n)`` exactly (as :func:`promptrec.pipeline.fuse`)."""
@@ -321,9 +330,9 @@ def run_full(
     seconds: dict[str, float] = {}
     names = [r for r in retrievers if r != "profile"]
     n_llm = min(llm_users, len(test)) if llm is not None else 0
-    llm_test = sorted(random.Random(f"{seed}|llm-users|{label}").sample(test, n_llm), key=lambda c: c.user_id) if n_llm else []
+    llm_test = _prefix_sample(test, n_llm, f"{seed}|llm-users|{label}")
     n_llm_valid = min(llm_valid_users if llm_valid_users is not None else llm_users, len(valid)) if llm is not None else 0
-    llm_valid = sorted(random.Random(f"{seed}|llm-valid|{label}").sample(valid, n_llm_valid), key=lambda c: c.user_id) if n_llm_valid else []
+    llm_valid = _prefix_sample(valid, n_llm_valid, f"{seed}|llm-valid|{label}")
     llm_ids = {c.case_id for c in (*llm_test, *llm_valid)}
 
     def evaluate(name: str, split_cases: Sequence[FullCase], split: str) -> dict[str, float]:
@@ -378,7 +387,8 @@ def run_full(
                                   {c.case_id: pool_ranks[c.case_id] for c in llm_test}))
         llm_scores: dict[str, list[float]] = {}
         costs: dict[str, dict[str, float]] = {}
-        ordered = [*llm_valid, *llm_test]
+        # validation and test users alternate, so that an interrupted run has cached answers for both
+        ordered = [c for pair in itertools.zip_longest(llm_valid, llm_test) for c in pair if c is not None]
         for done, case in enumerate(ordered, start=1):
             positions, _, _ = pools[pool_name][case.case_id]
             candidates = tuple(dataset.items[pool_ids[p]] for p in positions)
