@@ -3,8 +3,9 @@
     python eval/run_tables.py retrievers     # both protocols, every retriever/baseline, 7 datasets, 200 + 200 users (~4 min)
     python eval/run_tables.py retrievers-large   # full protocol, retrievers only, most of each dataset's users
     python eval/run_tables.py llm            # full protocol with the embedded model: MovieLens and cds->books,
-                                             # 20 test + 40 validation LLM users each (hours on a busy 2-core machine)
-    python eval/run_tables.py summary eval/results/tables-retrievers eval/results/tables-large/* eval/results/tables-llm-full
+                                             # 15 test + 30 validation LLM users each (about 1.5 hours on a busy 2-core machine)
+    python eval/run_tables.py profile        # cds->books again with the LLM interest-profile retriever (after llm)
+    python eval/run_tables.py summary eval/results/tables-retrievers eval/results/tables-large/* eval/results/tables-llm-full/*
 
 Runs write eval/results/<name>/ (report.md with every table, its protocol, seeds and user counts;
 results.json; rows.jsonl). Answers are cached in eval/results/cache, so an interrupted run resumes.
@@ -38,10 +39,18 @@ PRESETS: dict[str, list[list[str]]] = {
          "-o", f"eval/results/tables-large/{d}"]
         for d, n, v in LARGE
     ],
-    "llm": [[
-        "-d", "movielens", "-d", "cds-books", "--protocol", "full", "-n", "200", "--valid-users", "200",
-        "--llm-users", "20", "--llm-valid-users", "40", "--mode", "score", "--history", "20", "--threads", "2",
-        "--seed", "0", "--cache-dir", "eval/results/cache", "-o", "eval/results/tables-llm-full",
+    "llm": [
+        ["-d", d, "--protocol", "full", "-n", "200", "--valid-users", "200", "--llm-users", "15",
+         "--llm-valid-users", "30", "--mode", "score", "--history", "20", "--threads", "2", "--seed", "0",
+         "--cache-dir", "eval/results/cache", "-o", f"eval/results/tables-llm-full/{d}"]
+        for d in ("movielens", "cds-books")
+    ],
+    # the LLM's interest profile as a BM25 query, on the same LLM users (the rankings come from the cache)
+    "profile": [[
+        "-d", "cds-books", "--protocol", "full", "-n", "200", "--valid-users", "200", "--llm-users", "15",
+        "--llm-valid-users", "30", "--mode", "score", "--history", "20", "--threads", "2", "--seed", "0",
+        *(a for r in ("popularity", "cooccurrence", "bm25", "semantic", "profile") for a in ("--retriever", r)),
+        "--cache-dir", "eval/results/cache", "-o", "eval/results/tables-llm-full/cds-books-profile",
     ]],
 }
 

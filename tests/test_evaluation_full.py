@@ -147,3 +147,19 @@ def test_eval_command_full_protocol_on_real_data(tmp_path):
     assert all(m["users"] == 30 for m in ml["methods"])
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert sum(1 for r in rows if r.get("protocol") == "full") == 2 * 30 * 5
+
+
+def test_profile_retriever_row_on_the_llm_users():
+    pytest.importorskip("promptrec.retrieval.profile")
+    from conftest import ScriptedBackend
+
+    from promptrec.evaluation.fullcatalog import default_retrievers
+
+    dataset = _dataset()
+    backend = ScriptedBackend(["Items 7 and 8, mostly."] * 4)
+    make = default_retrievers(dataset, ("bm25", "profile"), profile_backend=backend)
+    run = run_full(dataset, ProtocolConfig(users=20, valid_users=20, history=2, seed=0), retrievers=("bm25", "profile"),
+                   make_retriever=make, llm=PrefersEven(), pool_size=10, llm_users=4, llm_valid_users=4)
+    (row,) = [m for m in run.methods if m.name.startswith("profile")]
+    assert set(row.ranks) == {c.case_id for c in run.llm_test} and len(backend.requests) == 4
+    assert all("Item" in messages[-1]["content"] for messages, _ in backend.requests)  # the history is in the prompt
