@@ -543,7 +543,8 @@ def full_summary(run: FullRun) -> dict[str, Any]:
     weight = choice.get("weight")
     if isinstance(weight, WeightChoice):
         choice["weight"] = {"weight": weight.weight, "best_weight": weight.best_weight, "users": weight.users,
-                            "curve": weight.curve, "se": weight.se, "paired_se": weight.paired_se}
+                            "curve": weight.curve, "se": weight.se, "paired_se": weight.paired_se,
+                            "valid_users": [c.user_id for c in run.llm_valid], "per_user": weight.per_user}
     return {
         "name": run.dataset.name,
         "protocol": run.protocol,

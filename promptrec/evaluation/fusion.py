@@ -82,6 +82,7 @@ class WeightChoice:
     curve: dict[float, float]
     se: dict[float, float]
     paired_se: dict[float, float] = field(default_factory=dict)
+    per_user: dict[float, list[float]] = field(default_factory=dict)
 
     @property
     def valid_metric(self) -> float:
@@ -110,7 +111,7 @@ def choose_weight(per_user: Mapping[float, Sequence[float]]) -> WeightChoice:
         if best - curve[w] <= margin:
             chosen = w
             break
-    return WeightChoice(chosen, best_weight, n, curve, se, paired)
+    return WeightChoice(chosen, best_weight, n, curve, se, paired, {w: list(per_user[w]) for w in weights})
 
 
 @dataclass(frozen=True)
