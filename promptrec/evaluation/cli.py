@@ -222,7 +222,7 @@ def eval_command(**options: Any) -> None:
 
     \b
     Examples:  promptrec eval -d movielens -d games -d books-movies -n 100 -o results/smollm2
-               promptrec eval -d movielens -d cds-books --protocol full --no-llm -n 1000
+               promptrec eval -d movielens -d cds-books --protocol full --no-llm -n 300 --valid-users 150
                promptrec eval -d crossdomain:DATA:grocery:kitchen --protocol auto --protocol full
     """
     options["argv"] = [Path(sys.argv[0]).name, *sys.argv[1:]]

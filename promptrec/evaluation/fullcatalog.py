@@ -370,6 +370,7 @@ def run_full(
         pool_name = max(names, key=lambda n: (choice["valid_recall"][n], -names.index(n)))
     else:
         pool_name = names[0] if names else "popularity"
+        logger.warning("%s: no validation users, so the pool retriever is not chosen: using %s", dataset.name, pool_name)
     choice["retriever"] = pool_name
     pool_ranks = next(m.ranks for m in methods if m.name == pool_name) if names else {}
     # the bound: an oracle reranker puts the truth first whenever it is in the pool (the rest stays)
