@@ -95,29 +95,24 @@ def test_batch_retriever_generators_run_the_pipeline_per_request(server, catalog
     assert not out["bad"]["ok"] and "unknown generator 'magic'" in out["bad"]["error"]["message"]
 
 
-class CountingSet(RetrieverSet):
-    built: list[str] = []
-
-    def __call__(self, name):
-        if name not in self._built:
-            CountingSet.built.append(name)
-        return super().__call__(name)
-
-
-def test_a_retriever_is_built_once_per_run_not_per_request(catalog, tmp_path):
+def test_a_retriever_is_built_once_per_run_not_per_request(catalog, tmp_path, monkeypatch):
     from conftest import ScriptedBackend
 
+    import promptrec.retrieval.factory as factory
     from promptrec import Ranker
 
+    made = []
+    real = factory.make_retriever
+    monkeypatch.setattr(factory, "make_retriever", lambda name, *a, **k: (made.append(name), real(name, *a, **k))[1])
     requests = tmp_path / "in.jsonl"
     requests.write_text("".join(json.dumps({"id": f"r{i}", "history": HISTORY[: 1 + i % 3],
                                             "candidates": {"generator": "bm25", "n": 3, "llm_weight": 0}}) + "\n"
                                 for i in range(12)))
     ranker = Ranker(ScriptedBackend([]), "movies")
-    retrievers = CountingSet(catalog, None, lambda scenario: ranker)
+    retrievers = RetrieverSet(catalog, None, lambda scenario: ranker)
     summary = run_batch(read_requests(requests, catalog), tmp_path / "out.jsonl", lambda s: ranker, workers=4,
                         retriever_for=retrievers)
-    assert summary.succeeded == 12 and CountingSet.built == ["bm25"]
+    assert summary.succeeded == 12 and made == ["bm25"]
 
 
 def test_retriever_set_pickles_its_indexes_but_not_the_profile_model(catalog, tmp_path):
