@@ -17,8 +17,8 @@ from promptrec.backends.base import LabelScores, Usage  # noqa: E402
 from promptrec.cache import CompletionCache  # noqa: E402
 from promptrec.data import Catalog  # noqa: E402
 from promptrec.errors import DataError  # noqa: E402
-from promptrec.pipeline import EMBEDDED_LLM_WEIGHT, Recommender, default_llm_weight, fuse  # noqa: E402
 from promptrec.parsing import label_alphabet  # noqa: E402
+from promptrec.pipeline import EMBEDDED_LLM_WEIGHT, Recommender, default_llm_weight, fuse  # noqa: E402
 from promptrec.retrieval import (  # noqa: E402
     BM25Retriever,
     CooccurrenceRetriever,
