@@ -48,7 +48,7 @@ _BLAMES_STRUCTURED = re.compile(r"response_format|json_schema|json_object|schema
 def ranking_schema(labels: Sequence[str], *, unique: bool = True) -> dict[str, Any]:
     """The JSON schema of a ranking of ``labels``: ``{"ranking": [...]}`` with exactly ``len(labels)``
     items, each one of the labels, and (``unique``) no label twice, so a server that enforces all of it
-    allows only permutations. ``uniqueItems`` is left out where a dialect rejects it (OpenAI's strict mode);
+    allows only permutations. ``uniqueItems`` is left out for OpenAI's strict mode (not in its documented subset);
     grammar-based servers (llama.cpp, Ollama) ignore it, so their answers can still repeat a label, which the
     parser repairs. ``prefixItems`` would not help: it cannot say "each label once" either.
     """
@@ -99,7 +99,7 @@ class OpenAIBackend:
 
             - ``json_schema``: OpenAI's strict ``response_format={"type": "json_schema", ...}`` (also
               understood by vLLM, Ollama 0.5+ and llama.cpp's ``llama-server``); without ``uniqueItems``,
-              which strict mode does not accept.
+              which is not in the subset of JSON Schema that OpenAI documents for strict mode.
             - ``json_object``: ``response_format={"type": "json_object", "schema": ...}``, what
               ``python -m llama_cpp.server`` honours (it answers 500 to ``json_schema``).
             - ``vllm``: vLLM's ``structured_outputs={"json": ...}`` (vLLM 0.12+).
