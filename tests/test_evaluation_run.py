@@ -48,7 +48,7 @@ def test_pointwise_methods_are_scored_on_every_sampled_record():
 
 
 def test_run_with_a_scripted_llm_writes_every_file(tmp_path):
-    backend = ScriptedBackend([REVERSED] * 30 + ["[A] > [A] > [Z]"] * 5 + ["nonsense"] * 10)  # validation first
+    backend = ScriptedBackend([REVERSED] * 30 + ["[A] > [A] > [Z]"] * 5 + ["nonsense"] * 10)  # 10 valid + 10 test alternate, then test
     config = ProtocolConfig(users=30, valid_users=10, seed=4)
     movies = run_dataset(load_dataset("movielens", DATASETS), config, [llm_factory(backend, history=config.history)])
     cross = run_dataset(load_dataset("books-cds", DATASETS), ProtocolConfig(users=10, valid_users=5),

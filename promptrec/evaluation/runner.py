@@ -7,6 +7,7 @@ the validation cases, and only then are test metrics computed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -147,9 +148,11 @@ def run_dataset(
     for factory in llms:
         method = factory(dataset)
         kinds[method.name] = "llm"
+        # validation and test cases alternate, so that an interrupted run has cached answers for both
+        both = [c for pair in itertools.zip_longest(llm_valid, test) for c in pair if c is not None]
+        scored = _score_all(method, both, f"{dataset.name} {method.name}", progress)
         for split, cases in (("valid", llm_valid), ("test", test)):
-            task = f"{dataset.name} {split} {method.name}"
-            scores.setdefault(method.name, {})[split] = _score_all(method, cases, task, progress)
+            scores.setdefault(method.name, {})[split] = {c.case_id: scored[c.case_id] for c in cases}
 
     def plain(name: str, split: str) -> dict[str, dict[str, float]]:
         return {case_id: scored.scores for case_id, scored in scores[name][split].items()}
