@@ -39,6 +39,16 @@ class DataError(PromptrecError):
         self.reason = message
 
 
+class OptionError(PromptrecError, ValueError):
+    """An option, or a combination of options, is invalid (``option`` names it); checked before anything
+    expensive (a model) is loaded. The CLI reports it as a usage error (exit code 2). It is also a
+    ``ValueError``, which is what Python callers expect of a bad argument."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        self.option = option
+        super().__init__(message)
+
+
 class ScenarioError(PromptrecError):
     """A scenario is unknown, or its spec or templates are invalid or unsafe."""
 

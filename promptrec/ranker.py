@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel
@@ -35,7 +35,7 @@ from promptrec.debias import (
     sliding_windows,
     softmax,
 )
-from promptrec.errors import BackendError, DataError
+from promptrec.errors import BackendError, DataError, OptionError
 from promptrec.feedback import FeedbackConfig, FeedbackRecord, demote, select_examples
 from promptrec.parsing import label_alphabet, parse_ranking
 from promptrec.prompting import (
@@ -69,12 +69,72 @@ T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass(frozen=True)
+class _Resolved:
+    """What :meth:`Ranker.rank` decides once per request (see :meth:`Ranker._resolve`)."""
+
+    history: UserHistory
+    candidates: list[Item]
+    k: int | None
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    examples_cut: int = 0
+    demote: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class _Call(Generic[T]):
     """What one backend call gave, whether it came from the cache, and how often it was retried."""
 
     value: T
     cached: bool
     retries: int
+
+
+def check_options(
+    *,
+    strategy: str = "sequential",
+    mode: str = "generate",
+    calibrate: bool = False,
+    permutations: int = 1,
+    window: int | None = None,
+    stride: int | None = None,
+    max_history: int | None = None,
+) -> None:
+    """The rules on a ranker's options and their combinations, checked before any model is loaded (the
+    CLI calls this too).
+
+    Raises:
+        OptionError: an unknown strategy or mode, a count out of range, or options that do not go together.
+    """
+    if strategy not in STRATEGIES:
+        raise OptionError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}", option="strategy")
+    if mode not in MODES:
+        raise OptionError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}", option="mode")
+    if calibrate and mode == "generate":
+        raise OptionError("calibrate=True needs mode='score' or mode='pointwise' (calibration divides out "
+                          "label priors, which generate mode does not read)", option="calibrate")
+    if permutations < 1:
+        raise OptionError(f"permutations must be at least 1, got {permutations}", option="permutations")
+    if window is not None and window < 2:
+        raise OptionError(f"window must be at least 2, got {window}", option="window")
+    if stride is not None and stride < 1:
+        raise OptionError(f"stride must be at least 1, got {stride}", option="stride")
+    if max_history is not None and max_history < 0:
+        raise OptionError(f"max_history must be 0 or more, got {max_history}", option="max_history")
+    if mode == "pointwise" and (permutations > 1 or window):
+        raise OptionError("pointwise mode asks about each candidate alone: permutations and window do not apply",
+                          option="permutations" if permutations > 1 else "window")
+
+
+def check_exportable(mode: str, permutations: int = 1, window: int | None = None) -> None:
+    """The Batch API rule: an exported request holds exactly one generated answer.
+
+    Raises:
+        OptionError: score and pointwise modes read log-probabilities, and permutations and windows need
+            several answers per request, none of which a Batch API results file can give.
+    """
+    if mode != "generate" or permutations > 1 or window:
+        raise OptionError("OpenAI Batch API files hold one generated answer per request: use mode 'generate' "
+                          "without permutations or a window", option="mode")
 
 
 class Ranker:
@@ -138,10 +198,11 @@ class Ranker:
         window: int | None = None,
         stride: int | None = None,
     ) -> None:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
-        self.backend: Backend = get_backend(backend) if isinstance(backend, str) else backend
+        check_options(strategy=strategy, mode=mode, calibrate=calibrate, permutations=permutations, window=window,
+                      stride=stride, max_history=max_history)
+        # the cheap checks first: a typo in a scenario name must not cost a model load
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, prompts_dirs)
+        self.backend: Backend = get_backend(backend) if isinstance(backend, str) else backend
         self.strategy: Strategy = strategy
         can_constrain = self.backend.supports_grammar or bool(getattr(self.backend, "supports_structured", False))
         if constrained and not can_constrain:
@@ -156,16 +217,8 @@ class Ranker:
         self.cache = cache
         self.retry = retry
         self.feedback_config = feedback
-        if mode not in MODES:
-            raise ValueError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}")
         if mode != "generate" and not supports_scoring(self.backend):
             raise BackendError(f"{self.backend.name} cannot score labels (no log-probabilities); use mode='generate'")
-        if calibrate and mode == "generate":
-            raise ValueError("calibrate=True needs mode='score' or mode='pointwise'")
-        if permutations < 1 or (window is not None and window < 2):
-            raise ValueError("permutations must be at least 1 and window at least 2")
-        if mode == "pointwise" and (permutations > 1 or window):
-            raise ValueError("pointwise mode asks about each candidate alone: permutations and window do not apply")
         self.mode: Mode = mode
         self.permutations = permutations
         self.calibrate = calibrate
@@ -189,20 +242,18 @@ class Ranker:
         ``Ranking.report``. Transient backend failures are retried; other failures raise
         :class:`~promptrec.errors.BackendError`.
         """
-        history = user if isinstance(user, UserHistory) else UserHistory.from_items(user)
-        if k is not None and k < 1:
-            raise DataError(f"k must be at least 1, got {k}", field="k")
-        candidates = checked_candidates(candidates)
-        if self.window and len(candidates) > self.window:
-            ranking = self._rank_windows(history, candidates)
+        resolved = self._resolve(user, candidates, k)
+        if self.window and len(resolved.candidates) > self.window:
+            ranking = self._rank_windows(resolved)
         else:
-            ranking = self._rank_passes(history, candidates)
-        return _finalize(ranking, frozenset(ranking.demoted), k)
+            ranking = self._rank_passes(resolved, resolved.candidates)
+        return _finalize(ranking, resolved.demote, k)
 
-    def _rank_passes(self, history: UserHistory, candidates: list[Item]) -> Ranking:
-        """One ranking from ``permutations`` passes in cyclically shifted orders."""
+    def _rank_passes(self, resolved: _Resolved, candidates: list[Item]) -> Ranking:
+        """One ranking of ``candidates`` (all of the request's, or one window's) from ``permutations`` passes
+        in cyclically shifted orders."""
         n = len(candidates)
-        rankings = [self._rank_once(history, candidates, pass_shift(p, self.permutations, n))
+        rankings = [self._rank_once(resolved, candidates, pass_shift(p, self.permutations, n))
                     for p in range(self.permutations)]
         if len(rankings) == 1:
             return rankings[0]
@@ -224,12 +275,12 @@ class Ranker:
             "passes": len(rankings),
         })
 
-    def _rank_windows(self, history: UserHistory, candidates: list[Item]) -> Ranking:
+    def _rank_windows(self, resolved: _Resolved) -> Ranking:
         """rank_llm's sliding windows, back to front, so the best candidates bubble up to the front."""
-        order = list(candidates)
+        order = list(resolved.candidates)
         windows = []
         for start, end in sliding_windows(len(order), self.window or len(order), self.stride):
-            ranking = self._rank_passes(history, order[start:end])
+            ranking = self._rank_passes(resolved, order[start:end])
             order[start:end] = [r.item for r in ranking.items]
             windows.append(ranking)
         last = windows[-1]
@@ -247,9 +298,9 @@ class Ranker:
             "demoted": sorted({d for r in windows for d in r.demoted}),
         })
 
-    def _rank_once(self, history: UserHistory, candidates: list[Item], shift: int) -> Ranking:
+    def _rank_once(self, resolved: _Resolved, candidates: list[Item], shift: int) -> Ranking:
         """One prompt, one answer (or one forward pass in score mode): a full ranking, no top-k cut."""
-        request = self.prepare(history, candidates, shift=shift)
+        request = self._prepare(resolved, candidates, shift)
         if self.mode == "score":
             return self._score(request)
         if self.mode == "pointwise":
@@ -299,27 +350,38 @@ class Ranker:
         self, user: UserHistory | Sequence[Item], candidates: Sequence[Item], k: int | None = None, *, shift: int = 0
     ) -> PreparedRequest:
         """Label the candidates, choose feedback examples, fit the history to the context and render the
-        prompt; calls no model. ``shift`` rotates the shown order (for permutation passes)."""
+        prompt; calls no model. ``shift`` rotates the shown order (for permutation passes). This is the
+        prompt :meth:`rank` sends for the same request (its first pass, or its only window)."""
+        resolved = self._resolve(user, candidates, k)
+        return self._prepare(resolved, resolved.candidates, shift)
+
+    def _resolve(self, user: UserHistory | Sequence[Item], candidates: Sequence[Item], k: int | None) -> _Resolved:
+        """What one request decides once, for all its passes and windows: the checked candidates, ``k``, and
+        the user's feedback (rejected items removed or demoted, the in-context examples), read once."""
         history = user if isinstance(user, UserHistory) else UserHistory.from_items(user)
         candidates = checked_candidates(candidates)
         if k is not None and k < 1:
             raise DataError(f"k must be at least 1, got {k}", field="k")
-        examples: list[dict[str, Any]] = []
-        examples_cut, rejected = 0, frozenset[str]()
         config = self.feedback_config
-        if config is not None:
-            rejected = frozenset(config.store.negative_items(history.user_id, self.scenario.name)) & {
-                c.id for c in candidates
-            }
-            if config.rejected == "remove" and rejected:
-                candidates = checked_candidates([c for c in candidates if c.id not in rejected])
-            elif config.rejected == "demote":
-                candidates = demote(candidates, rejected)
-            chosen = select_examples(
-                config.store, history.user_id, self.scenario.name, candidates, n=config.examples,
-                strategy=config.selection, cross_scenario=config.cross_scenario, token_budget=config.token_budget,
-            )
-            examples, examples_cut = chosen.examples, chosen.cut
+        if config is None:
+            return _Resolved(history, candidates, k)
+        rejected = frozenset(config.store.negative_items(history.user_id, self.scenario.name)) & {
+            c.id for c in candidates
+        }
+        if config.rejected == "remove" and rejected:
+            candidates = checked_candidates([c for c in candidates if c.id not in rejected])
+        elif config.rejected == "demote":
+            candidates = demote(candidates, rejected)
+        chosen = select_examples(
+            config.store, history.user_id, self.scenario.name, candidates, n=config.examples,
+            strategy=config.selection, cross_scenario=config.cross_scenario, token_budget=config.token_budget,
+        )
+        demoted = rejected if config.rejected == "demote" else frozenset()
+        return _Resolved(history, candidates, k, chosen.examples, chosen.cut, demoted)
+
+    def _prepare(self, resolved: _Resolved, candidates: Sequence[Item], shift: int) -> PreparedRequest:
+        """The prompt for ``candidates`` (the request's, or one window of them) in the ``shift``-th order."""
+        history, k, examples = resolved.history, resolved.k, resolved.examples
         shown = rotate(shown_order(candidates, history.user_id, self.seed, self.shuffle), shift)
         labels = self._labels_for(len(candidates))
         labelled = [(labels[i], candidates[index]) for i, index in enumerate(shown)]
@@ -349,9 +411,9 @@ class Ranker:
             history_used=used,
             history_dropped=len(history) - used,
             k=k,
-            examples=examples,
-            examples_cut=examples_cut,
-            demote=rejected if config is not None and config.rejected == "demote" else frozenset(),
+            examples=list(examples),
+            examples_cut=resolved.examples_cut,
+            demote=resolved.demote & {item.id for item in candidates},
             item_messages=item_messages,
         )
 

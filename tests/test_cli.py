@@ -77,7 +77,9 @@ def test_rank_free_text_history_json():
     result = run("rank", "--catalog", "demo", "--history-title", "the matrix", "--history-title", "Solaris", "--json")
     assert result.exit_code == 0, result.output
     ranking = json.loads(result.stdout)
-    assert len(ranking["items"]) == 23  # the catalog minus The Matrix; Solaris is not in it
+    # the pipeline's pool of 20 from the 23 catalog items left once The Matrix is removed (Solaris is not in it)
+    assert len(ranking["items"]) == 20 and "m01" not in [r["item"]["id"] for r in ranking["items"]]
+    assert ranking["retriever"] == "semantic" and ranking["pool"] == 20
     assert ranking["history_used"] == 2 and '"Solaris"' in ranking["prompt"][1]["content"]
 
 
