@@ -504,6 +504,8 @@ def full_section(run: FullRun) -> list[str]:
         cost = s.get("cost_per_user")
         if cost:
             cost_text = f"{cost['input_tokens']:.0f} in + {cost['output_tokens']:.0f} out tokens, {cost['seconds']:.2f} s"
+            if cost.get("cached"):
+                cost_text += f" ({cost['cached']:.0%} from the answer cache)"
         elif "ms_per_user" in method.params:
             cost_text = f"{method.params['ms_per_user']:.1f} ms"
         else:
