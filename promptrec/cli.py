@@ -6,6 +6,7 @@ import faulthandler
 import json
 import logging
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from promptrec.backends import DEFAULT_BACKEND, KINDS, get_backend
 from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
 from promptrec.cache import CompletionCache
 from promptrec.data import Catalog, Item, UserHistory, item_from_title, read_catalog, read_histories
-from promptrec.errors import PromptrecError
+from promptrec.errors import OptionError, PromptrecError, UnknownBackendError
 from promptrec.evaluation.cli import eval_command
 from promptrec.feedback import FeedbackConfig, FeedbackStore
 from promptrec.feedback_cli import feedback_group
@@ -24,7 +25,7 @@ from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file
 from promptrec.pipeline import DEFAULT_LLM_WEIGHT, EMBEDDED_LLM_WEIGHT, FUSIONS, Recommender
 from promptrec.progress import progress_bar
-from promptrec.ranker import Ranker
+from promptrec.ranker import Ranker, check_options
 from promptrec.ranking import Ranking
 from promptrec.retrieval.base import DEFAULT_POOL
 from promptrec.retry import RetryPolicy
@@ -139,7 +140,28 @@ def _enable_faulthandler() -> None:
         logging.getLogger(__name__).debug("faulthandler not enabled: no stderr file descriptor")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def usage_or_failure(exc: PromptrecError) -> click.ClickException:
+    """The click error for a library error: a usage error (exit code 2) for a bad option or combination,
+    a failure (exit code 1) for the rest; one line either way, never a traceback."""
+    if isinstance(exc, (OptionError, UnknownBackendError)):
+        return click.UsageError(str(exc))
+    return click.ClickException(str(exc))
+
+
+class _Commands(click.Group):
+    """promptrec's command group: an error a user can cause, in any subcommand, ends as one line that says
+    what and where, with exit code 2 (usage) or 1 (failure)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PromptrecError as exc:
+            raise usage_or_failure(exc) from None
+        except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            raise click.ClickException(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
 @click.version_option(package_name="promptrec")
 def main(verbose: int) -> None:
@@ -207,12 +229,18 @@ def _ranking_options(func: Any) -> Any:
 
 
 def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
-    """A function scenario-name -> Ranker sharing one backend and one cache (rankers are made once each)."""
+    """A function scenario-name -> Ranker sharing one backend and one cache (rankers are made once each).
+
+    The options are checked, and the default scenario loaded, before the backend (a model) is."""
+    check_options(strategy=options["strategy"], mode=options["mode"], calibrate=options["calibrate"],
+                  permutations=options["permutations"], window=options["window"])
+    default = options["scenario"] or ("movies" if catalog == "demo" else "default")
+    load_scenario(default, options["prompts_dirs"])
     backend_spec = options["backend_spec"]
     backend_options: dict[str, Any] = {"base_url": options["base_url"], "api_key": options["api_key"]}
     if backend_spec.partition(":")[0] == "llamacpp":
         backend_options = {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
-    backend = get_backend(backend_spec, **backend_options)
+    backends: list[Any] = []  # created on the first ranker asked for, so cheap checks come first
     cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
     feedback = None
     if not options["no_feedback"]:
@@ -221,14 +249,16 @@ def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
             selection=options["feedback_selection"], cross_scenario=options["cross_scenario"],
             rejected=options["rejected"],
         )
-    default = options["scenario"] or ("movies" if catalog == "demo" else "default")
     rankers: dict[str, Ranker] = {}
 
     def ranker_for(scenario: str | None) -> Ranker:
         name = scenario or default
         if name not in rankers:
+            loaded = load_scenario(name, options["prompts_dirs"])
+            if not backends:
+                backends.append(get_backend(backend_spec, **backend_options))
             rankers[name] = Ranker(
-                backend, load_scenario(name, options["prompts_dirs"]), strategy=options["strategy"],
+                backends[0], loaded, strategy=options["strategy"],
                 constrained=options["constrained"], shuffle=options["shuffle"], seed=options["seed"],
                 temperature=options["temperature"], cache=cache, retry=RetryPolicy(attempts=options["max_attempts"]),
                 feedback=feedback, mode=options["mode"], permutations=options["permutations"],
@@ -293,20 +323,19 @@ def rank(
     try:
         items = _load_catalog(catalog)
         history = _history(items, _split_ids(history_ids), history_titles, user_file, user)
-        ranker = _ranker_factory(options, catalog)(None)
+        ranker_for = _ranker_factory(options, catalog)
         if candidate_ids or candidates_file:
             candidates = _candidates(items, _split_ids(candidate_ids), candidates_file, history)
-            result = ranker.rank(history, candidates, k=k)
+            result = ranker_for(None).rank(history, candidates, k=k)
         else:
             if items is None:
                 raise click.UsageError("give --catalog FILE to recommend from (or --candidates-file FILE to rank)")
-            recommender = Recommender(
-                _retriever(retriever, items, interactions, ranker), ranker, llm_weight=llm_weight, pool=pool,
-                fusion=fusion,  # type: ignore[arg-type]
-            )
+            pool_retriever = _retriever(retriever, items, interactions, lambda: ranker_for(None))
+            recommender = Recommender(pool_retriever, ranker_for(None), llm_weight=llm_weight, pool=pool,
+                                      fusion=fusion)  # type: ignore[arg-type]
             result = recommender.recommend(history, k)
     except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise usage_or_failure(exc) from None
     if show_prompt:
         for message in result.prompt:
             click.echo(f"--- {message['role']} ---\n{message['content']}", err=True)
@@ -317,14 +346,16 @@ def rank(
         _print_table(result, show_scores)
 
 
-def _retriever(name: str, catalog: Catalog, interactions: str | None, ranker: Ranker) -> Any:
-    """The retriever ``name`` over ``catalog``; a profile retriever writes with ``ranker``'s model and scenario."""
+def _retriever(name: str, catalog: Catalog, interactions: str | None, ranker: Callable[[], Ranker]) -> Any:
+    """The retriever ``name`` over ``catalog``; a profile retriever writes with the model and scenario of
+    ``ranker()`` (called only for a profile retriever, after the cheap checks)."""
     from promptrec.retrieval import ProfileRetriever, read_interactions
     from promptrec.retrieval.factory import make_retriever
 
     def profile_writer(base: Any) -> Any:
-        return ProfileRetriever(base, ranker.backend, ranker.scenario, cache=ranker.cache,
-                                feedback=ranker.feedback_config)
+        writer = ranker()
+        return ProfileRetriever(base, writer.backend, writer.scenario, cache=writer.cache,
+                                feedback=writer.feedback_config)
 
     logged = read_interactions(interactions, catalog) if interactions else None
     return make_retriever(name, catalog, interactions=logged, profile_writer=profile_writer)
@@ -345,7 +376,7 @@ def scenarios_list(prompts_dirs: tuple[str, ...]) -> None:
             spec = load_scenario(name, prompts_dirs).spec
             click.echo(f"{name:<10} {spec.description}  [{folder}]")
     except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise usage_or_failure(exc) from None
 
 
 @scenarios.command("show")
@@ -366,7 +397,7 @@ def scenarios_show(name: str, prompts_dirs: tuple[str, ...], strategy: str) -> N
         labelled = list(zip("ABC", catalog.resolve(["m09", "m12", "m14"])))
         messages = loaded.render(history, labelled, strategy=strategy, answer_format=answer_instruction("ABC"))  # type: ignore[arg-type]
     except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise usage_or_failure(exc) from None
     for message in messages:
         click.echo(f"--- {message['role']} ---\n{message['content']}")
 
@@ -484,7 +515,7 @@ def batch(
             summary = _run_with_progress(entries, output, ranker_for, workers, summary, retrievers)
         summary.price_in, summary.price_out = price_in, price_out
     except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise usage_or_failure(exc) from None
     _finish_batch(summary, as_json)
 
 
@@ -570,7 +601,7 @@ def _run_on_ray(
                 on_result=update, summary=summary,
             )
     except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise usage_or_failure(exc) from None
 
 
 @main.group()
@@ -615,7 +646,7 @@ def serve(server_args: tuple[str, ...]) -> None:
     try:
         serve_main(list(server_args))
     except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise usage_or_failure(exc) from None
 
 
 main.add_command(feedback_group)

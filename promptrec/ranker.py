@@ -110,8 +110,8 @@ def check_options(
     if mode not in MODES:
         raise OptionError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}", option="mode")
     if calibrate and mode == "generate":
-        raise OptionError("calibrate=True needs mode='score' or mode='pointwise' (calibration divides out "
-                          "label priors, which generate mode does not read)", option="calibrate")
+        raise OptionError("calibrate needs mode 'score' or 'pointwise' (calibration divides out the label priors "
+                          "that those modes read; generate mode reads none)", option="calibrate")
     if permutations < 1:
         raise OptionError(f"permutations must be at least 1, got {permutations}", option="permutations")
     if window is not None and window < 2:

@@ -112,7 +112,7 @@ def test_the_backend_loads_with_the_decision_for_the_cpu(simulated_cpu, monkeypa
     assert seen == [expected]
 
 
-def test_the_server_process_loads_with_the_decision_for_the_cpu(simulated_cpu, monkeypatch, restore_llama_defaults):
+def test_the_server_process_loads_with_the_decision_for_the_cpu(simulated_cpu, monkeypatch, restore_llama_defaults, tmp_path):
     import llama_cpp.server.__main__ as server
 
     from promptrec.backends import local_server
@@ -126,8 +126,12 @@ def test_the_server_process_loads_with_the_decision_for_the_cpu(simulated_cpu, m
     assert seen[0][0] is False
     assert seen[0][1][0] == "--model" and seen[0][1][1].endswith(".gguf") and seen[0][1][2:] == ["--port", "1"]
     simulated_cpu(PLAIN_CPU)
-    local_server.main(["--model", "x.gguf"])
-    assert seen[1] == (True, ["--model", "x.gguf"])
+    model = tmp_path / "x.gguf"
+    model.write_bytes(b"GGUF")
+    local_server.main(["--model", str(model)])
+    assert seen[1] == (True, ["--model", str(model)])
+    with pytest.raises(BackendError, match="model file not found"):
+        local_server.main(["--model=missing.gguf"])
 
 
 @pytest.mark.model

@@ -9,7 +9,7 @@ from promptrec import Item, Ranker
 from promptrec.backends.base import LabelScores, Usage
 from promptrec.cache import CompletionCache
 from promptrec.debias import sliding_windows
-from promptrec.errors import BackendError
+from promptrec.errors import OptionError, BackendError
 
 ITEMS = [Item(id=f"i{n}", title=f"Film {n}") for n in range(8)]
 QUALITY = {item.title: 0.3 * n for n, item in enumerate(ITEMS)}  # Film 7 is best
@@ -102,7 +102,7 @@ def test_sliding_windows_bubble_the_best_to_the_front():
 def test_score_mode_needs_a_scoring_backend():
     with pytest.raises(BackendError, match="cannot score labels"):
         Ranker(ScriptedBackend([]), "movies", mode="score")
-    with pytest.raises(ValueError, match="calibrate=True needs mode='score'"):
+    with pytest.raises(OptionError, match="calibrate needs mode 'score' or 'pointwise'"):
         Ranker(ScriptedBackend([]), "movies", calibrate=True)
     with pytest.raises(BackendError, match="cannot score labels"):
         Ranker(ScriptedBackend([]), "movies", mode="pointwise")

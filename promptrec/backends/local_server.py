@@ -92,10 +92,18 @@ def main(argv: list[str] | None = None) -> None:
 
     from promptrec.backends import amx
 
-    faulthandler.enable()
+    try:
+        faulthandler.enable(file=sys.__stderr__)
+    except (AttributeError, ValueError, OSError):  # no stderr file descriptor (an embedding host)
+        pass
     args = list(sys.argv[1:] if argv is None else argv)
     if not any(arg == "--model" or arg.startswith("--model=") or arg == "--config_file" for arg in args):
         args = ["--model", str(bundled_model_path()), *args]
+    for index, arg in enumerate(args):
+        model = arg.partition("=")[2] if arg.startswith("--model=") else args[index + 1] if (
+            arg == "--model" and index + 1 < len(args)) else None
+        if model is not None and not Path(model).expanduser().is_file():
+            raise BackendError(f"model file not found: {model}")
     try:
         from llama_cpp.server.__main__ import main as server_main
     except ImportError:
