@@ -25,11 +25,11 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -406,8 +406,125 @@ class Writer:
     def write(self, record: dict[str, Any]) -> None:
         self._handle.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
 
+    def flush(self) -> None:
+        """Nothing to do: every line is written unbuffered."""
+
     def close(self) -> None:
         self._handle.close()
+
+
+class Sink(Protocol):
+    """Where a :class:`Drain` writes output lines: a :class:`Writer`, or (on Ray) a Parquet file or a URI."""
+
+    def write(self, record: dict[str, Any]) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Drain:
+    """The one place batch results are written and counted, for the local engine, Ray and Batch API import.
+
+    Results come in any order, each tagged with its request id: :meth:`put` takes a :class:`Ranking` or the
+    exception that stopped the request, :meth:`put_line` an output line made in another process with its
+    :func:`ranking_counts` (or its error type). Each becomes exactly one output line and one count in
+    :attr:`summary` (failures by exception type in ``summary.errors``). Ids already in ``output`` are done:
+    :meth:`pending` and :meth:`needs` skip them and count them in ``summary.skipped``.
+
+    Use it as a context manager around the loop that produces results: the wall clock starts on entry, and
+    on exit the sink is flushed and closed. Ctrl-C inside the block is the one interrupt path: what was
+    written stays (``summary.interrupted`` is set, a warning says how many requests were answered) and the
+    next run carries on; the ``promptrec batch`` command then exits with code 130.
+
+    Args:
+        output: the results file (JSONL, appended to).
+        summary: counts into this summary (default: a new one).
+        on_result: called with the summary after every result.
+        open_sink: opens where lines go, on entry (default: a :class:`Writer` appending to ``output``).
+        resume: read the ids already in ``output`` (``False`` for a sink written anew: Parquet, a URI).
+    """
+
+    def __init__(
+        self,
+        output: str | Path,
+        summary: BatchSummary | None = None,
+        *,
+        on_result: Callable[[BatchSummary], None] | None = None,
+        open_sink: Callable[[], Sink] | None = None,
+        resume: bool = True,
+    ) -> None:
+        self.summary = summary if summary is not None else BatchSummary()
+        #: ids answered before this run (read from ``output``, a torn last line cut off first)
+        self.completed: frozenset[str] = frozenset(completed_ids(output)) if resume else frozenset()
+        self._open_sink: Callable[[], Sink] = open_sink or (lambda: Writer(Path(output)))
+        self._sink: Sink | None = None
+        self._on_result = on_result
+        self._started = time.perf_counter()
+
+    def pending(self, entries: list[InputLine]) -> list[InputLine]:
+        """The entries not answered before; sets ``summary.total`` and ``summary.skipped``."""
+        pending = [entry for entry in entries if entry.id not in self.completed]
+        self.summary.total = len(entries)
+        self.summary.skipped = len(entries) - len(pending)
+        return pending
+
+    def needs(self, request_id: str) -> bool:
+        """Whether ``request_id`` still needs an output line; one answered before counts as skipped."""
+        if request_id in self.completed:
+            self.summary.skipped += 1
+            return False
+        return True
+
+    def put(self, request_id: str, result: Ranking | BaseException, *, line: int | None = None) -> None:
+        """Write and count one result: its ranking, or the exception that stopped it (an error line)."""
+        if isinstance(result, Ranking):
+            self.put_line(ranking_line(request_id, result), counts=ranking_counts(result))
+        else:
+            logger.warning("request %s (line %s) failed: %s", request_id, line, result)
+            self.put_line(error_line(request_id, result), error_type=type(result).__name__)
+
+    def put_line(self, record: dict[str, Any], *, counts: Mapping[str, Any] | None = None,
+                 error_type: str | None = None) -> None:
+        """Write and count an output line made elsewhere: a ranking's line with its :func:`ranking_counts`,
+        or an error line with ``error_type`` (the name of its exception type)."""
+        if self._sink is None:
+            raise RuntimeError("write through a Drain inside its 'with' block")
+        self._sink.write(record)
+        if error_type is not None:
+            self.summary.add_failure(error_type)
+        else:
+            self.summary.add_counts(**(counts or {}))
+        self.summary.wall_seconds = time.perf_counter() - self._started
+        if self._on_result:
+            self._on_result(self.summary)
+
+    def flush(self) -> None:
+        """Hand buffered lines to the file (a Parquet sink writes a row group)."""
+        if self._sink is not None:
+            self._sink.flush()
+
+    def close(self) -> None:
+        """Flush and close the sink (once); the summary's wall time stops here."""
+        sink, self._sink = self._sink, None
+        if sink is None:
+            return
+        try:
+            sink.flush()
+        finally:
+            sink.close()
+            self.summary.wall_seconds = time.perf_counter() - self._started
+
+    def __enter__(self) -> Drain:
+        self._sink = self._open_sink()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        interrupted = kind is not None and issubclass(kind, KeyboardInterrupt)
+        if interrupted:
+            self.summary.interrupted = True
+            logger.warning("interrupted; %d requests answered, re-run the same command to carry on", self.summary.done)
+        self.close()
+        return interrupted  # Ctrl-C is reported in the summary, not raised
 
 
 def run_batch(
@@ -420,61 +537,44 @@ def run_batch(
     summary: BatchSummary | None = None,
     retriever_for: RetrieverFor | None = None,
 ) -> BatchSummary:
-    """Rank every entry not yet in ``output`` and append one line per entry.
+    """Rank every entry not yet in ``output`` and append one line per entry (through a :class:`Drain`).
 
     ``ranker_for(scenario)`` gives the ranker for a request's scenario (``None``: the default one);
     ``retriever_for(name)`` the retriever of a retriever generator (a :class:`RetrieverSet`).
     ``workers`` requests run at once (the ranker serialises calls to a backend that cannot take more).
     Ctrl-C stops cleanly: what was written stays, and the next run carries on.
     """
-    summary = summary or BatchSummary()
-    output = Path(output)
-    done = completed_ids(output)
-    pending = [entry for entry in entries if entry.id not in done]
-    summary.total = len(entries)
-    summary.skipped = len(entries) - len(pending)
-    writer = Writer(output)
-    started = time.perf_counter()
-
-    def record(entry: InputLine, result: Ranking | BaseException) -> None:
-        writer.write(result_line(entry.id, result))
-        if isinstance(result, Ranking):
-            summary.add(result)
-        else:
-            summary.add_failure(type(result).__name__)
-            logger.warning("request %s (line %s) failed: %s", entry.id, entry.line, result)
-        summary.wall_seconds = time.perf_counter() - started
-        if on_result:
-            on_result(summary)
-
-    queue: Iterator[InputLine] = iter(pending)
-    running: dict[Future[Ranking | Exception], InputLine] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, workers))
-    try:
+    drain = Drain(output, summary, on_result=on_result)
+    pending = drain.pending(entries)
+    with drain:
         if workers <= 1:  # one at a time: no hand-off to a thread
-            for entry in queue:
-                record(entry, rank_entry(entry, ranker_for, retriever_for))
-        while True:
-            while len(running) < max(1, workers) * 2:
-                entry = next(queue, None)
-                if entry is None:
+            for entry in pending:
+                drain.put(entry.id, rank_entry(entry, ranker_for, retriever_for), line=entry.line)
+            return drain.summary
+        queue: Iterator[InputLine] = iter(pending)
+        running: dict[Future[Ranking | Exception], InputLine] = {}
+        pool = ThreadPoolExecutor(max_workers=workers)
+        interrupted = False
+        try:
+            while True:
+                while len(running) < workers * 2:
+                    entry = next(queue, None)
+                    if entry is None:
+                        break
+                    if entry.error is not None:
+                        drain.put(entry.id, entry.error, line=entry.line)
+                    else:
+                        running[pool.submit(rank_entry, entry, ranker_for, retriever_for)] = entry
+                if not running:
                     break
-                if entry.error is not None:
-                    record(entry, entry.error)
-                else:
-                    running[pool.submit(rank_entry, entry, ranker_for, retriever_for)] = entry
-            if not running:
-                break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                entry = running.pop(future)
-                error = future.exception()
-                record(entry, error if error is not None else future.result())
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        logger.warning("interrupted; %d requests answered, re-run the same command to carry on", summary.done)
-    finally:
-        pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
-        writer.close()
-        summary.wall_seconds = time.perf_counter() - started
-    return summary
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    entry = running.pop(future)
+                    error = future.exception()
+                    drain.put(entry.id, error if error is not None else future.result(), line=entry.line)
+        except KeyboardInterrupt:
+            interrupted = True  # the drain reports it; requests in flight are not waited for
+            raise
+        finally:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+    return drain.summary

@@ -6,28 +6,100 @@ re-prepares the same one at import time and parses the answer against it.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from promptrec.backends.base import Completion, Usage
-from promptrec.batch import BatchSummary, InputLine, Writer, completed_ids, error_line, ranking_line
+from promptrec.batch import BatchSummary, Drain, InputLine
 from promptrec.data import jsonl_objects
-from promptrec.errors import DataError, PromptrecError
-from promptrec.ranker import Ranker
+from promptrec.errors import DataError, OptionError, PromptrecError
+from promptrec.ranker import Ranker, check_exportable
 from promptrec.ranking import Ranking
 
 
+def check_request_bodies(backend: object) -> None:
+    """The Batch API needs a backend that builds chat completion request bodies (``request_body``).
+
+    ``backend`` is a backend, or a ``kind[:model]`` string, which is checked from its class without
+    creating it (no model is loaded; an unknown kind is left to :func:`~promptrec.backends.get_backend`).
+
+    Raises:
+        OptionError: the backend cannot (the llama.cpp backend runs in-process and has no request bodies).
+    """
+    if isinstance(backend, str):
+        from promptrec.backends import KINDS
+
+        kind = backend.partition(":")[0].strip().lower()
+        if kind not in KINDS:
+            return
+        module_name, class_name = KINDS[kind].split(":")
+        target: object = getattr(importlib.import_module(module_name), class_name)
+        name = kind
+    else:
+        target, name = backend, str(getattr(backend, "name", type(backend).__name__))
+    if not callable(getattr(target, "request_body", None)):
+        raise OptionError(f"the {name} backend cannot write OpenAI Batch API requests (it builds no request "
+                          "bodies); use --backend openai:MODEL", option="backend")
+
+
+def check_batch_api(ranker: Ranker) -> None:
+    """Whether ``ranker`` can export to (and import from) the Batch API: one generated answer per request
+    (:func:`~promptrec.ranker.check_exportable`) from a backend that builds request bodies.
+
+    Raises:
+        OptionError: it cannot; nothing has been written.
+    """
+    check_exportable(ranker.mode, ranker.permutations, ranker.window)
+    check_request_bodies(ranker.backend)
+
+
+def _rankers(entries: list[InputLine], ranker_for: Callable[[str | None], Ranker]) -> dict[str, Ranker]:
+    """The ranker of each entry (by id), each checked by :func:`check_batch_api`; a bad entry raises its error."""
+    rankers: dict[str, Ranker] = {}
+    checked: set[int] = set()
+    for entry in entries:
+        if entry.error is not None:
+            raise entry.error
+        assert entry.request is not None
+        ranker = ranker_for(entry.request.scenario)
+        if id(ranker) not in checked:
+            check_batch_api(ranker)
+            checked.add(id(ranker))
+        rankers[entry.id] = ranker
+    return rankers
+
+
+def _check_scenarios(entries: list[InputLine], ranker_for: Callable[[str | None], Ranker]) -> None:
+    """:func:`check_batch_api` on the ranker of every scenario the good entries name; a scenario that cannot
+    be loaded is left to its requests' error lines."""
+    for scenario in dict.fromkeys(entry.request.scenario for entry in entries if entry.request is not None):
+        try:
+            ranker = ranker_for(scenario)
+        except OptionError:
+            raise
+        except PromptrecError:
+            continue
+        check_batch_api(ranker)
+
+
 def export_requests(entries: list[InputLine], ranker_for: Callable[[str | None], Ranker], path: str | Path) -> int:
-    """Write the request file that OpenAI's Batch API accepts (one chat completion per request)."""
+    """Write the request file that OpenAI's Batch API accepts (one chat completion per request).
+
+    Every request and ranker is checked before the file is opened.
+
+    Raises:
+        OptionError: a ranker cannot be exported (:func:`check_batch_api`).
+        PromptrecError: a request line is bad (its own error, e.g. a :class:`DataError` naming its line).
+    """
+    rankers = _rankers(entries, ranker_for)
     count = 0
     with Path(path).open("w", encoding="utf-8") as handle:
         for entry in entries:
-            if entry.error is not None:
-                raise entry.error
             assert entry.request is not None
-            ranker = ranker_for(entry.request.scenario)
+            ranker = rankers[entry.id]
             prepared = ranker.prepare(entry.request.history, entry.request.candidates, entry.request.k)
             body = ranker.backend.request_body(prepared.messages, prepared.params)  # type: ignore[attr-defined]
             line = {"custom_id": entry.id, "method": "POST", "url": "/v1/chat/completions", "body": body}
@@ -41,32 +113,36 @@ def import_results(
     ranker_for: Callable[[str | None], Ranker],
     results: str | Path,
     output: str | Path,
+    *,
+    summary: BatchSummary | None = None,
+    on_result: Callable[[BatchSummary], None] | None = None,
 ) -> BatchSummary:
-    """Turn a Batch API results file into promptrec output lines (requests missing from it are not written)."""
+    """Turn a Batch API results file into promptrec output lines, through the batch :class:`~promptrec.batch.Drain`
+    (requests missing from it are not written; ids already in ``output`` are skipped; failures are counted
+    by type; Ctrl-C keeps what was written).
+
+    Raises:
+        OptionError: the default ranker could not have exported these requests (:func:`check_batch_api`).
+        DataError: a ``custom_id`` of ``results`` is not in ``entries`` (with its file and line).
+    """
+    _check_scenarios(entries, ranker_for)
     by_id = {entry.id: entry for entry in entries}
-    summary = BatchSummary(total=len(entries))
-    done = completed_ids(output)
-    writer = Writer(Path(output))
-    try:
+    drain = Drain(output, summary, on_result=on_result)
+    drain.summary.total = len(entries)
+    with drain:
         for line, record in jsonl_objects(Path(results)):
             request_id = str(record.get("custom_id"))
             entry = by_id.get(request_id)
             if entry is None:
                 raise DataError(f"custom_id '{request_id}' is not in the input", path=results, line=line, field="custom_id")
-            if request_id in done:
-                summary.skipped += 1
+            if not drain.needs(request_id):
                 continue
             try:
-                ranking = _finish_imported(entry, record, ranker_for)
+                result: Ranking | PromptrecError = _finish_imported(entry, record, ranker_for)
             except PromptrecError as exc:
-                writer.write(error_line(request_id, exc))
-                summary.failed += 1
-                continue
-            writer.write(ranking_line(request_id, ranking))
-            summary.add(ranking)
-    finally:
-        writer.close()
-    return summary
+                result = exc
+            drain.put(request_id, result, line=entry.line)
+    return drain.summary
 
 
 def _finish_imported(entry: InputLine, record: dict[str, Any], ranker_for: Callable[[str | None], Ranker]) -> Ranking:

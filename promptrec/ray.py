@@ -36,15 +36,15 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from promptrec.backends import get_backend
 from promptrec.batch import (
     BatchSummary,
+    Drain,
     InputLine,
     RetrieverSet,
-    Writer,
-    completed_ids,
+    Sink,
     parse_request,
     rank_entry,
     ranking_counts,
@@ -311,37 +311,29 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> bool
     return True
 
 
-class _Sink(Protocol):
-    def write(self, table: pyarrow.Table) -> None: ...
-    def close(self) -> None: ...
-
-
 class _JsonlSink:
-    """Appends the ``line`` column, whole lines flushed at once (local files), or streams it to a URI."""
+    """Streams output lines to a URI (``s3://...``), written anew. (A local JSONL output is the drain's own
+    appending :class:`~promptrec.batch.Writer`.)"""
 
     def __init__(self, output: str | Path) -> None:
-        if _is_uri(output):
-            import pyarrow.fs
+        import pyarrow.fs
 
-            filesystem, where = pyarrow.fs.FileSystem.from_uri(str(output))
-            self._stream: Any = filesystem.open_output_stream(where)
-            self._writer: Writer | None = None
-        else:
-            self._writer, self._stream = Writer(Path(output)), None
+        filesystem, where = pyarrow.fs.FileSystem.from_uri(str(output))
+        self._stream: Any = filesystem.open_output_stream(where)
 
-    def write(self, table: pyarrow.Table) -> None:
-        for line in table.column("line").to_pylist():
-            if self._writer is not None:
-                self._writer.write(json.loads(line))
-            else:
-                self._stream.write((line + "\n").encode("utf-8"))
+    def write(self, record: dict[str, Any]) -> None:
+        self._stream.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def flush(self) -> None:
+        self._stream.flush()
 
     def close(self) -> None:
-        (self._writer or self._stream).close()
+        self._stream.close()
 
 
 class _ParquetSink:
-    """One Parquet file: ``id``, ``ok``, ``ranking`` and ``error`` (the objects of the JSONL line, as JSON text)."""
+    """One Parquet file: ``id``, ``ok``, ``ranking`` and ``error`` (the objects of the JSONL line, as JSON text);
+    a row group per :meth:`flush` (per result batch)."""
 
     def __init__(self, output: str | Path) -> None:
         import pyarrow as pa
@@ -349,14 +341,18 @@ class _ParquetSink:
 
         self._schema = pa.schema([("id", pa.string()), ("ok", pa.bool_()), ("ranking", pa.string()), ("error", pa.string())])
         self._writer = pq.ParquetWriter(str(output), self._schema)
+        self._rows: list[dict[str, Any]] = []
 
-    def write(self, table: pyarrow.Table) -> None:
+    def write(self, record: dict[str, Any]) -> None:
+        self._rows.append({"id": record["id"], "ok": record["ok"], "ranking": _json_or_none(record.get("ranking")),
+                           "error": _json_or_none(record.get("error"))})
+
+    def flush(self) -> None:
         import pyarrow as pa
 
-        records = [json.loads(line) for line in table.column("line").to_pylist()]
-        rows = [{"id": r["id"], "ok": r["ok"], "ranking": _json_or_none(r.get("ranking")),
-                 "error": _json_or_none(r.get("error"))} for r in records]
-        self._writer.write_table(pa.Table.from_pylist(rows, schema=self._schema))
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self._rows = []
 
     def close(self) -> None:
         self._writer.close()
@@ -366,18 +362,18 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _open_sink(output: str | Path) -> _Sink:
+def _open_sink(output: str | Path) -> Sink:
+    """A sink written anew (Parquet or a URI); a local JSONL output is appended to by the drain's writer."""
     return _ParquetSink(output) if str(output).endswith(".parquet") else _JsonlSink(output)
 
 
-def _count(summary: BatchSummary, table: pyarrow.Table) -> None:
-    """Add a result batch to ``summary``."""
-    for row in table.select(list(RESULT_COLUMNS[3:])).to_pylist():
-        error_type = row.pop("error_type")
-        if error_type is None:
-            summary.add_counts(**row)
-        else:
-            summary.add_failure(error_type)
+def _put_rows(drain: Drain, table: pyarrow.Table) -> None:
+    """Write and count a result batch of :data:`RESULT_COLUMNS` rows through ``drain``."""
+    for row in table.to_pylist():
+        error_type = row["error_type"]
+        counts = None if error_type is not None else {name: row[name] for name in RESULT_COLUMNS[4:]}
+        drain.put_line(json.loads(row["line"]), counts=counts, error_type=error_type)
+    drain.flush()
 
 
 @dataclass
@@ -415,7 +411,8 @@ def run_ray_batch(
     timings = timings or RayTimings()
     ray = import_ray()
     resumable = not _is_uri(output) and not str(output).endswith(".parquet")
-    done = frozenset(completed_ids(output)) if resumable else frozenset()
+    drain = Drain(output, summary, on_result=on_result, resume=resumable,
+                  open_sink=None if resumable else partial(_open_sink, output))
     started = time.perf_counter()
     try:
         connected = init_ray(address, num_cpus=num_cpus)
@@ -424,12 +421,12 @@ def run_ray_batch(
     timings.init_seconds = time.perf_counter() - started
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        requests = read_requests_dataset(input_path, skip_ids=done)
+        requests = read_requests_dataset(input_path, skip_ids=drain.completed)
         results = rank_dataset(requests, ranker_config, catalog=catalog, actors=actors,
                                concurrency_per_actor=concurrency_per_actor, num_cpus_per_actor=num_cpus_per_actor,
                                source=str(input_path), retrievers=retrievers)
-        summary.skipped = len(done)
-        _drain(results, _open_sink(output), summary, on_result, timings)
+        summary.skipped = len(drain.completed)
+        _drain(results, drain, timings)
         summary.total = summary.skipped + summary.done
     except ray.exceptions.RayError as exc:
         raise BackendError(f"the Ray job failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}") from exc
@@ -439,27 +436,14 @@ def run_ray_batch(
     return summary
 
 
-def _drain(
-    results: ray.data.Dataset, sink: _Sink, summary: BatchSummary,
-    on_result: Callable[[BatchSummary], None] | None, timings: RayTimings,
-) -> None:
-    """Stream result batches into ``sink`` and ``summary`` as they complete; Ctrl-C stops cleanly."""
-    started = time.perf_counter()
-    try:
+def _drain(results: ray.data.Dataset, drain: Drain, timings: RayTimings) -> None:
+    """Stream result batches through ``drain`` as they complete (Ctrl-C: the drain's interrupt path)."""
+    with drain:
+        started = time.perf_counter()
         for table in _batches(results):
             if not timings.first_batch_seconds:
                 timings.first_batch_seconds = time.perf_counter() - started
-            sink.write(table)
-            _count(summary, table)
-            summary.wall_seconds = time.perf_counter() - started
-            if on_result:
-                on_result(summary)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        logger.warning("interrupted; %d requests answered, re-run the same command to carry on", summary.done)
-    finally:
-        sink.close()
-        summary.wall_seconds = time.perf_counter() - started
+            _put_rows(drain, table)
 
 
 def _batches(results: ray.data.Dataset) -> Iterator[pyarrow.Table]:

@@ -168,3 +168,74 @@ def test_cache_commands(tmp_path):
     result = runner.invoke(main, ["cache", "stats", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0 and "entries    0" in result.output
     assert "removed 0 entries" in runner.invoke(main, ["cache", "clear", "--cache-dir", str(tmp_path)]).output
+
+
+def test_one_drain_writes_results_in_any_order_counts_errors_by_type_and_resumes(tmp_path, demo_catalog):
+    from promptrec.backends import get_backend
+    from promptrec.batch import Drain, error_line, ranking_line
+    from promptrec.ranker import Ranker
+
+    entries = read_requests(write_requests(tmp_path / "in.jsonl", 4), demo_catalog)
+    with StubServer() as server:
+        ranker = Ranker(get_backend("openai:stub", base_url=server.url), "movies")
+        rankings = {e.id: ranker.rank(e.request.history, e.request.candidates) for e in entries[:2]}
+    output = tmp_path / "out.jsonl"
+    seen = []
+    drain = Drain(output, on_result=lambda summary: seen.append(summary.done))
+    assert [e.id for e in drain.pending(entries)] == ["r0", "r1", "r2", "r3"]
+    with drain:
+        drain.put("r3", DataError("no such item", field="candidates"))
+        drain.put("r1", rankings["r1"])
+        drain.put("r2", TimeoutError("slow"))
+        drain.put("r0", rankings["r0"])
+    summary = drain.summary
+    assert (summary.total, summary.skipped, summary.succeeded, summary.failed) == (4, 0, 2, 2)
+    assert summary.errors == {"DataError": 1, "TimeoutError": 1} and seen == [1, 2, 3, 4]
+    written = output.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in written] == ["r3", "r1", "r2", "r0"]
+    assert written[1] == json.dumps(ranking_line("r1", rankings["r1"]), ensure_ascii=False)
+    assert written[2] == json.dumps(error_line("r2", TimeoutError("slow")), ensure_ascii=False)
+
+    again = Drain(output)
+    assert again.pending(entries) == [] and again.summary.skipped == 4
+    assert not again.needs("r0") and again.needs("r9") and again.summary.skipped == 5
+
+
+def test_ctrl_c_in_a_drain_keeps_what_was_written_and_the_cli_exits_130(tmp_path, monkeypatch, caplog):
+    import promptrec.batch
+    from promptrec.batch import Drain
+
+    output = tmp_path / "out.jsonl"
+    drain = Drain(output)
+    with drain:
+        drain.put("a", ValueError("x"))
+        raise KeyboardInterrupt
+    assert drain.summary.interrupted and drain.summary.failed == 1
+    assert "interrupted; 1 requests answered" in caplog.text
+    with pytest.raises(RuntimeError, match="inside its 'with' block"):
+        drain.put("b", ValueError("closed"))
+    assert completed_ids(output) == {"a"}
+
+    requests = write_requests(tmp_path / "in.jsonl", 6)
+    calls = []
+    real = promptrec.batch.rank_entry
+
+    def interrupt_on_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(promptrec.batch, "rank_entry", interrupt_on_the_third)
+    output = tmp_path / "cli.jsonl"
+    with StubServer() as server:
+        args = batch_args(server, requests, output)
+        args[args.index("--workers") + 1] = "1"
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 130, result.output
+        assert "requests   6 (0 done before, 2 ranked, 0 failed, interrupted)" in result.stderr
+        assert len(output_lines(output)) == 2
+        monkeypatch.setattr(promptrec.batch, "rank_entry", real)
+        result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["skipped"] == 2
+    assert sorted(line["id"] for line in output_lines(output)) == [f"r{i}" for i in range(6)]

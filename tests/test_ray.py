@@ -218,3 +218,26 @@ def test_cli_help_explains_the_ray_options():
     text = CliRunner().invoke(main, ["batch", "--help"]).output
     for option in ("--engine [local|ray]", "--ray-address", "--actors", "--cpus-per-actor"):
         assert option in text
+
+
+def test_ray_result_rows_go_through_the_one_drain_with_the_error_breakdown(tmp_path):
+    from functools import partial
+
+    from promptrec.batch import Drain
+    from promptrec.ray import _open_sink, _put_rows, result_schema
+
+    rows = [{"id": "a", "ok": True, "line": json.dumps({"id": "a", "ok": True, "ranking": {"items": []}}),
+             "error_type": None, "cached": False, "retries": 1, "reasks": 0, "input_tokens": 10, "output_tokens": 2},
+            {"id": "b", "ok": False, "line": json.dumps({"id": "b", "ok": False, "error": {"type": "DataError", "message": "m"}}),
+             "error_type": "DataError", "cached": False, "retries": 0, "reasks": 0, "input_tokens": 0, "output_tokens": 0}]
+    table = pa.Table.from_pylist(rows, schema=result_schema())
+    for output in (tmp_path / "out.jsonl", tmp_path / "out.parquet"):
+        resumable = output.suffix == ".jsonl"
+        drain = Drain(output, resume=resumable, open_sink=None if resumable else partial(_open_sink, output))
+        with drain:
+            _put_rows(drain, table)
+        summary = drain.summary
+        assert (summary.succeeded, summary.failed, summary.retries, summary.input_tokens) == (1, 1, 1, 10)
+        assert summary.errors == {"DataError": 1}
+    assert (tmp_path / "out.jsonl").read_text().splitlines() == [row["line"] for row in rows]
+    assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == ["a", "b"]
