@@ -14,8 +14,10 @@ Every error names the file, the line and the field.
 from __future__ import annotations
 
 import csv
-import io
+import gzip
 import json
+import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,19 +135,24 @@ def item_from_title(title: str, catalog: Catalog | None = None) -> Item:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, decoded line) pairs; undecodable bytes raise a DataError at their line."""
+    """(line number, decoded line) pairs of a text file (``.gz``: gzip-compressed); undecodable bytes raise a
+    DataError at their line."""
     try:
-        handle = path.open("rb")
+        handle = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
     except FileNotFoundError:
         raise DataError("file not found", path=path) from None
     except OSError as exc:
         raise DataError(f"cannot read file: {exc.strerror}", path=path) from None
+    number = 0
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path, line=number) from None
+        try:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path, line=number) from None
+        except (EOFError, OSError, zlib.error) as exc:  # a truncated or corrupt gzip file
+            raise DataError(f"cannot read file: {exc}", path=path, line=number + 1) from None
 
 
 def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -162,16 +169,29 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, value
 
 
-def _csv_rows(path: Path, required: tuple[tuple[str, ...], ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV file as dicts; ``required`` lists, per needed column, its accepted names."""
-    text = "".join(line for _, line in _lines(path))
-    reader = csv.reader(io.StringIO(text, newline=""))
+#: Where a line of a CSV file ends within a decoded line: after a lone ``\r`` too (as ``newline=""`` reads).
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def csv_rows(
+    path: Path, required: tuple[tuple[str, ...], ...], delimiter: str = ","
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for every non-blank row of a CSV file (TSV with ``delimiter="\t"``; ``.gz`` too),
+    streamed; ``required`` lists, per needed column, its accepted names. The one CSV reader of promptrec: every
+    error names the file, the line and, for a missing column, the field."""
+    kind = "CSV" if delimiter == "," else "TSV"
+
+    def physical_lines() -> Iterator[str]:
+        for _, line in _lines(path):
+            yield from (piece for piece in _LONE_CR.split(line) if piece)
+
+    reader = csv.reader(physical_lines(), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
-        raise DataError("empty CSV file (no header row)", path=path, line=1) from None
+        raise DataError(f"empty {kind} file (no header row)", path=path, line=1) from None
     except csv.Error as exc:
-        raise DataError(f"malformed CSV: {exc}", path=path, line=1) from None
+        raise DataError(f"malformed {kind}: {exc}", path=path, line=1) from None
     header = [name.strip() for name in header]
     for names in required:
         if not any(name in header for name in names):
@@ -185,7 +205,10 @@ def _csv_rows(path: Path, required: tuple[tuple[str, ...], ...]) -> Iterator[tup
                 raise DataError(f"expected {len(header)} columns, got {len(row)}", path=path, line=number)
             yield number, dict(zip(header, row))
     except csv.Error as exc:
-        raise DataError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+        raise DataError(f"malformed {kind}: {exc}", path=path, line=reader.line_num) from None
+
+
+_csv_rows = csv_rows  # the name promptrec.retrieval imports
 
 
 def _pick(record: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
