@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from promptrec.data import csv_rows
 from promptrec.errors import DataError
 
 csv.field_size_limit(2**31 - 1)  # Amazon descriptions can be long
@@ -47,29 +48,9 @@ def _open_text(path: Path) -> IO[str]:
 
 
 def csv_records(path: Path, required: tuple[str, ...], delimiter: str = ",") -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for every non-blank row of a CSV/TSV file (``.gz`` too) with the ``required`` columns."""
-    with _open_text(path) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        try:
-            header = [name.strip() for name in next(reader)]
-        except StopIteration:
-            raise DataError("empty file (no header row)", path=path, line=1) from None
-        except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-            raise DataError(f"unreadable header: {exc}", path=path, line=1) from None
-        missing = [name for name in required if name not in header]
-        if missing:
-            raise DataError(f"missing column; the header has {header}", path=path, line=1, field=missing[0])
-        line = 1
-        try:
-            for row in reader:
-                line = reader.line_num
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    raise DataError(f"expected {len(header)} columns, got {len(row)}", path=path, line=line)
-                yield line, dict(zip(header, row))
-        except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-            raise DataError(f"malformed file: {exc}", path=path, line=line + 1) from None
+    """(line number, row) for every non-blank row of a CSV/TSV file (``.gz`` too) with the ``required`` columns
+    (:func:`promptrec.data.csv_rows`, the one CSV reader)."""
+    return csv_rows(path, tuple((name,) for name in required), delimiter=delimiter)
 
 
 def tsv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
