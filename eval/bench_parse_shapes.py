@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("eval/results/parse_shapes.json"))
     parser.add_argument("--log", type=Path, default=Path("eval/results/parse_shapes_server.log"))
     parser.add_argument("--fresh", action="store_true", help="forget the answers of an earlier run")
+    parser.add_argument("--report-only", action="store_true", help="report the users answered so far, ask nothing")
     args = parser.parse_args()
 
     cases = movielens_cases(args.users)
@@ -101,7 +102,7 @@ def main() -> None:
     done = {json.loads(line)["case_id"] for line in answers.read_text().splitlines()} if answers.exists() else set()
     todo = [(index, case) for index, case in enumerate(cases) if case.case_id not in done]
     note = machine_note(args.threads)
-    if todo:
+    if todo and not args.report_only:
         with serve_gguf(threads=args.threads, log=args.log) as base_url, answers.open("a") as sink:
             backends = {method: Recording(OpenAIBackend("smollm2", base_url=base_url, api_key="unused")) for method in METHODS}
             rankers = {
@@ -125,9 +126,10 @@ def main() -> None:
                 print(f"\r{count}/{len(todo)} users", end="", file=sys.stderr, flush=True)
             print(file=sys.stderr)
     records = {record["case_id"]: record for record in map(json.loads, answers.read_text().splitlines())}
-    records = {case.case_id: records[case.case_id] for case in cases}  # this run's users, in case order
+    cases = [case for case in cases if case.case_id in records]  # the users answered so far, in case order
+    records = {case.case_id: records[case.case_id] for case in cases}
 
-    result: dict[str, Any] = {"machine": note, "users": len(cases), "candidates": n, "methods": {}}
+    result: dict[str, Any] = {"machine": note, "users": len(cases), "of_users": args.users, "candidates": n, "methods": {}}
     for method in METHODS:
         mine = [record[method] for record in records.values()]
         summary = summarize(mine, n)
@@ -139,7 +141,7 @@ def main() -> None:
     write_json(args.out, result)
 
     print(note)
-    print(f"{len(cases)} MovieLens users, {n} candidates, llama_cpp.server + openai backend, generate mode")
+    print(f"{len(cases)} of {args.users} MovieLens users, {n} candidates, llama_cpp.server + openai backend, generate mode")
     for method in METHODS:
         s = result["methods"][method]
         formats = ", ".join(f"{name} {count}" for name, count in s["format"].items())
