@@ -492,10 +492,12 @@ def batch(
         return
     if not Path(input_file).is_file():
         raise click.BadParameter(f"'{input_file}' is not a file", param_hint="'INPUT.jsonl'")
-    one_answer = options["mode"] == "generate" and options["permutations"] == 1 and not options["window"]
-    if (export_openai_batch or import_openai_batch) and not one_answer:
-        raise click.UsageError("OpenAI Batch API files hold one generated answer per request: use --mode generate "
-                               "without --permutations or --window")
+    if export_openai_batch or import_openai_batch:  # the library's Batch API rules (OptionError: exit 2)
+        from promptrec.openai_batch import check_request_bodies
+        from promptrec.ranker import check_exportable
+
+        check_exportable(options["mode"], options["permutations"], options["window"])
+        check_request_bodies(options["backend_spec"])  # from the backend's class: before a model loads
     try:
         items = _load_catalog(catalog)
         entries = read_requests(input_file, items)

@@ -3,11 +3,13 @@
 import json
 
 import pytest
+from click.testing import CliRunner
 from conftest import ScriptedBackend
 from openai_stub import StubServer, answer
 
 from promptrec.backends import get_backend
 from promptrec.batch import read_requests, run_batch
+from promptrec.cli import main
 from promptrec.errors import DataError, OptionError
 from promptrec.openai_batch import check_request_bodies, export_requests, import_results
 from promptrec.ranker import Ranker
@@ -166,3 +168,21 @@ def test_a_bad_request_line_stops_the_export_before_the_file_is_written(tmp_path
     with pytest.raises(DataError, match=r"in\.jsonl:4 field 'candidates\[0\]'"):
         export_requests(entries, ranker_for, tmp_path / "batch.jsonl")
     assert not (tmp_path / "batch.jsonl").exists()
+
+
+def test_cli_export_with_the_default_backend_is_a_usage_error_without_loading_a_model(tmp_path, monkeypatch):
+    import promptrec.cli
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a backend was created")
+
+    monkeypatch.setattr(promptrec.cli, "get_backend", no_model)
+    requests = write_requests(tmp_path / "in.jsonl", 2)
+    exported = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, ["batch", str(requests), "--catalog", "demo", "--export-openai-batch", str(exported)])
+    assert result.exit_code == 2, result.output
+    assert "use --backend openai:MODEL" in result.output and "Traceback" not in result.output
+    assert not exported.exists()
+    refused = CliRunner().invoke(main, ["batch", str(requests), "--catalog", "demo", "--export-openai-batch",
+                                        str(exported), "--backend", "openai:m", "--permutations", "3"])
+    assert refused.exit_code == 2 and "one generated answer per request" in refused.output and not exported.exists()
