@@ -196,7 +196,10 @@ def test_the_demo_through_the_pipeline_on_the_embedded_model(demo_catalog, llama
     retriever = SemanticRetriever(demo_catalog, cache=IndexCache(tmp_path))
     ranker = Ranker(llama_backend, "movies")
     history = [demo_catalog[i] for i in ("m01", "m03", "m04")]
-    ranking = Recommender(retriever, ranker).recommend(history, 5)
-    assert ranking.llm_weight == EMBEDDED_LLM_WEIGHT and ranking.report.valid > 0
+    default = Recommender(retriever, ranker).recommend(history, 5)  # the measured weight: the retriever's order
+    assert default.llm_weight == EMBEDDED_LLM_WEIGHT == 0.0 and default.ids() == retriever.retrieve(history, 5).ids()
+    assert all(r.llm_score is None for r in default)  # the model was not asked
+    ranking = Recommender(retriever, ranker, llm_weight=0.3).recommend(history, 5)
+    assert ranking.llm_weight == 0.3 and ranking.report.valid > 0
     assert all("Sci-Fi" in r.item.attributes["genres"] for r in ranking), [r.item.title for r in ranking]
     assert all(r.llm_score is not None for r in ranking)
