@@ -15,6 +15,9 @@ a :class:`RetrieverSet`: each is built once per run (its index cached on disk), 
 output line, tagged with its id: ``{"id", "ok": true, "ranking": {...}}`` or
 ``{"id", "ok": false, "error": {"type", "message"}}``. Lines are appended whole by one writer, so a crash
 leaves at most one torn last line, which the next run cuts off before it carries on where the last stopped.
+Every engine writes through one :class:`Drain` (this module's threads, :mod:`promptrec.ray`, and
+:func:`promptrec.openai_batch.import_results`): one output format, one :class:`BatchSummary`, one resume and
+one Ctrl-C path.
 """
 
 from __future__ import annotations

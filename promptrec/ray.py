@@ -4,7 +4,8 @@ or machines.
 Requests become a Ray dataset; ``map_batches`` sends them to a pool of actors, each holding ONE set of
 rankers (so an in-process GGUF model loads once per actor, not once per request) and ranking its batch with
 ``concurrency`` threads (HTTP backends answer many requests at once; llama.cpp still one at a time). The
-driver streams the results back and writes them with a single writer, exactly as ``promptrec batch`` does.
+driver streams the results back and writes and counts them through :class:`promptrec.batch.Drain`, the
+one drain of the local engine and the Batch API import too (same lines, same summary, same Ctrl-C path).
 
 Request parsing, ranking, output lines and counting are :mod:`promptrec.batch`'s own functions; this module
 only moves requests to actors and results back. ``ray`` is imported lazily: without the ``ray`` extra,
