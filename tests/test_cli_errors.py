@@ -38,6 +38,7 @@ CASES = [
     (["batch", "{tmp}/missing.jsonl", "-o", "{tmp}/out.jsonl"], 2, "missing.jsonl"),
     (["batch", "{req}", "-o", "{tmp}/out.jsonl", "--catalog", "demo", "--calibrate"], 2, "calibrate needs mode"),
     (["batch", "{req}", "--catalog", "demo", "--export-openai-batch", "{tmp}/x.jsonl", "--mode", "score"], 2, "one generated answer per request"),
+    (["batch", "{req}", "--catalog", "demo", "--export-openai-batch", "{tmp}/x.jsonl"], 2, "cannot write OpenAI Batch API requests"),
     (["batch", "{req}", "-o", "{tmp}/out.jsonl", "--engine", "ray", "--export-openai-batch", "{tmp}/x.jsonl"], 2, "does not export or import"),
     (["batch", "{req}", "-o", "{tmp}/out.jsonl", "--catalog", "{tmp}/missing.jsonl"], 1, "missing.jsonl: file not found"),
     # scenarios, cache, feedback, eval, serve
