@@ -105,6 +105,8 @@ def _print_table(ranking: Ranking, scores: bool = False) -> None:
     if ranking.retriever is not None:
         stage = (f"\nretriever {ranking.retriever} | pool {ranking.pool} | LLM weight {ranking.llm_weight} "
                  f"({ranking.fusion})")
+        if ranking.mode == "retrieval":
+            stage += " | the LLM was not asked (--llm-weight W lets it rank the pool)"
         if ranking.profile is not None:
             stage += f" | profile: {ranking.profile}"
         click.echo(stage, err=True)
