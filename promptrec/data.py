@@ -2,7 +2,7 @@
 
 File formats (one object per line for JSONL, a header row for CSV):
 
-* catalog: ``id`` (or ``item_id``), ``title``, and any other fields, which become the item's attributes
+* catalog: ``id`` (or ``item_id``; MovieLens' ``movieId`` and ``itemId`` too), ``title``, and any other fields, which become the item's attributes
   (a JSONL line may also carry them under ``attributes``).
 * histories, JSONL: ``{"user_id": "u1", "history": ["id1", "id2", ...]}``, oldest first; an entry may be
   an item object (``{"id": ..., "title": ...}``) instead of an id.
@@ -218,7 +218,7 @@ def _pick(record: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
     return names[0], None
 
 
-_ID_FIELDS = ("id", "item_id")
+_ID_FIELDS = ("id", "item_id", "movieId", "itemId")  # promptrec's names, then MovieLens' and RecBole's
 
 
 def item_from_record(record: Mapping[str, Any], path: Path, line: int) -> Item:
