@@ -3,6 +3,7 @@ a prompt whose history fits the model's context."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 from promptrec.backends import Backend, GenerationParams, Message
 from promptrec.data import Item
 from promptrec.errors import ContextOverflowError, DataError
+from promptrec.scenario import Scenario, load_scenario
 
 logger = logging.getLogger(__name__)
 
@@ -45,31 +47,42 @@ class PreparedRequest:
         return [label for label, _ in self.labelled]
 
 
-def answer_instruction(labels: Sequence[str]) -> str:
-    """The output contract of generate mode, as shown to the model (the parser reads exactly this)."""
-    example = " > ".join(f"[{label}]" for label in list(labels[1:3]) + list(labels[:1]))
-    return (
-        f"Answer with the labels of all {len(labels)} candidates, most likely first, separated by \" > \", "
-        f"for example: {example}. Use every label exactly once and write nothing else."
-    )
+def _texts(scenario: Scenario | None) -> Scenario:
+    """The scenario whose templates word the texts: the given one, else the built-in ``default``."""
+    return scenario if scenario is not None else _default_scenario()
 
 
-def choice_instruction(labels: Sequence[str]) -> str:
-    """The output contract of score mode: one label, whose first token is read as the ranking."""
-    example = labels[1] if len(labels) > 1 else labels[0]
-    return (
-        f"Answer with the label of the one candidate I am most likely to choose next, in square brackets, "
-        f"for example: [{example}]. Write nothing else."
-    )
+@functools.lru_cache(maxsize=1)
+def _default_scenario() -> Scenario:
+    return load_scenario("default")
+
+
+def answer_instruction(labels: Sequence[str], scenario: Scenario | None = None) -> str:
+    """The output contract of generate mode, as shown to the model (the parser reads exactly this):
+    ``answer_generate.j2`` of ``scenario`` (default: the built-in ``default``)."""
+    return _texts(scenario).render_text("answer_generate", labels=list(labels), n_candidates=len(labels))
+
+
+def choice_instruction(labels: Sequence[str], scenario: Scenario | None = None) -> str:
+    """The output contract of score mode: one label, whose first token is read as the ranking
+    (``answer_score.j2``)."""
+    return _texts(scenario).render_text("answer_score", labels=list(labels), n_candidates=len(labels))
 
 
 #: pointwise mode's answers: the first token of the answer is read as one of these
 YES_NO = ("Yes", "No")
 
 
-def yes_no_instruction() -> str:
-    """The output contract of pointwise mode: Yes or No, whose first token is read as the score."""
-    return f"Answer with {YES_NO[0]} or {YES_NO[1]} only."
+def yes_no_instruction(scenario: Scenario | None = None) -> str:
+    """The output contract of pointwise mode: Yes or No, whose first token is read as the score
+    (``answer_pointwise.j2``)."""
+    return _texts(scenario).render_text("answer_pointwise", answers=list(YES_NO))
+
+
+def reask_text(answer: str, labels: Sequence[str], scenario: Scenario | None = None) -> str:
+    """Generate mode's follow-up after an ``answer`` that named none of the ``labels`` (``reask.j2``; the
+    template is shown the answer's first 80 characters)."""
+    return _texts(scenario).render_text("reask", answer=answer.strip()[:80], labels=list(labels), n_candidates=len(labels))
 
 
 def label_list_grammar(labels: Sequence[str]) -> str:

@@ -8,15 +8,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -24,45 +22,26 @@ from promptrec.backends import Backend, Completion, GenerationParams, Message, g
 from promptrec.backends.base import LabelScores, supports_scoring
 from promptrec.cache import CompletionCache, completion_key
 from promptrec.data import Item, UserHistory
-from promptrec.debias import (
-    borda,
-    calibrate,
-    mean_scores,
-    merge_reports,
-    order_by_score,
-    pass_shift,
-    rotate,
-    sliding_windows,
-    softmax,
-)
+from promptrec.debias import merge_reports, order_by_score, pass_shift, rotate, sliding_windows
 from promptrec.errors import BackendError, DataError, OptionError
 from promptrec.feedback import FeedbackConfig, FeedbackRecord, demote, select_examples
-from promptrec.parsing import label_alphabet, parse_ranking
-from promptrec.prompting import (
-    YES_NO,
+from promptrec.modes import MODE_CLASSES, GenerateMode, RankingMode, get_mode
+from promptrec.prompting import (  # noqa: F401  (answer_instruction and label_list_grammar: re-exported)
     PreparedRequest,
     answer_instruction,
     checked_candidates,
-    choice_instruction,
-    fit_history,
     label_list_grammar,
     shown_order,
-    yes_no_instruction,
 )
-from promptrec.ranking import ParseReport, RankedItem, Ranking
+from promptrec.ranking import RankedItem, Ranking
 from promptrec.retry import RetryPolicy, call_with_retries
 from promptrec.scenario import STRATEGIES, Scenario, Strategy, load_scenario
-from promptrec.scoring import single_token_labels
 
-Mode = Literal["generate", "score", "pointwise"]
-MODES: tuple[str, ...] = get_args(Mode)
+#: a mode's name: one of :data:`MODES` (the classes are in :mod:`promptrec.modes`)
+Mode = str
+MODES: tuple[str, ...] = tuple(MODE_CLASSES)
 
 logger = logging.getLogger(__name__)
-
-_REASK = (
-    "I could not find any candidate label in your answer{quote}. Reply again with only the labels of all "
-    "{n} candidates, most likely first, separated by \" > \", for example: {example}"
-)
 
 
 T = TypeVar("T", bound=BaseModel)
@@ -107,11 +86,13 @@ def check_options(
     """
     if strategy not in STRATEGIES:
         raise OptionError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}", option="strategy")
-    if mode not in MODES:
+    if mode not in MODE_CLASSES:
         raise OptionError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}", option="mode")
-    if calibrate and mode == "generate":
-        raise OptionError("calibrate needs mode 'score' or 'pointwise' (calibration divides out the label priors "
-                          "that those modes read; generate mode reads none)", option="calibrate")
+    kind = MODE_CLASSES[mode]
+    if calibrate and not kind.scoring:
+        scoring = " or ".join(f"'{name}'" for name, other in MODE_CLASSES.items() if other.scoring)
+        raise OptionError(f"calibrate needs mode {scoring} (calibration divides out the label priors that those "
+                          f"modes read; {mode} mode reads none)", option="calibrate")
     if permutations < 1:
         raise OptionError(f"permutations must be at least 1, got {permutations}", option="permutations")
     if window is not None and window < 2:
@@ -120,8 +101,8 @@ def check_options(
         raise OptionError(f"stride must be at least 1, got {stride}", option="stride")
     if max_history is not None and max_history < 0:
         raise OptionError(f"max_history must be 0 or more, got {max_history}", option="max_history")
-    if mode == "pointwise" and (permutations > 1 or window):
-        raise OptionError("pointwise mode asks about each candidate alone: permutations and window do not apply",
+    if not kind.listwise and (permutations > 1 or window):
+        raise OptionError(f"{mode} mode asks about each candidate alone: permutations and window do not apply",
                           option="permutations" if permutations > 1 else "window")
 
 
@@ -132,8 +113,10 @@ def check_exportable(mode: str, permutations: int = 1, window: int | None = None
         OptionError: score and pointwise modes read log-probabilities, and permutations and windows need
             several answers per request, none of which a Batch API results file can give.
     """
-    if mode != "generate" or permutations > 1 or window:
-        raise OptionError("OpenAI Batch API files hold one generated answer per request: use mode 'generate' "
+    kind = MODE_CLASSES.get(mode)
+    if kind is None or not kind.single_answer or permutations > 1 or window:
+        single = " or ".join(f"'{name}'" for name, other in MODE_CLASSES.items() if other.single_answer)
+        raise OptionError(f"OpenAI Batch API files hold one generated answer per request: use mode {single} "
                           "without permutations or a window", option="mode")
 
 
@@ -217,7 +200,9 @@ class Ranker:
         self.cache = cache
         self.retry = retry
         self.feedback_config = feedback
-        if mode != "generate" and not supports_scoring(self.backend):
+        self.mode_impl: RankingMode = get_mode(mode)
+        """the mode's object (:mod:`promptrec.modes`); :attr:`mode` is its name"""
+        if self.mode_impl.scoring and not supports_scoring(self.backend):
             raise BackendError(f"{self.backend.name} cannot score labels (no log-probabilities); use mode='generate'")
         self.mode: Mode = mode
         self.permutations = permutations
@@ -257,10 +242,7 @@ class Ranker:
                     for p in range(self.permutations)]
         if len(rankings) == 1:
             return rankings[0]
-        if self.mode == "score":
-            scores = mean_scores([{r.item.id: r.score for r in ranking.items} for ranking in rankings])
-        else:
-            scores = borda([ranking.ids() for ranking in rankings])
+        scores = self.mode_impl.aggregate(rankings)
         first = rankings[0]
         by_id = {r.item.id: r for r in first.items}
         order = order_by_score([c.id for c in candidates if c.id in by_id], scores)
@@ -300,31 +282,7 @@ class Ranker:
 
     def _rank_once(self, resolved: _Resolved, candidates: list[Item], shift: int) -> Ranking:
         """One prompt, one answer (or one forward pass in score mode): a full ranking, no top-k cut."""
-        request = self._prepare(resolved, candidates, shift)
-        if self.mode == "score":
-            return self._score(request)
-        if self.mode == "pointwise":
-            return self._score_pointwise(request)
-        call = self._complete(request.messages, request)
-        ranking = self._parse(request, call.value, cached=call.cached, retries=call.retries)
-        if ranking.report.usable or not self.reask:
-            return ranking
-        logger.info("answer named no candidate; asking once more")
-        raw = call.value.text
-        quote = f' ("{raw.strip()[:80]}")' if raw.strip() else " (it was empty)"
-        example = " > ".join(f"[{label}]" for label in request.labels[:3])
-        follow_up: list[Message] = [
-            *request.messages,
-            {"role": "assistant", "content": raw},
-            {"role": "user", "content": _REASK.format(quote=quote, n=len(request.labelled), example=example)},
-        ]
-        second = self._complete(follow_up, request)
-        again = self._parse(
-            request, second.value, cached=call.cached and second.cached, retries=call.retries + second.retries
-        )
-        return again.model_copy(
-            update={"report": again.report.model_copy(update={"reasks": 1}), "usage": ranking.usage + again.usage}
-        )
+        return self.mode_impl.rank(self, self._prepare(resolved, candidates, shift))
 
     def rank_many(
         self,
@@ -387,20 +345,10 @@ class Ranker:
         labelled = [(labels[i], candidates[index]) for i, index in enumerate(shown)]
         params = self._params(labels)
 
-        def render(items: Sequence[Item], shown: Sequence[tuple[str, Item]] = labelled) -> list[Message]:
+        def render(items: Sequence[Item], shown: Sequence[tuple[str, Item]]) -> list[Message]:
             return self._render(items, shown, k=k, examples=examples)
 
-        if self.mode == "pointwise":  # the history is fitted to the longest candidate's prompt
-            longest = max(labelled, key=lambda pair: len(render([], [pair])[-1]["content"]))
-            messages, used = fit_history(
-                lambda items: render(items, [longest]), history.items, self.max_history, self.backend, params.max_tokens
-            )
-            shown_history = history.items[len(history.items) - used :] if used else []
-            item_messages = [render(shown_history, [pair]) for pair in labelled]
-            messages = item_messages[0]
-        else:
-            messages, used = fit_history(render, history.items, self.max_history, self.backend, params.max_tokens)
-            item_messages = []
+        messages, used, item_messages = self.mode_impl.fit(self, render, labelled, history.items, params)
         return PreparedRequest(
             user_id=history.user_id,
             messages=messages,
@@ -422,21 +370,14 @@ class Ranker:
         examples: Sequence[dict[str, Any]] = (),
     ) -> list[Message]:
         """The mode's prompt: the ranked list's (generate), the one label's (score) or Yes/No (pointwise)."""
-        labels = [label for label, _ in shown]
-        if self.mode == "pointwise":
-            instruction, task = yes_no_instruction(), "pointwise"
-        else:
-            instruction = choice_instruction(labels) if self.mode == "score" else answer_instruction(labels)
-            task = "rank"
-        return self.scenario.render(
-            history, shown, strategy=self.strategy, k=k, answer_format=instruction, examples=examples, task=task  # type: ignore[arg-type]
-        )
+        return self.mode_impl.render(self, history, shown, k=k, examples=examples)
 
     def finish(
         self, request: PreparedRequest, completion: Completion, *, cached: bool = False, retries: int = 0
     ) -> Ranking:
         """Parse and repair ``completion`` (the answer to ``request``) into a :class:`Ranking` (generate mode)."""
-        return _finalize(self._parse(request, completion, cached=cached, retries=retries), request.demote, request.k)
+        ranking = _GENERATE.parse(self, request, completion, cached=cached, retries=retries)
+        return _finalize(ranking, request.demote, request.k)
 
     def _ranking(self, request: PreparedRequest, order: list[int], scores: list[float], **fields: Any) -> Ranking:
         items = [
@@ -459,72 +400,14 @@ class Ranker:
             **fields,
         )
 
-    def _parse(self, request: PreparedRequest, completion: Completion, *, cached: bool, retries: int) -> Ranking:
-        order, report = parse_ranking(
-            completion.text,
-            request.labels,
-            [item.title for _, item in request.labelled],
-            fallback=request.fallback,
-            history_titles=request.history_titles,
-            truncated=completion.finish_reason == "length",
-        )
-        if report.repaired:
-            logger.debug("repaired answer %r: %s", completion.text, report)
-        n = len(order)
-        points = [0.0] * n
-        for rank, index in enumerate(order):
-            points[index] = float(n - rank)
-        return self._ranking(
-            request, order, points, raw=completion.text, report=report, usage=completion.usage,
-            cached=cached, retries=retries,
-        )
-
-    def _score(self, request: PreparedRequest) -> Ranking:
-        """Score mode: order the candidates by the probability of their label as the answer's next token."""
-        call = self._label_scores(request.messages, request.labels)
-        logprobs = call.value.logprobs
-        if self.calibrate:
-            logprobs = calibrate(logprobs, self._prior(request))
-        probabilities = softmax(logprobs)  # over the candidates' labels only
-        scores = [math.log(max(probabilities[label], 1e-300)) for label in request.labels]
-        raw = json.dumps(call.value.logprobs, sort_keys=True)
-        return self._by_score(request, scores, [call], floored=len(call.value.floored), raw=raw)
-
-    def _score_pointwise(self, request: PreparedRequest) -> Ranking:
-        """Pointwise mode: each candidate's score is log P("Yes") - log P("No") as the answer's first token,
-        one forward pass per candidate (on llama.cpp the shared system prompt and history stay cached)."""
-        calls = [self._label_scores(messages, list(YES_NO), prefix="") for messages in request.item_messages]
-        prior = self._prior(request) if self.calibrate else None
-        scores, floored = [], 0
-        for call in calls:
-            logprobs = call.value.logprobs if prior is None else calibrate(call.value.logprobs, prior)
-            scores.append(logprobs[YES_NO[0]] - logprobs[YES_NO[1]])
-            floored += bool(call.value.floored)
-        raw = json.dumps(dict(zip(request.labels, scores)), sort_keys=True)
-        return self._by_score(request, scores, calls, floored=floored, raw=raw)
-
-    def _by_score(
-        self, request: PreparedRequest, scores: list[float], calls: list[_Call[LabelScores]], *, floored: int, raw: str
-    ) -> Ranking:
-        """The candidates ordered by ``scores`` (ties: the fallback order), with what the calls cost."""
-        order = sorted(range(len(scores)), key=lambda i: (-scores[i], request.fallback.index(i)))
-        return self._ranking(
-            request, order, scores, raw=raw,
-            report=ParseReport(format="scores", valid=len(scores) - floored, floored=floored),
-            usage=sum((c.value.usage for c in calls[1:]), calls[0].value.usage),
-            cached=all(c.cached for c in calls), retries=sum(c.retries for c in calls),
-        )
-
     def _prior(self, request: PreparedRequest) -> dict[str, float]:
         """The label prior: the scores of a content-free prompt (no history, every candidate 'N/A'),
         computed once per ranker and label set and cached like any answer."""
-        pointwise = self.mode == "pointwise"
-        labels = YES_NO if pointwise else tuple(request.labels)
+        labels, shown = self.mode_impl.prior_query(request)
         key = (self.mode, *labels)
         if key not in self._priors:
-            shown = request.labels[:1] if pointwise else labels
             blank = [(label, Item(id=f"content-free-{label}", title="N/A")) for label in shown]
-            scores = self._label_scores(self._render([], blank), list(labels), prefix="" if pointwise else "[")
+            scores = self._label_scores(self._render([], blank), list(labels), prefix=self.mode_impl.prefix)
             self._priors[key] = scores.value.logprobs
         return self._priors[key]
 
@@ -539,11 +422,7 @@ class Ranker:
         )
 
     def _labels_for(self, n: int) -> list[str]:
-        if self.mode == "generate":
-            return label_alphabet(n)
-        if n not in self._labels:
-            self._labels[n] = single_token_labels(self.backend, n)
-        return self._labels[n]
+        return self.mode_impl.labels(self, n)
 
     def _complete(self, messages: list[Message], request: PreparedRequest) -> _Call[Completion]:
         """One ``complete`` call through the cache and the retry policy."""
@@ -576,17 +455,10 @@ class Ranker:
         return _Call(value, cached=False, retries=retries)
 
     def _params(self, labels: Sequence[str]) -> GenerationParams:
-        if self.mode != "generate":
-            return GenerationParams(max_tokens=1, temperature=0.0, seed=self.seed)
-        per_label = max(len(label) for label in labels) + 4  # "[AB] > " (or '"AB", ') is about this many tokens at most
-        grammar = self.constrained and self.backend.supports_grammar
-        return GenerationParams(
-            max_tokens=self.max_tokens or per_label * len(labels) + 16,
-            temperature=self.temperature,
-            seed=self.seed,
-            grammar=label_list_grammar(labels) if grammar else None,
-            ranking_labels=tuple(labels) if self.constrained and not grammar else None,  # structured output
-        )
+        return self.mode_impl.params(self, labels)
+
+
+_GENERATE = GenerateMode()
 
 
 def _finalize(ranking: Ranking, rejected: frozenset[str], k: int | None) -> Ranking:

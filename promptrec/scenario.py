@@ -1,7 +1,8 @@
 """Scenarios: a spec file plus Jinja templates per domain, rendered to chat messages in a sandbox.
 
 A scenario lives in a folder ``<name>/`` holding ``scenario.toml`` and the templates it names (``system.j2``
-and ``user.j2`` by default). ``extends = "default"`` in the spec inherits every field and template the
+and ``user.j2`` by default; also the texts of :data:`TEXT_ROLES`: each mode's answer instruction, the re-ask,
+the feedback example line, the interest profile), or in strings (:meth:`Scenario.from_strings`). ``extends = "default"`` in the spec inherits every field and template the
 folder does not give; a folder in a user directory (``--prompts DIR``) with a built-in's name overrides it
 and can still extend it. Templates may also ``{% extends "builtin:default/user.j2" %}`` and override blocks.
 
@@ -55,12 +56,22 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "examples": "in-context examples from the user's feedback (empty when there is none)",
     "task": "'rank' (order the candidates), 'pointwise' (will the user like the one candidate? Yes or No) or "
     "'profile' (describe what the user likes, in the interest-profile templates)",
+    "history_nouns": "what the history's items are called (item_nouns unless the spec's history_item_nouns says "
+    "otherwise, e.g. 'books' for movie candidates in a cross-domain scenario)",
+    "history_verb": "what the user did with them (verb_past unless the spec's history_verb_past says otherwise)",
+    "answers": "answer_pointwise: the answers whose first token is read as the score ('Yes', 'No')",
+    "answer": "reask: the start of the answer that named no candidate (empty when it was empty)",
+    "example": "feedback_example: one record, each text escaped and quoted: .label, .title, .rating, "
+    ".scenario (empty unless named), .named (titles shown with it), .rest (how many more), .comment",
 }
 
 Task = Literal["rank", "pointwise"]
 
 #: The optional templates of the interest profile (the retrieval stage's "interests" step).
 _PROFILE_ROLES = ("profile_system", "profile_user")
+#: The texts rendered on their own (:meth:`Scenario.render_text`), each from ``<role>.j2`` (or the spec's
+#: ``<role>_template``): the answer instruction of each mode, generate mode's re-ask, one feedback example.
+TEXT_ROLES = ("answer_generate", "answer_score", "answer_pointwise", "reask", "feedback_example")
 
 _MAX_ITEM_CHARS = 200
 _SPECIAL_TOKENS = re.compile(
@@ -132,6 +143,14 @@ class ScenarioSpec(BaseModel):
     user_template: str = "user.j2"
     profile_system_template: str = "profile_system.j2"
     profile_user_template: str = "profile_user.j2"
+    answer_generate_template: str = "answer_generate.j2"
+    answer_score_template: str = "answer_score.j2"
+    answer_pointwise_template: str = "answer_pointwise.j2"
+    reask_template: str = "reask.j2"
+    feedback_example_template: str = "feedback_example.j2"
+    content_free: str = Field("N/A", description="the title of calibration's content-free candidates")
+    history_item_nouns: str | None = Field(None, description="what the history's items are called, if not item_nouns")
+    history_verb_past: str | None = Field(None, description="what the user did with them, if not verb_past")
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,14 @@ class _Source:
     name: str
     folder: Path
     builtin: bool
+    files: dict[str, str] | None = None  # a scenario given as strings (file name -> text), not a folder
+
+    @property
+    def where(self) -> str:
+        return f"<{self.name}>" if self.files is not None else str(self.folder)
+
+    def has(self, file: str) -> bool:
+        return file in self.files if self.files is not None else (self.folder / file).is_file()
 
 
 def builtin_prompts_dir() -> Path:
@@ -167,9 +194,10 @@ def available_scenarios(prompts_dirs: Sequence[str | Path] = ()) -> dict[str, Pa
 
 
 def _read_spec(source: _Source) -> dict[str, Any]:
-    path = source.folder / "scenario.toml"
+    path = f"{source.where}/scenario.toml"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = source.files.get("scenario.toml", "") if source.files is not None else Path(path).read_text("utf-8")
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -187,6 +215,7 @@ class Scenario:
         self._system = env.get_template(templates["system"])
         self._user = env.get_template(templates["user"])
         self._profile = tuple(env.get_template(templates[r]) for r in _PROFILE_ROLES if r in templates)
+        self._texts = {role: env.get_template(templates[role]) for role in TEXT_ROLES if role in templates}
         self.template_files = templates
         self._views: dict[Item, dict[str, Any]] = {}  # escaped item text, reused across prompts
 
@@ -208,17 +237,28 @@ class Scenario:
             raise ScenarioError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
         context = self._context(history, candidates, strategy, k, answer_format, examples)
         context["task"] = task
-        messages: list[Message] = []
-        for role, template in (("system", self._system), ("user", self._user)):
-            try:
-                text = template.render(context).strip()
-            except SecurityError as exc:
-                raise ScenarioError(f"{_location(template)}: refused by the template sandbox: {exc}") from None
-            except jinja2.TemplateError as exc:
-                raise ScenarioError(f"{_location(template, exc)}: {exc}") from None
-            if text:
-                messages.append({"role": role, "content": text})  # type: ignore[typeddict-item]
-        return messages
+        return self._render_messages((("system", self._system), ("user", self._user)), context)
+
+    @classmethod
+    def from_strings(
+        cls, name: str, spec: str = "", templates: dict[str, str] | None = None,
+        prompts_dirs: Sequence[str | Path] = (),
+    ) -> Scenario:
+        """A scenario given as strings instead of a folder: ``spec`` is its ``scenario.toml`` text (it may
+        ``extends`` a built-in or a scenario in ``prompts_dirs``) and ``templates`` maps file names
+        (``user.j2``...) to template text. Loaded and checked like a folder (:func:`load_scenario`)."""
+        files = {"scenario.toml": spec, **(templates or {})}
+        return load_scenario(name, prompts_dirs, _extra=_Source(name, Path(f"<{name}>"), False, files))
+
+    def render_text(self, role: str, **context: Any) -> str:
+        """One of the :data:`TEXT_ROLES` texts (an answer instruction, the re-ask, a feedback example line),
+        rendered with the scenario's fields and ``context`` (variables of :data:`TEMPLATE_VARIABLES`)."""
+        template = self._texts.get(role)
+        if template is None:
+            raise ScenarioError(f"scenario '{self.name}' has no {role} template ({role}.j2); extend 'default' or add it")
+        values = self._context([], [], "sequential", None, "", ())
+        values.update(context)
+        return self._render_one(template, values)
 
     @property
     def has_profile(self) -> bool:
@@ -238,15 +278,19 @@ class Scenario:
     def _render_messages(self, templates: Any, context: dict[str, Any]) -> list[Message]:
         messages: list[Message] = []
         for role, template in templates:
-            try:
-                text = template.render(context).strip()
-            except SecurityError as exc:
-                raise ScenarioError(f"{_location(template)}: refused by the template sandbox: {exc}") from None
-            except jinja2.TemplateError as exc:
-                raise ScenarioError(f"{_location(template, exc)}: {exc}") from None
+            text = self._render_one(template, context)
             if text:
                 messages.append({"role": role, "content": text})  # type: ignore[typeddict-item]
         return messages
+
+    @staticmethod
+    def _render_one(template: jinja2.Template, context: dict[str, Any]) -> str:
+        try:
+            return template.render(context).strip()
+        except SecurityError as exc:
+            raise ScenarioError(f"{_location(template)}: refused by the template sandbox: {exc}") from None
+        except jinja2.TemplateError as exc:
+            raise ScenarioError(f"{_location(template, exc)}: {exc}") from None
 
     def _item_view(self, item: Item) -> dict[str, Any]:
         view = self._views.get(item)
@@ -299,6 +343,11 @@ class Scenario:
             "k": k or len(candidates),
             "answer_format": answer_format,
             "examples": list(examples),
+            "history_nouns": spec.history_item_nouns or spec.item_nouns,
+            "history_verb": spec.history_verb_past or spec.verb_past,
+            "answers": [],
+            "answer": "",
+            "example": {},
         }
 
 
@@ -314,10 +363,14 @@ def _location(template: jinja2.Template, exc: BaseException | None = None) -> st
     return f"{filename}:{line}" if line else filename
 
 
-def _environment(prompts_dirs: Sequence[str | Path]) -> ImmutableSandboxedEnvironment:
+def _environment(prompts_dirs: Sequence[str | Path], extra: _Source | None = None) -> ImmutableSandboxedEnvironment:
     builtin = jinja2.FileSystemLoader(str(builtin_prompts_dir()))
     search = [str(Path(d)) for d in prompts_dirs] + [str(builtin_prompts_dir())]
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(search), jinja2.PrefixLoader({"builtin": builtin}, ":")])
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(search), jinja2.PrefixLoader({"builtin": builtin}, ":")]
+    if extra is not None and extra.files is not None:
+        given = {f"{extra.name}/{file}": text for file, text in extra.files.items() if file != "scenario.toml"}
+        loaders.insert(0, jinja2.DictLoader(given))
+    loader = jinja2.ChoiceLoader(loaders)
     return ImmutableSandboxedEnvironment(
         loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
     )
@@ -347,14 +400,14 @@ def _check_template(env: ImmutableSandboxedEnvironment, name: str, seen: set[str
         _check_template(env, referenced, seen)
 
 
-def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = ()) -> Scenario:
+def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = (), *, _extra: _Source | None = None) -> Scenario:
     """Load and validate the scenario ``name``, looking in ``prompts_dirs`` before the built-ins.
 
     Raises :class:`ScenarioError` for an unknown name (listing the available ones), an invalid spec, a
     template with a syntax error, an unknown variable, or one the sandbox refuses when test-rendered.
     """
-    sources = _sources(prompts_dirs)
-    env = _environment(prompts_dirs)
+    sources = ([_extra] if _extra is not None else []) + _sources(prompts_dirs)
+    env = _environment(prompts_dirs, _extra)
     fields: dict[str, Any] = {}
     templates: dict[str, str] = {}
     chain: list[str] = []
@@ -375,9 +428,9 @@ def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = ()) -> Scenari
         data = _read_spec(source)
         for key, value in data.items():
             fields.setdefault(key, value)
-        for role in ("system", "user", *_PROFILE_ROLES):
+        for role in ("system", "user", *_PROFILE_ROLES, *TEXT_ROLES):
             file = data.get(f"{role}_template", f"{role}.j2")
-            if role not in templates and (source.folder / file).is_file():
+            if role not in templates and source.has(file):
                 prefix = "builtin:" if source.builtin and _shadowed(sources, source) else ""
                 templates[role] = f"{prefix}{source.name}/{file}"
         parent = data.get("extends")
@@ -392,12 +445,13 @@ def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = ()) -> Scenari
         spec = ScenarioSpec(**fields)
     except ValidationError as exc:
         problems = "; ".join(f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
-        raise ScenarioError(f"{available_scenarios(prompts_dirs).get(name)}/scenario.toml: {problems}") from None
+        where = _extra.where if _extra is not None else available_scenarios(prompts_dirs).get(name)
+        raise ScenarioError(f"{where}/scenario.toml: {problems}") from None
     for role in ("system", "user"):
         if role not in templates:
             raise ScenarioError(f"scenario '{name}' has no {role} template (and extends none that has)")
         _check_template(env, templates[role], set())
-    for role in _PROFILE_ROLES:
+    for role in (*_PROFILE_ROLES, *TEXT_ROLES):
         if role in templates:
             _check_template(env, templates[role], set())
     scenario = Scenario(spec, templates, env)
@@ -420,3 +474,15 @@ def _dry_run(scenario: Scenario) -> None:
     if scenario.has_profile:
         scenario.render_profile(history)
         scenario.render_profile([])
+    labels = ["A", "B", "C"]
+    texts: dict[str, dict[str, Any]] = {
+        "answer_generate": {"labels": labels, "n_candidates": 3},
+        "answer_score": {"labels": labels, "n_candidates": 3},
+        "answer_pointwise": {"answers": ["Yes", "No"]},
+        "reask": {"labels": labels, "n_candidates": 3, "answer": "I do not know"},
+        "feedback_example": {"example": {"label": "liked", "title": '"Sample"', "rating": "", "scenario": "",
+                                         "named": ['"Candidate A"'], "rest": 2, "comment": '"fine"'}},
+    }
+    for role, context in texts.items():
+        if role in scenario._texts:
+            scenario.render_text(role, **context)
