@@ -18,6 +18,7 @@ before the feedback is never served after it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from promptrec.data import Item
+from promptrec.errors import ScenarioError
 from promptrec.feedback_store import (
     LABELS,
     NEGATIVE_RATING,
@@ -38,7 +40,7 @@ from promptrec.feedback_store import (
     Label,
     default_feedback_db,
 )
-from promptrec.scenario import escape_item_text
+from promptrec.scenario import Scenario, escape_item_text, load_scenario
 
 __all__ = [
     "DEFAULT_TOKEN_BUDGET",
@@ -54,6 +56,7 @@ __all__ = [
     "default_feedback_db",
     "demote",
     "example_text",
+    "header_tokens",
     "select_examples",
 ]
 
@@ -62,10 +65,7 @@ logger = logging.getLogger(__name__)
 SelectionStrategy = Literal["recent", "similar"]
 #: Tokens of feedback a prompt takes by default (header included), estimated at four characters a token.
 DEFAULT_TOKEN_BUDGET = 300
-#: The default template's header and closing line around the examples (prompts/default/user.j2), in tokens.
-HEADER_TOKENS = 48
 _SHOWN_TITLES = 3  # shown items named in an example; the rest are counted
-_VERBS = {"liked": "liked", "disliked": "disliked", "clicked": "clicked", "skipped": "skipped"}
 _STOPWORDS = frozenset("a an and at by de der die for from in la le of on or the to with".split())
 _WORD = re.compile(r"[^\W_]+")
 
@@ -104,6 +104,7 @@ def select_examples(
     cross_scenario: bool = False,
     token_budget: int | None = DEFAULT_TOKEN_BUDGET,
     catalog: Mapping[str, Item] | None = None,
+    prompts: Scenario | None = None,
 ) -> SelectedExamples:
     """Choose up to ``n`` of ``user_id``'s feedback records as in-context examples for a prompt.
 
@@ -120,6 +121,9 @@ def select_examples(
         token_budget: most tokens (four characters a token, the default template's header included) the
             examples may take; the least relevant are cut and counted. None = no limit.
         catalog: item id -> Item, to name the items that were shown alongside (optional).
+        prompts: the scenario whose templates word the example lines (``feedback_example.j2``) and whose
+            user template's header around them is measured for the budget (:func:`header_tokens`);
+            default: the built-in scenario called ``scenario``, else ``default``.
 
     Each item appears once, with the user's latest reaction to it.
     """
@@ -150,10 +154,11 @@ def select_examples(
         titles.update({i: catalog[i].title for r in chosen for i in r.shown if i in catalog})
     kept: list[FeedbackRecord] = []
     examples: list[dict[str, Any]] = []
-    tokens = HEADER_TOKENS
+    prompts = prompts if prompts is not None else _builtin(scenario)
+    tokens = header_tokens(prompts)
     cut_tokens = 0
     for record in chosen:
-        example = _example(record, scenario, cross_scenario, titles)
+        example = _example(record, scenario, cross_scenario, titles, prompts)
         cost = _line_tokens(example["text"])
         if cut_tokens == 0 and (token_budget is None or tokens + cost <= token_budget):
             kept.append(record)
@@ -176,31 +181,63 @@ def select_examples(
 
 
 def example_text(
-    record: FeedbackRecord, *, name_scenario: bool = False, titles: Mapping[str, str] | None = None
+    record: FeedbackRecord, *, name_scenario: bool = False, titles: Mapping[str, str] | None = None,
+    prompts: Scenario | None = None,
 ) -> str:
-    """One escaped line that shows a reaction as a demonstration, e.g. ``liked "Alien" when shown with "Up"``.
+    """One escaped line that shows a reaction as a demonstration, e.g. ``liked "Alien" when shown with "Up"``,
+    worded by ``feedback_example.j2`` of ``prompts`` (default: the built-in ``default`` scenario).
 
     ``name_scenario`` adds the record's scenario in parentheses; ``titles`` (item id -> title) names the
     items that were shown with it (at most three, the rest counted).
     """
-    title = _quoted(record.item_title, 100)
-    if record.label == "rating" and record.rating is not None:
-        text = f"rated {title} {record.rating:g}/5"
-    else:
-        text = f"{_VERBS[record.label]} {title}"
-    if name_scenario:
-        text += f" ({escape_item_text(record.scenario, 40)})"
     others = [item_id for item_id in record.shown if item_id != record.item_id]
-    if others:
-        named = [_quoted(titles[i], 60) for i in others if titles and i in titles][:_SHOWN_TITLES]
-        rest = len(others) - len(named)
-        if named:
-            text += " when shown with " + ", ".join(named) + (f" and {rest} more" if rest else "")
-        else:
-            text += f" when shown with {rest} other{'s' if rest > 1 else ''}"
-    if record.comment:
-        text += f"; comment: {_quoted(record.comment, 120)}"
-    return text
+    named = [_quoted(titles[i], 60) for i in others if titles and i in titles][:_SHOWN_TITLES]
+    rated = record.label == "rating" and record.rating is not None
+    example = {
+        "label": record.label if rated or record.label != "rating" else "rated",
+        "title": _quoted(record.item_title, 100),
+        "rating": f"{record.rating:g}" if rated else "",
+        "scenario": escape_item_text(record.scenario, 40) if name_scenario else "",
+        "named": named,
+        "rest": len(others) - len(named),
+        "comment": _quoted(record.comment, 120) if record.comment else "",
+    }
+    return (prompts or _builtin("default")).render_text("feedback_example", example=example)
+
+
+def header_tokens(prompts: Scenario | None = None) -> int:
+    """Estimated tokens (four characters a token, rounded up) of what the user template of ``prompts``
+    (default: the built-in ``default``) adds around feedback examples: its header and closing line, measured
+    as the growth of the rendered prompt with one empty example, less that example's own line."""
+    return _header_tokens(prompts or _builtin("default"))
+
+
+@functools.lru_cache(maxsize=64)
+def _header_tokens(prompts: Scenario) -> int:
+    empty = {"text": "", "label": "liked", "rating": None, "scenario": "", "same_scenario": True, "item_id": "",
+             "title": "", "comment": None, "timestamp": 0.0}
+    candidates = [("A", Item(id="a", title="A"))]
+
+    def length(examples: list[dict[str, Any]]) -> int:
+        return sum(len(m["content"]) for m in prompts.render([], candidates, examples=examples))
+
+    chars = length([empty]) - length([]) - 3  # "- " and the newline belong to the line
+    return max(0, -(-chars // 4))
+
+
+@functools.lru_cache(maxsize=16)
+def _builtin(name: str) -> Scenario:
+    """The built-in scenario ``name`` (for its texts), else the built-in ``default``."""
+    try:
+        return load_scenario(name)
+    except ScenarioError:
+        return load_scenario("default")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HEADER_TOKENS":  # measured from the default template, once it is asked for
+        return header_tokens()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -223,8 +260,10 @@ def demote(candidates: Sequence[Item], rejected: Collection[str]) -> list[Item]:
     return [c for c in candidates if c.id not in rejected] + [c for c in candidates if c.id in rejected]
 
 
-def _example(record: FeedbackRecord, scenario: str, cross_scenario: bool, titles: Mapping[str, str]) -> dict[str, Any]:
-    text = example_text(record, name_scenario=cross_scenario, titles=titles)
+def _example(
+    record: FeedbackRecord, scenario: str, cross_scenario: bool, titles: Mapping[str, str], prompts: Scenario
+) -> dict[str, Any]:
+    text = example_text(record, name_scenario=cross_scenario, titles=titles, prompts=prompts)
     return {
         "text": text,
         "label": record.label,

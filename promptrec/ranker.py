@@ -333,6 +333,7 @@ class Ranker:
         chosen = select_examples(
             config.store, history.user_id, self.scenario.name, candidates, n=config.examples,
             strategy=config.selection, cross_scenario=config.cross_scenario, token_budget=config.token_budget,
+            prompts=self.scenario,
         )
         demoted = rejected if config.rejected == "demote" else frozenset()
         return _Resolved(history, candidates, k, chosen.examples, chosen.cut, demoted)
@@ -401,12 +402,12 @@ class Ranker:
         )
 
     def _prior(self, request: PreparedRequest) -> dict[str, float]:
-        """The label prior: the scores of a content-free prompt (no history, every candidate 'N/A'),
-        computed once per ranker and label set and cached like any answer."""
+        """The label prior: the scores of a content-free prompt (no history, every candidate titled with the
+        scenario's ``content_free``, "N/A"), computed once per ranker and label set and cached like any answer."""
         labels, shown = self.mode_impl.prior_query(request)
         key = (self.mode, *labels)
         if key not in self._priors:
-            blank = [(label, Item(id=f"content-free-{label}", title="N/A")) for label in shown]
+            blank = [(label, Item(id=f"content-free-{label}", title=self.scenario.spec.content_free)) for label in shown]
             scores = self._label_scores(self._render([], blank), list(labels), prefix=self.mode_impl.prefix)
             self._priors[key] = scores.value.logprobs
         return self._priors[key]
