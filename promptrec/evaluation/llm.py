@@ -9,14 +9,10 @@ per query (the Ranker's own re-ask is label-agnostic).
 
 from __future__ import annotations
 
-import atexit
 import inspect
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from promptrec.backends import Backend, get_backend
@@ -37,45 +33,24 @@ DOMAIN_WORDS: dict[str, tuple[str, str]] = {
     "movies": ("movies and TV shows", "watched"),
 }
 
-_CROSS_USER = """{{% extends "builtin:default/user.j2" %}}
-{{% block demonstration %}}{{% endblock %}}
-{{% block history %}}
-{{% if history %}}
-I have {verb} the following {nouns}, oldest first:
-{{% for item in history %}}
-{{{{ loop.index }}}}. {{{{ item.text }}}}
-{{% endfor %}}
-{{% if strategy == "recency" and recent %}}
-The one I {verb} most recently is {{{{ recent.text }}}}.
-{{% endif %}}
-{{% endif %}}
-I have not {{{{ verb_past }}}} any {{{{ item_nouns }}}} yet.
-{{% endblock %}}
-"""
-
-
 #: target domain -> (item noun, item nouns) where the target scenario's own nouns do not fit
 TARGET_NOUNS: dict[str, tuple[str, str]] = {"cds": ("album", "albums")}
 
 
 def cross_domain_scenario(source: str, target_scenario: str, target: str | None = None) -> Scenario:
     """A scenario whose history speaks of ``source`` items (``books``...) and whose candidates are the target
-    scenario's; attributes of both domains are shown. Written to a temporary folder kept for the process."""
+    scenario's; attributes of both domains are shown. Its wording is prompts/default/cross_domain_user.j2."""
     nouns, verb = DOMAIN_WORDS.get(source, (f"{source} items", "chosen"))
     target_nouns = TARGET_NOUNS.get(target or "")
-    folder = Path(tempfile.mkdtemp(prefix="promptrec-eval-"))
-    atexit.register(shutil.rmtree, folder, True)
-    name = f"from_{source}_{target_scenario}"
-    (folder / name).mkdir()
-    (folder / name / "scenario.toml").write_text(
+    spec = (
         f'extends = "{target_scenario}"\n'
         f'description = "Cold-start {target_scenario} from {nouns}"\n'
         'attributes = ["author", "artist", "year", "genres", "brand"]\n'
-        + (f'item_noun = "{target_nouns[0]}"\nitem_nouns = "{target_nouns[1]}"\n' if target_nouns else ""),
-        encoding="utf-8",
+        f'history_item_nouns = "{nouns}"\nhistory_verb_past = "{verb}"\n'
+        + (f'item_noun = "{target_nouns[0]}"\nitem_nouns = "{target_nouns[1]}"\n' if target_nouns else "")
     )
-    (folder / name / "user.j2").write_text(_CROSS_USER.format(nouns=nouns, verb=verb), encoding="utf-8")
-    return load_scenario(name, [folder])
+    user = '{% extends "builtin:default/cross_domain_user.j2" %}'
+    return Scenario.from_strings(f"from_{source}_{target_scenario}", spec, {"user.j2": user})
 
 
 def scenario_for(dataset: EvalDataset, prompts_dirs: Sequence[str] = ()) -> Scenario:
