@@ -27,6 +27,7 @@ validation users: it tries ``w`` = 0, 0.1, ..., 1 on them and prints the weight 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -69,10 +70,12 @@ def default_llm_weight(ranker: Ranker | None) -> float:
 
 
 def _minmax(values: Sequence[float]) -> list[float]:
-    low, high = min(values), max(values)
+    """``values`` rescaled to [0, 1] (all 0 when they are equal); a non-finite value counts as the lowest."""
+    finite = [v for v in values if math.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
     if high == low:
         return [0.0] * len(values)
-    return [(v - low) / (high - low) for v in values]
+    return [((v if math.isfinite(v) else low) - low) / (high - low) for v in values]
 
 
 def fuse(

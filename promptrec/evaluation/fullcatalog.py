@@ -252,22 +252,11 @@ def _prefix_sample(cases: Sequence[FullCase], n: int, seed: str) -> list[FullCas
 
 
 def pool_fuse(retrieval: Sequence[float], llm: Sequence[float], weight: float) -> list[int]:
-    """The fused order of a pool given best first: ``w * minmax(llm) + (1 - w) * minmax(retrieval)``, ties
-    to the better retrieval rank; ``w = 0`` is ``range(n)`` exactly (as :func:`promptrec.pipeline.fuse`)."""
-    n = len(retrieval)
-    if weight == 0.0:
-        return list(range(n))
+    """The fused order of a pool given best first, exactly as the shipped pipeline fuses it
+    (:func:`promptrec.pipeline.fuse`, ``wsum``): ``w = 0`` is ``range(n)``."""
+    from promptrec.pipeline import fuse
 
-    def minmax(values: Sequence[float]) -> list[float]:
-        finite = [v for v in values if math.isfinite(v)]
-        low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
-        if high == low:
-            return [0.0] * len(values)
-        return [((v if math.isfinite(v) else low) - low) / (high - low) for v in values]
-
-    a, b = minmax(llm), minmax(retrieval)
-    fused = [weight * x + (1 - weight) * y for x, y in zip(a, b)]
-    return sorted(range(n), key=lambda i: (-fused[i], i))
+    return fuse(retrieval, llm, weight)[0]
 
 
 def _rank_after_rerank(pool: Sequence[int], order: Sequence[int], truth: int, base_rank: float) -> float:
