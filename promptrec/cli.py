@@ -113,7 +113,7 @@ def _print_table(ranking: Ranking, scores: bool = False) -> None:
     if ranking.mode == "retrieval":
         return
     report = ranking.report
-    notes = [f"answer format: {report.format}", f"{report.valid} candidates named"
+    notes = [f"answer format: {report.format}" + (f" (structured: {report.structured})" if report.structured else ""), f"{report.valid} candidates named"
              + (f" over {ranking.passes} passes" if ranking.passes > 1 else "")]
     for name in ("duplicates", "hallucinated", "history", "missing"):
         values = getattr(report, name)
@@ -194,6 +194,7 @@ def _backend_options(func: Any) -> Any:
         ),
         click.option("--base-url", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."),
         click.option("--api-key", help="API key (default: $OPENAI_API_KEY; a local server needs none)."),
+        click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "vllm", "ollama", "off"]), help="openai backends, generate mode: hold the answer to a JSON schema of the labels in this dialect; auto tries json_schema, json_object, then free text [default: auto]."),
         click.option("--n-ctx", type=int, help="llama.cpp context window in tokens [default: 4096]."),
         click.option("--threads", type=int, help="llama.cpp CPU threads [default: all cores]."),
     ]
@@ -239,7 +240,8 @@ def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
     default = options["scenario"] or ("movies" if catalog == "demo" else "default")
     load_scenario(default, options["prompts_dirs"])
     backend_spec = options["backend_spec"]
-    backend_options: dict[str, Any] = {"base_url": options["base_url"], "api_key": options["api_key"]}
+    backend_options: dict[str, Any] = {"base_url": options["base_url"], "api_key": options["api_key"],
+                                       "structured": options["structured"]}
     if backend_spec.partition(":")[0] == "llamacpp":
         backend_options = {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
     backends: list[Any] = []  # created on the first ranker asked for, so cheap checks come first

@@ -81,6 +81,7 @@ def merge_reports(reports: Sequence[ParseReport]) -> ParseReport:
         truncated=any(r.truncated for r in reports),
         reasks=sum(r.reasks for r in reports),
         floored=sum(r.floored for r in reports),
+        structured=next((r.structured for r in reports if r.structured), None),
     )
 
 

@@ -189,6 +189,8 @@ class GenerateMode(RankingMode):
             history_titles=request.history_titles,
             truncated=completion.finish_reason == "length",
         )
+        if completion.structured:
+            report = report.model_copy(update={"structured": completion.structured})
         if report.repaired:
             logger.debug("repaired answer %r: %s", completion.text, report)
         n = len(order)

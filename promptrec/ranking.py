@@ -20,6 +20,8 @@ class ParseReport(BaseModel):
     ``duplicates``, ``hallucinated`` (neither a candidate label nor a candidate title) and ``history`` (an item
     the user already has) were dropped; ``missing`` candidates were appended in the fallback order. In score
     mode the format is ``scores`` and ``floored`` counts labels that an API's top log-probabilities left out.
+    ``structured`` names the structured-output dialect the server held the answer to (``json_schema``,
+    ``json_object``, ...), ``None`` for free text or a grammar.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -34,6 +36,7 @@ class ParseReport(BaseModel):
     truncated: bool = False
     reasks: int = 0
     floored: int = 0
+    structured: str | None = None
 
     @property
     def usable(self) -> bool:

@@ -112,6 +112,7 @@ def test_auto_falls_back_from_json_schema_to_json_object_once(items):
     types = [body.get("response_format", {}).get("type") for body in server.bodies]
     assert types == ["json_schema", "json_object", "json_object"]  # the rejected dialect is not tried again
     assert first.retries == 0 and first.report.valid == 3 and second.report.valid == 3
+    assert first.report.structured == second.report.structured == "json_object"  # the report says which was used
 
 
 def test_auto_falls_back_to_free_text_when_no_dialect_is_accepted(items):
@@ -121,6 +122,7 @@ def test_auto_falls_back_to_free_text_when_no_dialect_is_accepted(items):
         ranker.rank(*items)
         ranker.rank(items[0], list(reversed(items[1])))
     assert [body.get("response_format", {}).get("type") for body in server.bodies] == ["json_schema", "json_object", None, None]
+    assert ranker.rank(*items).report.structured is None  # free text
 
 
 def test_the_completion_says_which_dialect_was_used():
@@ -200,6 +202,7 @@ def test_the_real_llama_cpp_server_is_held_to_the_schema(llama_server, demo_cata
     assert list(answer) == ["ranking"] and len(answer["ranking"]) == len(candidates)
     assert set(answer["ranking"]) <= set(label_alphabet(len(candidates)))
     assert ranking.report.format == "json" and ranking.report.hallucinated == []
+    assert ranking.report.structured == "json_object"
     assert ranking.report.valid + len(ranking.report.duplicates) == len(candidates)  # repeats are the only repair
     assert backend._dialects(GenerationParams(ranking_labels=("A",)))[0] == "json_object"  # json_schema was refused
 

@@ -34,7 +34,7 @@ def _require_eval_extra() -> None:
 def _backend_options(spec: str, options: dict[str, Any]) -> dict[str, Any]:
     if spec.partition(":")[0].strip().lower() == "llamacpp":
         return {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
-    return {"base_url": options["base_url"], "api_key": options["api_key"]}
+    return {"base_url": options["base_url"], "api_key": options["api_key"], "structured": options["structured"]}
 
 
 def _llm_factories(options: dict[str, Any], datasets: list[Any]) -> tuple[list[Any], list[Any]]:
@@ -206,6 +206,7 @@ def _run_full(dataset: Any, config: Any, options: dict[str, Any], factories: lis
 @click.option("--no-fusion", is_flag=True, help="Skip the LLM + prior fusion rows.")
 @click.option("--base-url", help="Base URL of an OpenAI-compatible server.")
 @click.option("--api-key", help="API key (default: $OPENAI_API_KEY).")
+@click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "vllm", "ollama", "off"]), help="openai backends, generate mode: the structured-output dialect [default: auto].")
 @click.option("--n-ctx", type=int, help="llama.cpp context window [default: 4096].")
 @click.option("--threads", type=int, help="llama.cpp CPU threads [default: all cores].")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
