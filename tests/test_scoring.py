@@ -126,10 +126,14 @@ def test_openai_without_logprobs_is_a_clear_error(response):
 
 @pytest.fixture(scope="module")
 def reference_llama(bundled_model_path):
-    """A second, independent Llama with logits for every position (llama-cpp-python's own logprobs path)."""
+    """A second, independent Llama with logits for every position (llama-cpp-python's own logprobs path),
+    loaded with promptrec's AMX decision (extra buffer types crash llama.cpp on AMX CPUs)."""
     import llama_cpp
 
-    return llama_cpp.Llama(model_path=str(bundled_model_path), n_ctx=1024, logits_all=True, verbose=False)
+    from promptrec.backends import amx
+
+    with amx.model_params(extra_buffers=amx.use_extra_buffers()):
+        return llama_cpp.Llama(model_path=str(bundled_model_path), n_ctx=1024, logits_all=True, verbose=False)
 
 
 def reference_logprobs(llm, messages, labels, prefix="[") -> dict[str, float]:
