@@ -165,4 +165,8 @@ def _finish_imported(entry: InputLine, record: dict[str, Any], ranker_for: Calla
     )
     ranker = ranker_for(entry.request.scenario)
     prepared = ranker.prepare(entry.request.history, entry.request.candidates, entry.request.k)
+    # the answer was held to the dialect the exported body asked for, as a live answer is
+    dialect_for = getattr(ranker.backend, "dialect_for", None)
+    if dialect_for is not None:
+        completion = completion.model_copy(update={"structured": dialect_for(prepared.params)})
     return ranker.finish(prepared, completion)

@@ -170,7 +170,11 @@ class OpenAIBackend:
     def request_body(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
         """The chat completions request body for ``messages`` (also what the Batch API export writes): with
         ``params.ranking_labels``, in the structured-output dialect this backend uses now."""
-        return self._body(messages, params, self._dialects(params)[0])
+        return self._body(messages, params, self.dialect_for(params))
+
+    def dialect_for(self, params: GenerationParams) -> str | None:
+        """The structured-output dialect :meth:`request_body` asks for with ``params`` (``None``: free text)."""
+        return self._dialects(params)[0]
 
     def _body(self, messages: list[Message], params: GenerationParams, dialect: str | None) -> dict[str, Any]:
         if params.grammar:
