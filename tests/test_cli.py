@@ -52,7 +52,7 @@ def test_rank_from_files(tmp_path):
     (tmp_path / "users.jsonl").write_text('{"user_id": "u7", "history": ["b1"]}\n')
     result = run(
         "rank", "--catalog", str(tmp_path / "items.csv"), "--user-file", str(tmp_path / "users.jsonl"),
-        "--user", "u7", "--scenario", "books", "--json", "--show-prompt",
+        "--user", "u7", "--scenario", "books", "--json", "--show-prompt", "--llm-weight", "1",
     )
     assert result.exit_code == 0, result.output
     ranking = json.loads(result.stdout)
@@ -62,19 +62,31 @@ def test_rank_from_files(tmp_path):
     assert "--- answer ---" in result.stderr
 
 
-@pytest.mark.model
-def test_rank_demo_table_on_the_embedded_model():
+def test_rank_demo_table_the_readme_main_job():
+    """The README's main job: the embedded default's measured weight is 0, so the retriever's order, no model."""
     result = run("rank", "--catalog", "demo", "--history", "m01,m03,m04", "-k", "5")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["rank", "label", "id", "title"]
+    assert [line.split()[0] for line in lines[1:6]] == ["1", "2", "3", "4", "5"]
+    assert "Aliens" in result.stdout and "Terminator 2" in result.stdout  # science fiction for a sci-fi fan
+    assert "LLM weight 0.0" in result.stderr and "the LLM was not asked" in result.stderr
+
+
+@pytest.mark.model
+def test_rank_demo_table_on_the_embedded_model():
+    result = run("rank", "--catalog", "demo", "--history", "m01,m03,m04", "-k", "5", "--llm-weight", "0.5", "--scores")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["rank", "label", "id", "retrieval", "llm", "fused", "title"]
     assert [line.split()[0] for line in lines[1:6]] == ["1", "2", "3", "4", "5"]
     assert "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf | scenario movies" in result.stderr
 
 
 @pytest.mark.model
 def test_rank_free_text_history_json():
-    result = run("rank", "--catalog", "demo", "--history-title", "the matrix", "--history-title", "Solaris", "--json")
+    result = run("rank", "--catalog", "demo", "--history-title", "the matrix", "--history-title", "Solaris", "--json",
+                 "--llm-weight", "0.3")
     assert result.exit_code == 0, result.output
     ranking = json.loads(result.stdout)
     # the pipeline's pool of 20 from the 23 catalog items left once The Matrix is removed (Solaris is not in it)
