@@ -25,7 +25,7 @@ from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file
 from promptrec.pipeline import DEFAULT_LLM_WEIGHT, EMBEDDED_LLM_WEIGHT, FUSIONS, Recommender
 from promptrec.progress import progress_bar
-from promptrec.ranker import Ranker, check_options
+from promptrec.ranker import MODES, Ranker, check_options
 from promptrec.ranking import Ranking
 from promptrec.retrieval.base import DEFAULT_POOL
 from promptrec.retry import RetryPolicy
@@ -221,7 +221,7 @@ def _ranking_options(func: Any) -> Any:
         click.option("--cross-scenario", is_flag=True, help="Also use the user's feedback from other scenarios."),
         click.option("--rejected", type=click.Choice(["demote", "remove", "keep"]), default="demote", show_default=True, help="What happens to items the user disliked."),
         click.option("--no-feedback", is_flag=True, help="Ignore the feedback store."),
-        click.option("--mode", type=click.Choice(["generate", "score", "pointwise"]), default="generate", show_default=True, help="generate: the model writes a ranked label list; score: one forward pass, candidates ordered by their label's probability; pointwise: each candidate asked about alone, scored by P(Yes) against P(No) (score and pointwise need log-probabilities)."),
+        click.option("--mode", type=click.Choice(MODES), default="generate", show_default=True, help="generate: the model writes a ranked label list; score: one forward pass, candidates ordered by their label's probability; pointwise: each candidate asked about alone, scored by P(Yes) against P(No) (score and pointwise need log-probabilities)."),
         click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in cyclically shifted candidate orders, aggregated (against position bias)."),
         click.option("--calibrate", is_flag=True, help="Score and pointwise modes: divide out the label prior of a content-free prompt."),
         click.option("--window", type=click.IntRange(min=2), help="At most this many candidates per prompt; more go through sliding windows."),

@@ -18,6 +18,7 @@ import click
 
 from promptrec.errors import MissingDependencyError, PromptrecError
 from promptrec.progress import progress_bar
+from promptrec.ranker import MODES
 
 STRATEGY_CHOICES = ("sequential", "recency", "in_context")
 PROTOCOL_CHOICES = ("auto", "llmrank", "cross-domain", "pointwise", "full")
@@ -199,7 +200,7 @@ def _run_full(dataset: Any, config: Any, options: dict[str, Any], factories: lis
 @click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable).")
 @click.option("--backend", "backends", multiple=True, default=("llamacpp",), show_default=True, help="kind:model (repeatable); 'llamacpp' is the bundled SmolLM2-135M model.")
 @click.option("--strategy", "strategies", multiple=True, type=click.Choice(STRATEGY_CHOICES), default=("sequential",), show_default=True, help="LLMRank prompt strategy (repeatable).")
-@click.option("--mode", type=click.Choice(("generate", "score", "pointwise")), default="generate", show_default=True, help="generate: the model writes a ranked list (Borda points); score: label log-probabilities (needs a backend with log-probabilities); pointwise: P(Yes) against P(No) per candidate. Yes/no datasets always use pointwise.")
+@click.option("--mode", type=click.Choice(MODES), default="generate", show_default=True, help="generate: the model writes a ranked list (Borda points); score: label log-probabilities (needs a backend with log-probabilities); pointwise: P(Yes) against P(No) per candidate. Yes/no datasets always use pointwise.")
 @click.option("--calibrate", is_flag=True, help="Score and pointwise modes: divide out the label prior of a content-free prompt.")
 @click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in shifted candidate orders, aggregated (where the Ranker supports it).")
 @click.option("--no-llm", is_flag=True, help="Run the baselines only.")
