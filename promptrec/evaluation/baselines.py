@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from promptrec.data import Item
 from promptrec.evaluation.cases import Query
+from promptrec.retrieval.base import item_text  # the text the retrieval stage indexes, one definition
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +100,6 @@ class CooccurrenceBaseline:
             theirs = users_of.get(item.id)
             scores[item.id] = float(sum(len(theirs & mine) for mine in history)) if theirs else 0.0
         return Scored(scores)
-
-
-def item_text(item: Item) -> str:
-    """The text BM25 sees: the title and every attribute value."""
-    parts = [item.title]
-    for value in item.attributes.values():
-        parts.extend(str(v) for v in value) if isinstance(value, (list, tuple)) else parts.append(str(value))
-    return " ".join(parts)
 
 
 class BM25Baseline:
