@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,21 @@ from promptrec.backends.base import Completion, GenerationParams, Message, Usage
 from promptrec.cli import demo_catalog_path
 from promptrec.data import Catalog, read_catalog
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+#: the real datasets, where the evaluation finds them: $PROMPTREC_DATA, else ../shared/datasets beside the project
+DATASETS = Path(os.environ.get("PROMPTREC_DATA") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+#: the folders of DATASETS the real-data tests read
+DATASET_FOLDERS = ("movielens-latest-small", "amazon-games-llmrank", "amazon-industrial-office-minionerec",
+                   "amazon_books_cds_movies_recsys24", "bookcrossing-tallrec")
+HAVE_DATASETS = all((DATASETS / folder).is_dir() for folder in DATASET_FOLDERS)
+#: skips a test (or a module, as ``pytestmark``) where the real datasets are missing
+needs_datasets = pytest.mark.skipif(not HAVE_DATASETS, reason=f"datasets not found at {DATASETS}")
+#: the tiny synthetic datasets committed with the tests (tests/fixtures/make_fixtures.py writes them)
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TINYLENS = FIXTURES / "tinylens"  # MovieLens format: -d movielens:TINYLENS
+TINYCROSS = FIXTURES / "tinycross"  # cross-domain format: -d crossdomain:TINYCROSS:books:movies
+
+#: a scripted answer ranking 20 labelled candidates in reverse shown order
+REVERSED = " > ".join(f"[{chr(65 + i)}]" for i in reversed(range(20)))
 
 
 class ScriptedBackend:

@@ -1,13 +1,19 @@
 """Cross-domain cold-start on any data: the documented format (both layouts), its errors, and the protocol."""
 
+import csv
+
 import pytest
 
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
+
+from conftest import DATASETS, needs_datasets  # noqa: E402
 
 from promptrec.errors import DataError  # noqa: E402
 from promptrec.evaluation.baselines import Interactions  # noqa: E402
 from promptrec.evaluation.crossdomain import (  # noqa: E402
     build_cross_domain,
+    cold_start_pairs,
+    load_cross_domain,
     load_crossdomain,
     parse_spec,
     read_crossdomain,
@@ -139,3 +145,53 @@ def test_unknown_domains_and_layouts(tmp_path):
         read_crossdomain(tmp_path)
     with pytest.raises(DataError, match="folder not found"):
         read_crossdomain(tmp_path / "nope")
+
+
+@needs_datasets
+def test_cross_domain_pairs_and_cold_start_records():
+    root = DATASETS / "amazon_books_cds_movies_recsys24"
+    pairs = cold_start_pairs(root, "cds", "books")
+    assert [(s.name, t.name) for s, t in pairs] == [("cds_3_5__5.csv", "books_8_10.csv"), ("cds_3_5__6.csv", "books_10_10.csv")]
+    dataset = load_dataset("cds-books", DATASETS)
+    assert dataset.name == "cds->books" and dataset.protocol == "cross-domain" and dataset.scenario == "books"
+    assert len(dataset.test.records) == 459
+    source_items: dict[str, set[str]] = {}
+    target_items: dict[str, list[tuple[float, str]]] = {}
+    for row in csv.DictReader((root / "raw/CDs/cds_3_5__5.csv").open()):
+        source_items.setdefault(row["user_id"], set()).add(row["item_id"])
+    for row in csv.DictReader((root / "raw/CDs/books_8_10.csv").open()):
+        target_items.setdefault(row["user_id"], []).append((float(row["timestamp"]), row["item_id"]))
+    pool = set(dataset.pool)
+    for record in dataset.test.records[:50]:
+        assert set(record.history) == source_items[record.user_id]  # history from the source domain only
+        assert record.truth == min(target_items[record.user_id])[1]  # the first target-domain item
+        assert not set(record.history) & pool  # no target-domain item in the history
+        assert {item for _, item in target_items[record.user_id]} <= record.known
+
+
+def test_cross_domain_training_leaves_out_the_cold_start_users(tmp_path):
+    from promptrec.evaluation.baselines import Interactions
+
+    header = "user_id,item_id,rating,timestamp,title,brand,category\n"
+    (tmp_path / "raw" / "Books").mkdir(parents=True)
+    (tmp_path / "raw" / "CDs").mkdir(parents=True)
+    (tmp_path / "raw" / "Books" / "books_3_5__4.csv").write_text(
+        header + "u1,b1,5,3,Dune,Herbert,\"['Fiction']\"\nu1,b2,4,1,Emma,Austen,[]\nu1,b3,4,2,Ulysses,Joyce,[]\n"
+    )
+    (tmp_path / "raw" / "Books" / "cds_8_10.csv").write_text(header + "u1,c2,5,20,Help,Beatles,[]\nu1,c1,5,11,Abbey Road,Beatles,[]\n")
+    (tmp_path / "raw" / "CDs" / "cds_5_10.csv").write_text(header + "u2,c2,5,1,Help,Beatles,[]\nu2,c3,5,1,Kid A,Radiohead,[]\nu3,c3,3,1,Kid A,Radiohead,[]\n")
+    dataset = load_cross_domain(tmp_path / "books-cds")
+    (record,) = dataset.test.records
+    assert record.history == ("b2", "b3", "b1") and record.truth == "c1" and record.known >= {"c1", "c2", "b1"}
+    assert dataset.items["c1"].attributes == {"artist": "Beatles"} and dataset.items["b1"].attributes["author"] == "Herbert"
+    assert Interactions(dataset.test.train).popularity == {"c2": 1, "c3": 2}  # u1's own ratings never count
+    assert set(dataset.pool) == {"c1", "c2", "c3"}
+
+
+def test_malformed_recsys24_category(tmp_path):
+    header = "user_id,item_id,rating,timestamp,title,brand,category\n"
+    (tmp_path / "raw" / "Books").mkdir(parents=True)
+    (tmp_path / "raw" / "Books" / "books_3_5__4.csv").write_text(header + "u1,b1,5,10,Dune,Herbert,\"['Fiction']\"\n")
+    (tmp_path / "raw" / "Books" / "cds_8_10.csv").write_text(header + "u1,c1,5,11,Abbey Road,Beatles,['Rock'\n")
+    with pytest.raises(DataError, match=r"cds_8_10\.csv:2 field 'category'"):
+        load_cross_domain(tmp_path / "books-cds")

@@ -1,6 +1,5 @@
 """The full-catalog protocol: ranks over the whole catalog, the pool bound, the LLM on the pool, fusion."""
 
-import json
 import math
 
 import numpy as np
@@ -8,13 +7,10 @@ import pytest
 
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
 
-from click.testing import CliRunner  # noqa: E402
-from conftest import DATASETS  # noqa: E402
 
 from promptrec.data import Item  # noqa: E402
 from promptrec.evaluation.baselines import Scored  # noqa: E402
 from promptrec.evaluation.cases import EvalDataset, Split, UserRecord  # noqa: E402
-from promptrec.evaluation.cli import eval_command  # noqa: E402
 from promptrec.evaluation.fullcatalog import (  # noqa: E402
     full_section,
     metrics_of,
@@ -23,7 +19,6 @@ from promptrec.evaluation.fullcatalog import (  # noqa: E402
     run_full,
     truth_rank,
 )
-from promptrec.evaluation.fusion import choose_weight  # noqa: E402
 from promptrec.evaluation.protocol import ProtocolConfig  # noqa: E402
 
 
@@ -49,17 +44,6 @@ def test_pool_fuse_weight_zero_is_the_retriever_and_one_is_the_llm():
         return
     for weight in (0.0, 0.3, 0.7, 1.0):  # the same fusion as the pipeline's
         assert pool_fuse(retrieval, llm, weight) == fuse(retrieval, llm, weight)[0]
-
-
-def test_one_standard_error_rule_prefers_the_prior_on_noise():
-    # weight 1 is better on average by one lucky user: within one paired s.e., so weight 0 is kept
-    per_user = {0.0: [0.0, 0.0, 0.5, 0.5], 0.5: [0.0, 0.0, 0.5, 0.5], 1.0: [1.0, 0.0, 0.5, 0.5]}
-    choice = choose_weight(per_user)
-    assert choice.best_weight == 1.0 and choice.weight == 0.0 and choice.users == 4
-    clear = {0.0: [0.0] * 6, 1.0: [1.0] * 6}
-    assert choose_weight(clear).weight == 1.0
-    with pytest.raises(ValueError):
-        choose_weight({0.0: []})
 
 
 class Retriever:
@@ -128,25 +112,6 @@ def test_run_full_rows_pool_llm_and_fusion():
     for needle in ("full catalog", "Recall@50", "validation Recall@10", "Fusion weight (chosen on 12 validation users",
                    "paired s.e.", "100 in + 1 out tokens, 0.50 s", "20 sampled of 20 (seed 3)"):
         assert needle in text
-
-
-@pytest.mark.skipif(not DATASETS.is_dir(), reason=f"datasets not found at {DATASETS}")
-def test_eval_command_full_protocol_on_real_data(tmp_path):
-    out = tmp_path / "run"
-    result = CliRunner().invoke(eval_command, [
-        "-d", "movielens", "-d", "books-movies", "--data-dir", str(DATASETS), "--protocol", "full", "--protocol", "auto",
-        "-n", "30", "--valid-users", "30", "--retriever", "popularity", "--retriever", "cooccurrence",
-        "--retriever", "bm25", "--no-llm", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "## movielens (full catalog)" in result.output and "## books->movies (full catalog)" in result.output
-    assert "## movielens\n" in result.output  # the 20-candidate protocol ran too
-    results = json.loads((out / "results.json").read_text())
-    (ml, bm) = results["full_catalog"]
-    assert ml["catalog_size"] == 9724 and bm["protocol"]["protocol"].endswith("(books -> movies)")
-    assert [m["name"] for m in ml["methods"]][:4] == ["random", "popularity", "cooccurrence", "bm25"]
-    assert all(m["users"] == 30 for m in ml["methods"])
-    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
-    assert sum(1 for r in rows if r.get("protocol") == "full") == 2 * 30 * 5
 
 
 def test_profile_retriever_row_on_the_llm_users():

@@ -1,0 +1,88 @@
+"""`promptrec eval` end to end through click's CliRunner: on the committed fixtures always, on the real datasets where present."""
+
+import json
+
+import pytest
+
+pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
+
+from click.testing import CliRunner  # noqa: E402
+from conftest import DATASETS, needs_datasets  # noqa: E402
+
+from promptrec.evaluation.cli import eval_command  # noqa: E402
+
+
+@needs_datasets
+def test_eval_command_with_baselines_only(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        eval_command,
+        ["-d", "movielens", "-d", "office", "-d", "bookcrossing", "--data-dir", str(DATASETS), "-n", "25",
+         "--valid-users", "5", "--seed", "7", "--no-llm", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "| popularity |" in result.output and "25 sampled of 610 (seed 7)" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["metric_by_method.png", "ndcg_by_history.png", "report.md",
+                                                     "results.json", "rows.jsonl"]
+
+
+@needs_datasets
+def test_eval_command_reports_bad_datasets_and_protocols(tmp_path):
+    result = CliRunner().invoke(eval_command, ["-d", "nope", "--no-llm", "-o", str(tmp_path)])
+    assert result.exit_code != 0 and "unknown dataset 'nope'" in result.output
+    result = CliRunner().invoke(
+        eval_command, ["-d", "movielens", "--data-dir", str(DATASETS), "--protocol", "cross-domain", "--no-llm", "-o", str(tmp_path)]
+    )
+    assert result.exit_code != 0 and "is llmrank, not cross-domain" in result.output
+
+
+@needs_datasets
+@pytest.mark.model
+def test_eval_command_on_the_bundled_model(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        eval_command,
+        ["-d", "movielens", "-d", "bookcrossing", "--data-dir", str(DATASETS), "-n", "4", "--valid-users", "1",
+         "--history", "5", "--mode", "score", "--calibrate", "-o", str(out), "--cache-dir", str(tmp_path / "cache")],
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    llm = next(m for m in results["datasets"][0]["methods"] if m["kind"] == "llm")
+    assert llm["name"].startswith("LLM SmolLM2-135M-Instruct") and "mode=score, calibrate=True" in llm["name"]
+    assert llm["users"] == 4 and llm["answers"]["answers"] == 4 and llm["answers"]["failures"] == 0
+    assert llm["answers"]["input_tokens"] > 0 and 0.0 <= llm["metrics"]["NDCG@10"] <= 1.0
+    (pointwise,) = results["pointwise"]
+    (name,) = [n for n in pointwise["auc"] if n.startswith("LLM")]
+    assert "mode=pointwise, calibrate=True" in name and pointwise["records"] == 4
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    scores = [row["score"] for row in rows if row.get("method") == name]
+    assert len(scores) == 4 and len(set(scores)) > 1  # one log-odds per record, not a constant
+
+
+def test_the_command_module_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, promptrec.evaluation.cli, promptrec.evaluation; "
+            "print(sorted(m for m in ('ir_measures', 'bm25s', 'matplotlib', 'llama_cpp') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@needs_datasets
+def test_eval_command_full_protocol_on_real_data(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(eval_command, [
+        "-d", "movielens", "-d", "books-movies", "--data-dir", str(DATASETS), "--protocol", "full", "--protocol", "auto",
+        "-n", "30", "--valid-users", "30", "--retriever", "popularity", "--retriever", "cooccurrence",
+        "--retriever", "bm25", "--no-llm", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "## movielens (full catalog)" in result.output and "## books->movies (full catalog)" in result.output
+    assert "## movielens\n" in result.output  # the 20-candidate protocol ran too
+    results = json.loads((out / "results.json").read_text())
+    (ml, bm) = results["full_catalog"]
+    assert ml["catalog_size"] == 9724 and bm["protocol"]["protocol"].endswith("(books -> movies)")
+    assert [m["name"] for m in ml["methods"]][:4] == ["random", "popularity", "cooccurrence", "bm25"]
+    assert all(m["users"] == 30 for m in ml["methods"])
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert sum(1 for r in rows if r.get("protocol") == "full") == 2 * 30 * 5
