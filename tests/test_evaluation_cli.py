@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
 
 from click.testing import CliRunner  # noqa: E402
-from conftest import DATASETS, needs_datasets  # noqa: E402
+from conftest import DATASETS, TINYCROSS, TINYLENS, needs_datasets  # noqa: E402
 
 from promptrec.evaluation.cli import eval_command  # noqa: E402
 
@@ -86,3 +86,85 @@ def test_eval_command_full_protocol_on_real_data(tmp_path):
     assert all(m["users"] == 30 for m in ml["methods"])
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert sum(1 for r in rows if r.get("protocol") == "full") == 2 * 30 * 5
+
+
+# ------------------------------------------------------------------ on the committed fixtures, always
+
+FIXTURE_SPECS = ["-d", f"movielens:{TINYLENS}", "-d", f"crossdomain:{TINYCROSS}:books:movies"]
+
+
+def _run(args, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(eval_command, [*FIXTURE_SPECS, *args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return result, out, json.loads((out / "results.json").read_text())
+
+
+def test_both_protocols_on_the_fixtures_with_the_baselines_only(tmp_path):
+    result, out, results = _run(["--protocol", "auto", "--protocol", "full", "--no-llm", "-n", "12",
+                                 "--valid-users", "10", "--seed", "3"], tmp_path)
+    for heading in ("## tinylens\n", "## tinycross:books->movies\n", "## tinylens (full catalog)",
+                    "## tinycross:books->movies (full catalog)", "12 sampled of 40 (seed 3)"):
+        assert heading in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["metric_by_method.png", "ndcg_by_history.png", "report.md",
+                                                     "results.json", "rows.jsonl"]
+    lens, cross = results["datasets"]
+    assert (lens["name"], cross["name"]) == ("tinylens", "tinycross:books->movies")
+    assert [m["name"] for m in lens["methods"]][:4] == ["random", "popularity", "co-occurrence", "bm25"]
+    assert all(m["kind"] != "llm" for d in results["datasets"] for m in d["methods"])
+    full_lens, full_cross = results["full_catalog"]
+    assert (full_lens["catalog_size"], full_cross["catalog_size"]) == (100, 50)
+    assert all(m["users"] == 12 for m in full_lens["methods"] if m["name"] != "random (expected, whole catalog)")
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    twenty = [r for r in rows if r.get("protocol") != "full" and r["dataset"] == "tinylens"]
+    assert twenty and all(len(r["candidates"]) == 20 and r["truth"] in r["candidates"] for r in twenty)
+    assert {r["user_id"] for r in twenty} <= {str(u) for u in range(1, 41)}
+
+
+class ReversingBackend:
+    """A stand-in model for the whole command: ranks the prompt's labels in reverse shown order (the
+    OpenAI stub's answer) and counts its calls."""
+
+    supports_grammar = False
+
+    def __init__(self, spec, **options):
+        self.name, self.context_window, self.calls = spec, None, 0
+
+    def count_tokens(self, messages):
+        from promptrec.backends.base import estimate_tokens
+
+        return estimate_tokens(messages)
+
+    def complete(self, messages, params):
+        from openai_stub import answer
+
+        from promptrec.backends.base import Completion, Usage
+
+        self.calls += 1
+        text = answer({"messages": messages})["choices"][0]["message"]["content"]
+        return Completion(text=text, model=self.name, usage=Usage(input_tokens=self.count_tokens(messages), output_tokens=len(text) // 4),
+                          finish_reason="stop")
+
+
+def test_both_protocols_on_the_fixtures_with_a_stand_in_llm(tmp_path, monkeypatch):
+    import promptrec.backends
+
+    made = []
+    monkeypatch.setattr(promptrec.backends, "get_backend", lambda spec, **kw: made.append(ReversingBackend(spec, **kw)) or made[-1])
+    _, out, results = _run(["--protocol", "auto", "--protocol", "full", "--backend", "stub:reverse", "-n", "8",
+                            "--valid-users", "6", "--llm-users", "5", "--llm-valid-users", "4", "--no-cache"], tmp_path)
+    (backend,) = made
+    for dataset in results["datasets"]:
+        (llm,) = [m for m in dataset["methods"] if m["kind"] == "llm"]
+        assert llm["name"] == "LLM reverse (sequential)" and llm["users"] == 8
+        assert llm["answers"]["answers"] == 8 and llm["answers"]["failures"] == 0
+        assert llm["answers"]["invalid_format_rate"] == 0.0 and llm["answers"]["hallucinated_rate"] == 0.0
+        assert any(m["kind"] == "fused" for m in dataset["methods"])
+    for full in results["full_catalog"]:
+        names = [m["name"] for m in full["methods"]]
+        assert "LLM reverse (sequential) reranks the pool" in names, names
+    # 20 candidates: 8 test + 4 validation users per dataset; full catalog: 5 + 4 LLM users per dataset
+    assert backend.calls == 2 * (8 + 4) + 2 * (5 + 4)
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    llm_rows = [r for r in rows if r["kind"] == "llm" and r.get("protocol") != "full"]
+    assert len(llm_rows) == 16 and all(r["llm"]["input_tokens"] > 0 for r in llm_rows)
