@@ -1,5 +1,7 @@
-"""Metrics against hand-computed values; tie-breaking; fusion; baselines counted on training data only."""
+"""Metrics against hand-computed values; the metric registry and its random references; tie-breaking; fusion;
+baselines counted on training data only."""
 
+import itertools
 import math
 
 import pytest
@@ -15,15 +17,39 @@ from promptrec.evaluation.baselines import (  # noqa: E402
     RandomBaseline,
     ranked_ids,
 )
-from promptrec.evaluation.cases import Case, Query  # noqa: E402
+from promptrec.evaluation.cases import Case, EvalDataset, Query, Split, UserRecord  # noqa: E402
+from promptrec.evaluation.fullcatalog import (  # noqa: E402
+    FULL_METRICS,
+    full_section,
+    full_summary,
+    metrics_of,
+    random_expected,
+    run_full,
+)
 from promptrec.evaluation.fusion import choose, fuse, minmax  # noqa: E402
 from promptrec.evaluation.metrics import (  # noqa: E402
+    MEASURES,
+    REGISTRY,
+    TABLE_METRICS,
+    Metric,
+    MetricError,
     auc,
+    candidate_metrics,
     error_rates,
+    full_metrics,
     history_bucket,
+    mrr,
+    ndcg,
     per_case,
     random_reference,
+    register,
+    unregister,
 )
+from promptrec.evaluation.protocol import ProtocolConfig  # noqa: E402
+from promptrec.evaluation.report import metrics_table  # noqa: E402
+from promptrec.evaluation.runner import DatasetRun, MethodResult  # noqa: E402
+from promptrec.evaluation.summary import TABLE_METRICS as SUMMARY_TABLE_METRICS  # noqa: E402
+from promptrec.evaluation.summary import dataset_summary, method_summary  # noqa: E402
 
 
 def _case(case_id: str, n: int = 20, truth: int = 0, history: tuple[str, ...] = ()) -> Case:
@@ -126,3 +152,160 @@ def test_bm25_prefers_candidates_sharing_history_words():
     scores = bm25.score(query).scores
     assert scores["x"] > scores["y"] == scores["z"] == 0.0
     assert bm25.score(Query("q", "u", (), tuple(catalog[1:]))).scores == {"x": 0.0, "y": 0.0, "z": 0.0}
+
+
+# ------------------------------------------------------------------------------------- the metric registry
+
+
+def test_the_registry_gives_the_tables_their_columns_in_report_order():
+    assert list(MEASURES) == ["NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20", "HR@1", "HR@5", "HR@10"]
+    assert TABLE_METRICS == ("NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20", "HR@5", "HR@10") == SUMMARY_TABLE_METRICS
+    assert FULL_METRICS == ("NDCG@10", "Recall@10", "Recall@20", "Recall@50")
+    assert set(random_reference(20)) == set(MEASURES)  # results.json's random_reference keys, HR@1 included
+    assert set(random_expected(1000)) == set(FULL_METRICS)
+
+
+@pytest.mark.parametrize("n", range(1, 7))
+def test_random_reference_is_the_average_over_all_orders_of_n_candidates(n):
+    """Every one of the n! orders of n candidates, scored by ir-measures, averaged: the random reference."""
+    ids = [f"c{i}" for i in range(n)]
+    orders = {f"p{j}": list(order) for j, order in enumerate(itertools.permutations(ids))}
+    cases = [_case(case_id, n=n, truth=0) for case_id in orders]
+    values = per_case(cases, orders)
+    reference = random_reference(n)
+    assert list(reference) == list(MEASURES)
+    for name, expected in reference.items():
+        assert math.fsum(v[name] for v in values.values()) / len(values) == pytest.approx(expected, abs=1e-12), name
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 9, 10, 11, 19, 20, 21, 49, 50, 51, 137])
+def test_every_random_formula_is_the_mean_over_all_truth_positions(n):
+    for metric in [*REGISTRY.values(), mrr(10), mrr(3)]:
+        brute = math.fsum(metric.value(r) for r in range(1, n + 1)) / n
+        assert metric.expected_random(n) == pytest.approx(brute, abs=1e-12), (metric.name, n)
+    expected = random_expected(n + 7, history=7)  # the full-catalog row: uniform over the items not removed
+    for name in FULL_METRICS:
+        assert expected[name] == pytest.approx(REGISTRY[name].expected_random(n), abs=1e-15)
+
+
+def test_the_formulas_by_hand():
+    assert random_reference(20)["HR@10"] == 0.5 and random_reference(3)["HR@5"] == 1.0
+    assert random_reference(3)["NDCG@20"] == pytest.approx((1 + 1 / math.log2(3) + 0.5) / 3)
+    assert mrr(10).expected_random(20) == pytest.approx(sum(1 / r for r in range(1, 11)) / 20)
+    assert mrr(10).expected_random(4) == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+    assert random_expected(100)["Recall@50"] == 0.5 and random_expected(30)["Recall@50"] == 1.0
+
+
+def test_rank_functions_agree_with_ir_measures():
+    n = 25
+    ids = [f"c{i}" for i in range(n)]
+    cases = [_case(f"r{rank}", n=n, truth=rank - 1) for rank in range(1, n + 1)]
+    for metric in [*REGISTRY.values(), mrr(10)]:
+        if metric.measure is None:
+            continue
+        import ir_measures
+
+        qrels = [ir_measures.Qrel(c.case_id, c.truth, 1) for c in cases]
+        run = [ir_measures.ScoredDoc(c.case_id, i, float(n - j)) for c in cases for j, i in enumerate(ids)]
+        got = {m.query_id: m.value for m in ir_measures.iter_calc([metric.measure], qrels, run)}
+        for rank in range(1, n + 1):
+            assert got.get(f"r{rank}", 0.0) == pytest.approx(metric.value(rank), abs=1e-12), (metric.name, rank)
+    assert metrics_of(math.inf) == dict.fromkeys(FULL_METRICS, 0.0)
+
+
+def test_a_metric_without_a_random_reference_is_refused_never_guessed():
+    def mrr_at_10(rank):
+        return 1.0 / rank if rank <= 10 else 0.0
+
+    with pytest.raises(MetricError, match="'MRR@10'.*random reference"):  # a table would need one
+        register(Metric("MRR@10", mrr_at_10, None, candidates=True))
+    assert "MRR@10" not in REGISTRY
+    with pytest.raises(MetricError, match="'MRR@10'.*not registered"):  # not parsed from its name
+        random_reference(20, ["MRR@10"])
+    register(Metric("MRR@10", mrr_at_10, None))  # computed by no protocol: allowed, but has no reference
+    try:
+        assert "MRR@10" not in MEASURES and "MRR@10" not in TABLE_METRICS and "MRR@10" not in FULL_METRICS
+        with pytest.raises(MetricError, match="'MRR@10'.*no random reference") as error:
+            random_reference(20, ["MRR@10"])
+        assert isinstance(error.value, ValueError) and error.value.metric == "MRR@10"
+    finally:
+        unregister("MRR@10")
+    with pytest.raises(MetricError, match="registered already"):
+        register(ndcg(10))
+    with pytest.raises(MetricError, match="main metric"):
+        unregister("NDCG@10")
+    with pytest.raises(MetricError, match="at_rank"):
+        Metric("Recall@7", None, lambda n: 7 / n, full=True)
+    with pytest.raises(MetricError, match="measure"):
+        Metric("X@1", None, lambda n: 1 / n)
+
+
+@pytest.fixture
+def rank_only_mrr():
+    """MRR@10 registered for both protocols as a function of the truth's rank only (no ir-measures measure)."""
+    metric = register(Metric("MRR@10", lambda rank: 1.0 / rank if rank <= 10 else 0.0,
+                             lambda n: sum(1 / r for r in range(1, min(10, n) + 1)) / n, candidates=True, full=True))
+    try:
+        yield metric
+    finally:
+        unregister("MRR@10")
+    assert "MRR@10" not in MEASURES
+
+
+def _toy_dataset(n_items=60, users=40):
+    items = {f"i{n}": Item(id=f"i{n}", title=f"Item {n}") for n in range(n_items)}
+    records = [UserRecord(f"u{n}", (f"i{n}", f"i{n + 1}"), f"i{(n * 7) % n_items}", frozenset()) for n in range(users)]
+    train = tuple(tuple(f"i{(n + k) % n_items}" for k in range(3)) for n in range(users))
+    half = users // 2
+    return EvalDataset("toy", "llmrank", "default", items, tuple(items), Split("test", tuple(records[:half]), train),
+                       Split("valid", tuple(records[half:]), train))
+
+
+class _TableRetriever:
+    def __init__(self, catalog):
+        self.catalog = {i: None for i in catalog}
+
+    def scores(self, user):
+        import numpy as np
+
+        return np.array([float(len(self.catalog) - n) for n in range(len(self.catalog))])
+
+
+def test_a_registered_metric_appears_in_both_tables_without_editing_anything_else(rank_only_mrr):
+    assert TABLE_METRICS[-1] == "MRR@10" and list(MEASURES)[-1] == "MRR@10" and FULL_METRICS[-1] == "MRR@10"
+    assert SUMMARY_TABLE_METRICS[-1] == "MRR@10"
+
+    # the 20-candidate protocol: per case, results.json, the table with its random row
+    cases = [_case(f"q{t}", truth=t) for t in range(20)]
+    orders = {c.case_id: [f"c{i}" for i in range(20)] for c in cases}
+    values = per_case(cases, orders)
+    assert [values[f"q{t}"]["MRR@10"] for t in (0, 1, 9, 10)] == [1.0, 0.5, 0.1, 0.0]
+    method = MethodResult("shown order", "baseline", orders, values)
+    run = DatasetRun(_toy_dataset(), ProtocolConfig(users=20), cases, [], [method], {"protocol": "toy"})
+    summary = dataset_summary(run)
+    expected = sum(1 / r for r in range(1, 11)) / 20
+    assert summary["random_reference"]["MRR@10"] == pytest.approx(expected)
+    assert method_summary(run, method)["metrics"]["MRR@10"] == pytest.approx(expected)  # every rank once
+    assert "MRR@10" in method_summary(run, method)["standard_error"]
+    table = metrics_table(run)
+    assert table[0] == "| method | users | NDCG@1 | NDCG@5 | NDCG@10 | NDCG@20 | HR@5 | HR@10 | MRR@10 | ± s.e. NDCG@10 |"
+    assert table[2].startswith("| random (expected) |") and table[2].split(" | ")[-2] == f"{expected:.4f}"
+
+    # the full-catalog protocol: per rank, the expected-random row, results.json
+    dataset = _toy_dataset()
+    full = run_full(dataset, ProtocolConfig(users=20, valid_users=20, history=1, seed=3), retrievers=("popularity",),
+                    make_retriever=lambda name, split: _TableRetriever(dataset.pool), pool_size=10)
+    assert metrics_of(4)["MRR@10"] == 0.25
+    assert full_summary(full)["random_expected"]["MRR@10"] == pytest.approx(sum(1 / r for r in range(1, 11)) / 60)
+    assert all("MRR@10" in m["metrics"] for m in full_summary(full)["methods"])
+    text = full_section(full)
+    header = next(line for line in text if line.startswith("| method | users |"))
+    assert header == "| method | users | NDCG@10 | Recall@10 | Recall@20 | Recall@50 | MRR@10 | ± s.e. NDCG@10 | cost per user |"
+    random_row = next(line for line in text if line.startswith("| random (expected, whole catalog) |"))
+    assert random_row.split(" | ")[-3] == f"{sum(1 / r for r in range(1, 11)) / 60:.4f}"  # before s.e. and cost
+
+
+def test_views_follow_the_registry():
+    assert [m.name for m in candidate_metrics()] == list(MEASURES)
+    assert [m.name for m in full_metrics()] == list(FULL_METRICS)
+    assert len(TABLE_METRICS) == 6 and TABLE_METRICS[0] == "NDCG@1" and "HR@1" not in TABLE_METRICS

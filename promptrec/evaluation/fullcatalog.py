@@ -39,14 +39,20 @@ from promptrec.data import Catalog, Item, UserHistory
 from promptrec.evaluation.baselines import Method
 from promptrec.evaluation.cases import EvalDataset, Query, UserRecord
 from promptrec.evaluation.fusion import WEIGHTS, WeightChoice, choose_weight
-from promptrec.evaluation.metrics import BUCKETS, history_bucket, standard_error
+from promptrec.evaluation.metrics import (
+    BUCKETS,
+    FULL_MAIN,
+    FULL_METRICS,
+    FULL_TABLE_METRICS,
+    full_metrics,
+    history_bucket,
+    standard_error,
+)
 from promptrec.evaluation.protocol import ProtocolConfig, sample_records
 
 logger = logging.getLogger(__name__)
 
-KS = (10, 20, 50)
-FULL_METRICS = ("NDCG@10", "Recall@10", "Recall@20", "Recall@50")
-FULL_MAIN = "NDCG@10"
+# FULL_METRICS (computed and saved), FULL_TABLE_METRICS (the table's columns) and FULL_MAIN: from the registry
 #: retrievers a full-catalog run builds by default (``profile`` needs an LLM backend)
 DEFAULT_RETRIEVERS = ("popularity", "cooccurrence", "bm25", "semantic")
 RETRIEVER_CHOICES = ("popularity", "cooccurrence", "bm25", "semantic", "profile")
@@ -100,11 +106,8 @@ class FullRun:
 
 
 def metrics_of(rank: float) -> dict[str, float]:
-    """NDCG@10 and Recall@10/20/50 for one relevant item at ``rank`` (1-based)."""
-    values = {"NDCG@10": 1.0 / math.log2(rank + 1) if rank <= 10 else 0.0}
-    for k in KS:
-        values[f"Recall@{k}"] = 1.0 if rank <= k else 0.0
-    return values
+    """Every full-catalog metric (NDCG@10, Recall@10/20/50) for one relevant item at ``rank`` (1-based)."""
+    return {m.name: m.value(rank) for m in full_metrics()}
 
 
 def truth_rank(scores: np.ndarray, removed: np.ndarray, truth: int) -> float:
@@ -128,10 +131,7 @@ def summarize(values: Mapping[str, Mapping[str, float]], ids: Sequence[str] | No
 def random_expected(catalog_size: int, history: int = 0) -> dict[str, float]:
     """Expected metrics when the truth's rank is uniform over ``catalog_size - history`` items."""
     m = max(1, catalog_size - history)
-    result = {"NDCG@10": sum(1 / math.log2(r + 1) for r in range(1, min(10, m) + 1)) / m}
-    for k in KS:
-        result[f"Recall@{k}"] = min(k, m) / m
-    return result
+    return {metric.name: metric.expected_random(m) for metric in full_metrics()}
 
 
 # -------------------------------------------------------------------------------------------- scoring
@@ -487,7 +487,7 @@ def full_section(run: FullRun) -> list[str]:
     lines = [f"## {run.dataset.name} (full catalog)", ""]
     lines += _table(["protocol", ""], [[k, str(v).replace("|", "\\|")] for k, v in run.protocol.items()])
     expected = random_expected(run.catalog_size)
-    rows = [["random (expected, whole catalog)", "—", *(_fmt(expected[m]) for m in FULL_METRICS), "—", "—"]]
+    rows = [["random (expected, whole catalog)", "—", *(_fmt(expected[m]) for m in FULL_TABLE_METRICS), "—", "—"]]
     for method in run.methods:
         s = method_summary(run, method)
         cost = s.get("cost_per_user")
@@ -499,10 +499,10 @@ def full_section(run: FullRun) -> list[str]:
             cost_text = f"{method.params['ms_per_user']:.1f} ms"
         else:
             cost_text = "—"
-        rows.append([method.name, str(s["users"]), *(_fmt(s["metrics"][m]) for m in FULL_METRICS),
+        rows.append([method.name, str(s["users"]), *(_fmt(s["metrics"][m]) for m in FULL_TABLE_METRICS),
                      _fmt(s["standard_error"][FULL_MAIN]), cost_text])
     lines += ["", f"### Full-catalog metrics ({len(run.test)} test users; LLM rows on {len(run.llm_test)})", ""]
-    lines += _table(["method", "users", *FULL_METRICS, f"± s.e. {FULL_MAIN}", "cost per user"], rows)
+    lines += _table(["method", "users", *FULL_TABLE_METRICS, f"± s.e. {FULL_MAIN}", "cost per user"], rows)
     counts = {b: sum(1 for c in run.test if history_bucket(min(len(c.history), run.config.history)) == b) for b in BUCKETS}
     slice_rows = []
     for method in run.methods:

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from promptrec.evaluation.fullcatalog import full_rows, full_section, full_summary
-from promptrec.evaluation.metrics import BUCKETS, MAIN_METRIC, history_bucket, random_reference
+from promptrec.evaluation.metrics import BUCKETS, MAIN_METRIC, TABLE_METRICS, history_bucket, random_reference
 from promptrec.evaluation.plots import plot_by_history, plot_by_method
 from promptrec.evaluation.pointwise import PointwiseRun
 from promptrec.evaluation.runner import DatasetRun
 from promptrec.evaluation.summary import (
-    TABLE_METRICS,
     case_rows,
     dataset_summary,
     fmt,

@@ -17,11 +17,12 @@ from promptrec.evaluation.metrics import (
     standard_error,
     truth_rank,
 )
+
+# TABLE_METRICS (the tables' metric columns, a live view of the registry; HR@1 is hidden as it equals NDCG@1)
+# is re-exported here for older imports
+from promptrec.evaluation.metrics import TABLE_METRICS as TABLE_METRICS
 from promptrec.evaluation.pointwise import PointwiseRun
 from promptrec.evaluation.runner import DatasetRun, MethodResult
-
-#: the metrics shown in tables (HR@1 equals NDCG@1 with one relevant item, so it is left out)
-TABLE_METRICS = ("NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20", "HR@5", "HR@10")
 
 
 def family(method: MethodResult) -> str:
