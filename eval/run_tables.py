@@ -4,6 +4,7 @@
     python eval/run_tables.py retrievers-large   # full protocol, retrievers only, most of each dataset's users
     python eval/run_tables.py llm            # full protocol with the embedded model: MovieLens and cds->books,
                                              # 15 test + 30 validation LLM users each (about 1.5 hours on a busy 2-core machine)
+    python eval/run_tables.py llm-rest       # the embedded model on the other datasets, both protocols (hours)
     python eval/run_tables.py profile        # cds->books again with the LLM interest-profile retriever (after llm)
     python eval/run_tables.py summary eval/results/tables-retrievers eval/results/tables-large/* eval/results/tables-llm-full/*
 
@@ -44,6 +45,17 @@ PRESETS: dict[str, list[list[str]]] = {
          "--llm-valid-users", "30", "--mode", "score", "--history", "20", "--threads", "2", "--seed", "0",
          "--cache-dir", "eval/results/cache", "-o", f"eval/results/tables-llm-full/{d}"]
         for d in ("movielens", "cds-books")
+    ],
+    # the embedded model on the other datasets: both protocols, 15 test + 30 validation LLM users each
+    "llm-rest": [
+        *(["-d", d, "--protocol", "auto", "-n", "15", "--valid-users", "200", "--llm-valid-users", "30",
+           "--mode", "score", "--history", "20", "--seed", "0", "--cache-dir", "eval/results/cache",
+           "-o", f"eval/results/tables-llm-20/{d}"]
+          for d in ("games", "books-movies", "movies-cds", "office", "industrial", "movielens")),
+        *(["-d", d, "--protocol", "full", "-n", "200", "--valid-users", "200", "--llm-users", "15",
+           "--llm-valid-users", "30", "--mode", "score", "--history", "20", "--seed", "0",
+           "--cache-dir", "eval/results/cache", "-o", f"eval/results/tables-llm-full/{d}"]
+          for d in ("games", "books-movies", "movies-cds", "office", "industrial")),
     ],
     # the LLM's interest profile as a BM25 query, on the same LLM users (the rankings come from the cache)
     "profile": [[

@@ -6,13 +6,12 @@ re-prepares the same one at import time and parses the answer against it.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from promptrec.backends.base import Completion, Usage
+from promptrec.backends.base import Completion, Usage, capability, supports_request_bodies
 from promptrec.batch import BatchSummary, Drain, InputLine
 from promptrec.data import jsonl_objects
 from promptrec.errors import DataError, OptionError, PromptrecError
@@ -30,17 +29,15 @@ def check_request_bodies(backend: object) -> None:
         OptionError: the backend cannot (the llama.cpp backend runs in-process and has no request bodies).
     """
     if isinstance(backend, str):
-        from promptrec.backends import KINDS
+        from promptrec.backends import backend_class, backend_kinds, split_spec
 
-        kind = backend.partition(":")[0].strip().lower()
-        if kind not in KINDS:
+        name = split_spec(backend)[0]
+        if name not in backend_kinds():
             return
-        module_name, class_name = KINDS[kind].split(":")
-        target: object = getattr(importlib.import_module(module_name), class_name)
-        name = kind
+        target: object = backend_class(backend)
     else:
         target, name = backend, str(getattr(backend, "name", type(backend).__name__))
-    if not callable(getattr(target, "request_body", None)):
+    if not supports_request_bodies(target):
         raise OptionError(f"the {name} backend cannot write OpenAI Batch API requests (it builds no request "
                           "bodies); use --backend openai:MODEL", option="backend")
 
@@ -166,7 +163,6 @@ def _finish_imported(entry: InputLine, record: dict[str, Any], ranker_for: Calla
     ranker = ranker_for(entry.request.scenario)
     prepared = ranker.prepare(entry.request.history, entry.request.candidates, entry.request.k)
     # the answer was held to the dialect the exported body asked for, as a live answer is
-    dialect_for = getattr(ranker.backend, "dialect_for", None)
-    if dialect_for is not None:
-        completion = completion.model_copy(update={"structured": dialect_for(prepared.params)})
+    dialect = capability(ranker.backend, "dialect_for")(prepared.params)
+    completion = completion.model_copy(update={"structured": dialect})
     return ranker.finish(prepared, completion)

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from promptrec.backends import Backend, Completion, GenerationParams, Message, get_backend
-from promptrec.backends.base import LabelScores, supports_scoring
+from promptrec.backends.base import LabelScores, capability, supports_scoring
 from promptrec.cache import CompletionCache, completion_key
 from promptrec.data import Item, UserHistory
 from promptrec.debias import merge_reports, order_by_score, pass_shift, rotate, sliding_windows
@@ -187,7 +187,7 @@ class Ranker:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, prompts_dirs)
         self.backend: Backend = get_backend(backend) if isinstance(backend, str) else backend
         self.strategy: Strategy = strategy
-        can_constrain = self.backend.supports_grammar or bool(getattr(self.backend, "supports_structured", False))
+        can_constrain = bool(capability(self.backend, "supports_grammar") or capability(self.backend, "supports_structured"))
         if constrained and not can_constrain:
             raise BackendError(f"{self.backend.name} cannot constrain output with a grammar or a JSON schema")
         self.constrained = can_constrain if constrained is None else constrained
@@ -213,7 +213,7 @@ class Ranker:
         self._labels: dict[int, list[str]] = {}
         # backends that do not say they take concurrent calls get one at a time (the llama.cpp backend also
         # serializes its own calls, tokenizing included; this covers backends that do not)
-        self._lock = nullcontext() if getattr(self.backend, "supports_concurrency", False) else threading.Lock()
+        self._lock = nullcontext() if capability(self.backend, "supports_concurrency") else threading.Lock()
 
     def rank(
         self,

@@ -39,7 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from promptrec.backends import get_backend
+from promptrec.backends import capability, get_backend
 from promptrec.batch import (
     BatchSummary,
     Drain,
@@ -197,7 +197,7 @@ def _takes_concurrent_calls(ranker_for: RankerFor) -> bool:
     """Whether the rankers' backend answers many calls at once (HTTP); an in-process llama.cpp model answers
     one at a time, so more threads in its actor would only wait."""
     try:
-        return bool(getattr(ranker_for(None).backend, "supports_concurrency", False))
+        return bool(capability(ranker_for(None).backend, "supports_concurrency"))
     except Exception:  # a bad default scenario: each request reports it as its error line
         return True
 

@@ -26,6 +26,15 @@ def label_candidates() -> Iterator[str]:
     yield from (str(number) for number in range(1000))
 
 
+def _unverified(name: str, n: int) -> list[str]:
+    if n > len(_UNVERIFIED):
+        raise BackendError(
+            f"{name} cannot check which labels are single tokens; score mode there takes at most "
+            f"{len(_UNVERIFIED)} candidates, not {n}"
+        )
+    return _UNVERIFIED[:n]
+
+
 def single_token_labels(backend: object, n: int, prefix: str = "[") -> list[str]:
     """``n`` distinct labels that ``backend``'s tokenizer reads as one token each right after ``prefix``.
 
@@ -38,15 +47,8 @@ def single_token_labels(backend: object, n: int, prefix: str = "[") -> list[str]
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, not {n}")
-    check = getattr(backend, "label_token_ids", None)
     name = getattr(backend, "name", type(backend).__name__)
-    if not callable(check):
-        if n > len(_UNVERIFIED):
-            raise BackendError(
-                f"{name} cannot check which labels are single tokens; score mode there takes at most "
-                f"{len(_UNVERIFIED)} candidates, not {n}"
-            )
-        return _UNVERIFIED[:n]
+    check = getattr(backend, "label_token_ids", None)
     chosen: list[str] = []
     seen: set[int] = set()
     candidates = label_candidates()
@@ -56,7 +58,10 @@ def single_token_labels(backend: object, n: int, prefix: str = "[") -> list[str]
             raise BackendError(
                 f"only {len(chosen)} labels are single tokens after {prefix!r} for {name}; {n} were asked for"
             )
-        for label, token in check(batch, prefix).items():
+        tokens = check(batch, prefix) if callable(check) else None
+        if tokens is None:  # no tokenizer to check with (BaseBackend's default)
+            return _unverified(name, n)
+        for label, token in tokens.items():
             if token is not None and token not in seen and len(chosen) < n:
                 seen.add(token)
                 chosen.append(label)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, runtime_checkable
+import types
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from typing_extensions import TypedDict
 
 
@@ -114,9 +116,100 @@ class Backend(Protocol):
         ...
 
 
+class BackendOptions(BaseModel):
+    """The options a backend takes, as a typed model; each backend declares its own subclass as ``Options``.
+
+    Unknown names are refused, and options that are ``None`` mean "the backend's default". Fields marked
+    ``secret`` in ``json_schema_extra`` (an API key) are left out of saved configurations and reports.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseBackend:
+    """The common base of backends: every capability a backend may have, with its default.
+
+    A backend subclasses this, sets what it supports and overrides what it implements, in the way
+    simonw/llm's ``Model`` declares ``can_stream`` and friends:
+
+    - ``supports_grammar``: ``GenerationParams.grammar`` (GBNF) is enforced;
+    - ``supports_structured``: answers are held to a JSON schema over ``GenerationParams.ranking_labels``;
+    - ``supports_scoring``: :meth:`score_labels` gives label log-probabilities (score and pointwise modes);
+    - ``supports_concurrency``: calls from several threads may run at once (a remote API), else they take turns;
+    - ``supports_request_bodies``: :meth:`request_body` builds OpenAI chat completion bodies (the Batch API).
+
+    ``Options`` is the backend's options model (a :class:`BackendOptions`); :func:`promptrec.backends.get_backend`
+    and :class:`promptrec.config.PipelineConfig` validate options with it before the backend is created.
+    A backend is registered by one line in ``promptrec.backends.KINDS``, by
+    :func:`promptrec.backends.register_backend`, or from another package by an entry point in the
+    ``promptrec.backends`` group (``kind = "module:Class"``).
+    """
+
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    name: str = "backend"
+    context_window: int | None = None
+    supports_grammar: bool = False
+    supports_structured: bool = False
+    supports_scoring: bool = False
+    supports_concurrency: bool = False
+    supports_request_bodies: bool = False
+
+    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        """Answer the chat ``messages``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement complete()")
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """How many prompt tokens ``messages`` take; by default a tokenizer-free estimate."""
+        return estimate_tokens(messages)
+
+    def score_labels(self, messages: list[Message], labels: Sequence[str], prefix: str = "[") -> LabelScores:
+        """Each label's log-probability as the first token of the answer after ``prefix`` (one forward pass)."""
+        from promptrec.errors import BackendError
+
+        raise BackendError(f"{self.name} cannot score labels (no log-probabilities)")
+
+    def label_token_ids(self, labels: Sequence[str], prefix: str = "[") -> dict[str, int | None] | None:
+        """The token id of each label right after ``prefix`` (``None`` for a label that is not one token), or
+        ``None`` when the backend has no tokenizer to check with (the default)."""
+        return None
+
+    def request_body(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
+        """The chat completion request body of a call (backends with ``supports_request_bodies``)."""
+        from promptrec.errors import BackendError
+
+        raise BackendError(f"{self.name} builds no request bodies")
+
+    def dialect_for(self, params: GenerationParams) -> str | None:
+        """The structured-output dialect a request with ``params`` asks for (``None``: free text)."""
+        return None
+
+    def reset(self) -> None:
+        """Drop state kept between calls (a KV cache); by default there is none."""
+
+
+def capability(backend: object, name: str) -> Any:
+    """``backend``'s value of the capability ``name`` (an attribute or method of :class:`BaseBackend`), or
+    the base's default for a backend that only satisfies the :class:`Backend` protocol (a default method
+    comes bound to ``backend``)."""
+    if hasattr(backend, name):
+        return getattr(backend, name)
+    default = getattr(BaseBackend, name)
+    return types.MethodType(default, backend) if callable(default) else default
+
+
+def supports_request_bodies(backend: object) -> bool:
+    """Whether ``backend`` (or a backend class) builds request bodies for the Batch API. A :class:`BaseBackend`
+    says so in ``supports_request_bodies``; a protocol-only one can when it has a callable ``request_body``."""
+    if isinstance(backend, BaseBackend) or (isinstance(backend, type) and issubclass(backend, BaseBackend)):
+        return bool(backend.supports_request_bodies)
+    return callable(getattr(backend, "request_body", None))
+
+
 def supports_scoring(backend: object) -> bool:
-    """Whether ``backend`` can score labels: it has a callable ``score_labels`` and does not set
-    ``supports_scoring = False``."""
+    """Whether ``backend`` can score labels. A :class:`BaseBackend` says so in ``supports_scoring``; a
+    protocol-only backend can when it has a callable ``score_labels`` and does not set it to ``False``."""
+    if isinstance(backend, BaseBackend):
+        return bool(backend.supports_scoring)
     return callable(getattr(backend, "score_labels", None)) and getattr(backend, "supports_scoring", True) is not False
 
 

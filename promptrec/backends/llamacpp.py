@@ -13,10 +13,21 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field
 
 from promptrec.backends import amx
-from promptrec.backends.base import Completion, GenerationParams, LabelScores, Message, Usage, estimate_tokens
+from promptrec.backends.base import (
+    BackendOptions,
+    BaseBackend,
+    Completion,
+    GenerationParams,
+    LabelScores,
+    Message,
+    Usage,
+    estimate_tokens,
+)
 from promptrec.errors import BackendError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
@@ -61,7 +72,17 @@ def _import_llama_cpp() -> Any:
     return llama_cpp
 
 
-class LlamaCppBackend:
+class LlamaCppOptions(BackendOptions):
+    """The options of the ``llamacpp`` backend (the arguments of :class:`LlamaCppBackend`)."""
+
+    n_ctx: int = Field(4096, ge=16, description="context window in tokens")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads [default: all cores]")
+    seed: int = Field(0, description="sampling seed")
+    extra_buffers: bool | Literal["auto", "on", "off"] | None = Field(
+        None, description="llama.cpp's extra buffer types (AMX, repacking) [default: $PROMPTREC_LLAMA_EXTRA_BUFFERS or auto]")
+
+
+class LlamaCppBackend(BaseBackend):
     """An in-process llama.cpp model. Thread-safe: calls from several threads take turns.
 
     Args:
@@ -74,6 +95,7 @@ class LlamaCppBackend:
             crashes; see :mod:`promptrec.backends.amx`), ``True``/``False`` or ``"on"``/``"off"`` force it.
     """
 
+    Options = LlamaCppOptions
     supports_grammar = True
     supports_scoring = True
 

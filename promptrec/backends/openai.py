@@ -16,7 +16,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
-from promptrec.backends.base import Completion, GenerationParams, LabelScores, Message, Usage, estimate_tokens
+from pydantic import Field, field_validator
+
+from promptrec.backends.base import (
+    BackendOptions,
+    BaseBackend,
+    Completion,
+    GenerationParams,
+    LabelScores,
+    Message,
+    Usage,
+    estimate_tokens,
+)
 from promptrec.errors import BackendError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
@@ -83,7 +94,28 @@ def structured_fields(dialect: str, labels: Sequence[str]) -> dict[str, Any]:
     raise BackendError(f"unknown structured-output dialect '{dialect}'; choose one of: {', '.join(STRUCTURED)}")
 
 
-class OpenAIBackend:
+class OpenAIOptions(BackendOptions):
+    """The options of the ``openai`` backend (the arguments of :class:`OpenAIBackend`, but ``client``)."""
+
+    base_url: str | None = Field(None, description="the API's base URL, e.g. http://127.0.0.1:8000/v1")
+    api_key: str | None = Field(None, description="the key [default: $OPENAI_API_KEY]", json_schema_extra={"secret": True})
+    timeout: float = Field(120.0, gt=0, description="seconds to wait for one answer")
+    context_window: int | None = Field(None, ge=16, description="the model's context size, to fit prompts to it")
+    structured: str = Field("auto", description="structured-output dialect: " + ", ".join(STRUCTURED))
+
+    @field_validator("structured")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if value not in STRUCTURED:
+            raise ValueError(_unknown_dialect(value))
+        return value
+
+
+def _unknown_dialect(value: str) -> str:
+    return f"unknown structured-output option '{value}' for the openai backend; choose one of: {', '.join(STRUCTURED)}"
+
+
+class OpenAIBackend(BaseBackend):
     """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
 
     Args:
@@ -116,9 +148,11 @@ class OpenAIBackend:
             retried). Which one was used is in ``Completion.structured``. Score mode is not affected.
     """
 
+    Options = OpenAIOptions
     supports_grammar = False
     supports_concurrency = True
     supports_scoring = True
+    supports_request_bodies = True
 
     def __init__(
         self,
@@ -133,10 +167,7 @@ class OpenAIBackend:
         if not model:
             raise BackendError("the openai backend needs a model name, as in 'openai:gpt-4o-mini'")
         if structured not in STRUCTURED:
-            raise BackendError(
-                f"unknown structured-output option '{structured}' for the openai backend; choose one of: "
-                f"{', '.join(STRUCTURED)}"
-            )
+            raise BackendError(_unknown_dialect(structured))
         self.structured: Structured = structured
         #: whether generate mode asks this backend for structured output (the Ranker reads it)
         self.supports_structured = structured != "off"

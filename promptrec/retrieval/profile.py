@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from promptrec.backends import Backend, GenerationParams, Message, get_backend
+from promptrec.backends import Backend, GenerationParams, Message, capability, get_backend
 from promptrec.cache import CompletionCache, completion_key
 from promptrec.feedback import FeedbackConfig, select_examples
 from promptrec.retrieval.base import DEFAULT_POOL, BaseRetriever, Retrieved, User, as_history, query_text
@@ -96,7 +96,7 @@ class ProfileRetriever(BaseRetriever):
         self.name = f"profile:{base.name}"
         self._memory: OrderedDict[str, str] = OrderedDict()
         self._memory_lock = threading.Lock()
-        self._lock = nullcontext() if getattr(self.backend, "supports_concurrency", False) else threading.Lock()
+        self._lock = nullcontext() if capability(self.backend, "supports_concurrency") else threading.Lock()
 
     def build(self) -> ProfileRetriever:
         self.base.build()
