@@ -94,3 +94,43 @@ def _private_cache_dir(tmp_path, monkeypatch):
 def _private_feedback_db(tmp_path, monkeypatch):
     """Keep every test's feedback store out of the user's data folder."""
     monkeypatch.setenv("PROMPTREC_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+
+
+# ------------------------------------------------------------------ the retriever tests' data (test_retrieval_*.py)
+
+MOVIELENS = DATASETS / "movielens-latest-small"
+
+
+@pytest.fixture(scope="session")
+def movielens():
+    """ml-latest-small, read by promptrec's loader; skips where it is missing."""
+    if not MOVIELENS.is_dir():
+        pytest.skip(f"datasets not found at {MOVIELENS}")
+    from promptrec.evaluation.datasets import load_movielens
+
+    return load_movielens(MOVIELENS)
+
+
+@pytest.fixture(scope="session")
+def sliced():
+    """The first SLICE movies of ml-latest-small (of the tinylens fixture where it is missing) and every
+    user's training ratings of them."""
+    from retrieval_helpers import SLICE
+
+    from promptrec.evaluation.datasets import load_movielens
+
+    movielens = load_movielens(MOVIELENS if MOVIELENS.is_dir() else TINYLENS)
+    items = list(movielens.items.values())[:SLICE]
+    catalog = Catalog(items)
+    sequences = {
+        record.user_id: [i for i in record.history if i in catalog] for record in movielens.test.records
+    }
+    sequences = {user: seq for user, seq in sequences.items() if seq}
+    return catalog, sequences
+
+
+@pytest.fixture(scope="session")
+def index_cache(tmp_path_factory):
+    from promptrec.retrieval import IndexCache
+
+    return IndexCache(tmp_path_factory.mktemp("index"))

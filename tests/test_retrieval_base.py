@@ -1,0 +1,129 @@
+"""What every retriever shares: reading interactions, the on-disk index cache and its isolation, top_n, empty pools."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from retrieval_helpers import MOVIELENS, _catalog, needs_data
+
+from promptrec.data import Catalog, Item, UserHistory
+from promptrec.errors import DataError, PromptrecError
+from promptrec.retrieval import (
+    BM25Retriever,
+    CooccurrenceRetriever,
+    EmptyPoolError,
+    IndexCache,
+    Interactions,
+    SemanticRetriever,
+    catalog_fingerprint,
+    read_interactions,
+    top_n,
+)
+
+
+@needs_data
+def test_read_interactions_reads_movielens_ratings_as_published(movielens):
+    catalog = Catalog(movielens.items.values())
+    interactions = read_interactions(MOVIELENS / "ratings.csv", catalog)
+    assert interactions.n_users == 610 and interactions.skipped == 0
+    assert len(interactions) == 100836  # ml-latest-small has one rating per (user, movie)
+
+
+def test_an_index_cached_for_one_catalog_is_never_served_for_another(tmp_path):
+    cache = IndexCache(tmp_path)
+    first = _catalog(["Alien", "Aliens", "Heat", "Up"])
+    second = _catalog(["Alien", "Aliens", "Heat", "Down"])  # one title differs
+    reordered = Catalog(reversed(list(first.values())))  # same items, another order: other positions
+    assert len({catalog_fingerprint(c) for c in (first, second, reordered)}) == 3
+    built = BM25Retriever(first, cache=cache).build()
+    assert not built.index_loaded_from_cache
+    other = BM25Retriever(second, cache=cache).build()
+    assert not other.index_loaded_from_cache
+    assert other.retrieve([Item(id="q", title="Down")], 1).ids() == ["i3"]  # its own index: "down" is known
+    assert BM25Retriever(first, cache=cache).retrieve([Item(id="q", title="Down")], 4).scores == [0.0] * 4
+    assert not BM25Retriever(reordered, cache=cache).build().index_loaded_from_cache
+    again = BM25Retriever(_catalog(["Alien", "Aliens", "Heat", "Up"]), cache=cache).build()  # equal content
+    assert again.index_loaded_from_cache
+
+
+def test_interactions_are_part_of_the_key_and_a_tampered_entry_is_a_miss(tmp_path):
+    cache = IndexCache(tmp_path)
+    catalog = _catalog(["A film", "B film", "C film"])
+    one = Interactions.from_sequences(catalog, {"u": ["i0", "i1"]})
+    two = Interactions.from_sequences(catalog, {"u": ["i0", "i2"]})
+    assert not CooccurrenceRetriever(catalog, one, cache=cache).build().index_loaded_from_cache
+    retriever = CooccurrenceRetriever(catalog, two, cache=cache)
+    assert not retriever.build().index_loaded_from_cache
+    assert retriever.retrieve([catalog["i0"]], 1).ids() == ["i2"]
+    assert CooccurrenceRetriever(catalog, one, cache=cache).build().index_loaded_from_cache
+    for meta in tmp_path.glob("cooccurrence/*/meta.json"):  # claim every entry is for another catalog
+        data = json.loads(meta.read_text())
+        data["description"]["catalog"] = "0" * 64
+        meta.write_text(json.dumps(data))
+    fresh = CooccurrenceRetriever(catalog, one, cache=cache).build()
+    assert not fresh.index_loaded_from_cache
+    assert fresh.retrieve([catalog["i0"]], 1).ids() == ["i1"]
+
+
+def test_cache_folder_never_unpickles(tmp_path):
+    cache = IndexCache(tmp_path)
+    catalog = _catalog(["Alien", "Heat"])
+    BM25Retriever(catalog, cache=cache).build()
+    (entry,) = tmp_path.glob("bm25/*/data.npy")
+    np.save(entry, np.array([object()], dtype=object), allow_pickle=True)  # a pickle planted in the cache
+    retriever = BM25Retriever(catalog, cache=cache).build()
+    assert not retriever.index_loaded_from_cache
+    assert retriever.retrieve([Item(id="q", title="Alien")], 1).ids() == ["i0"]
+
+
+def test_interactions_naming_unknown_items_are_counted_and_skipped(tmp_path, caplog):
+    catalog = _catalog(["A film", "B film"])
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id\nu1,i0\nu1,gone\nu2,i1\nu2,gone2\n")
+    with caplog.at_level(logging.WARNING):
+        interactions = read_interactions(path, catalog)
+    assert interactions.skipped == 2 and len(interactions) == 2
+    assert "skipped 2 interaction(s)" in caplog.text and f"{path}:3" in caplog.text
+    path.write_text("user_id,item_id\nu1,x\nu2,y\n")
+    with pytest.raises(DataError, match="none of the 2 interactions"):
+        read_interactions(path, catalog)
+    jsonl = tmp_path / "log.jsonl"
+    jsonl.write_text('{"user_id": "u1", "history": ["i0", {"id": "i1", "title": "B film"}, "zz"]}\n')
+    assert len(read_interactions(jsonl, catalog)) == 2
+    jsonl.write_text('{"user_id": "u1", "history": [true]}\n')
+    with pytest.raises(DataError, match=r"log.jsonl:1 field 'history\[0\]'"):
+        read_interactions(jsonl, catalog)
+
+
+def test_pool_larger_than_the_catalog_is_clamped_with_a_warning(caplog):
+    catalog = _catalog(["Alien", "Aliens", "Heat"])
+    with caplog.at_level(logging.WARNING):
+        retrieved = BM25Retriever(catalog, cache=False).retrieve([catalog["i0"]], 50)
+    assert retrieved.ids() == ["i1", "i2"] and retrieved.requested == 50
+    assert "pool of 50 is larger than the 2 catalog items left" in caplog.text
+
+
+def test_a_history_that_covers_the_catalog_is_a_clear_error():
+    catalog = _catalog(["Alien", "Aliens"])
+    retriever = SemanticRetriever(catalog, cache=False)
+    with pytest.raises(EmptyPoolError, match="nothing left to recommend: all 2 items") as caught:
+        retriever.retrieve(UserHistory.from_items(catalog.values()))
+    assert isinstance(caught.value, PromptrecError)
+    with pytest.raises(EmptyPoolError):
+        retriever.retrieve([catalog["i0"]], exclude=["i1"])
+
+
+def test_top_n_breaks_ties_by_position_and_never_picks_removed():
+    scores = np.array([1.0, 3.0, 3.0, 2.0, 3.0, 0.0])
+    assert top_n(scores, 2).tolist() == [1, 2]
+    removed = np.array([False, True, False, False, False, False])
+    assert top_n(scores, 4, removed).tolist() == [2, 4, 3, 0]
+    assert top_n(scores, 10, removed).tolist() == [2, 4, 3, 0, 5]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        values = rng.integers(0, 5, size=200).astype(np.float32)
+        expected = sorted(range(200), key=lambda i: (-values[i], i))[:17]
+        assert top_n(values, 17).tolist() == expected

@@ -1,0 +1,64 @@
+"""Retrievers by name (make_retriever): auto, each kind, ensembles, and the errors for bad names."""
+
+from __future__ import annotations
+
+import pytest
+from retrieval_helpers import _catalog
+
+from promptrec.errors import DataError
+from promptrec.retrieval import BM25Retriever, CooccurrenceRetriever, EnsembleRetriever, Interactions, SemanticRetriever
+from promptrec.retrieval.factory import RETRIEVERS, make_retriever, resolve_name
+from promptrec.retrieval.popularity import PopularityRetriever
+
+
+@pytest.fixture
+def catalog():
+    return _catalog(["Alien", "Aliens", "Heat", "Up", "Down"])
+
+
+def test_auto_is_cooccurrence_with_interactions_and_semantic_without():
+    assert resolve_name(" AUTO ", has_interactions=True) == "cooccurrence"
+    assert resolve_name("auto", has_interactions=False) == "semantic"
+    assert resolve_name("Bm25", has_interactions=False) == "bm25"
+
+
+def test_each_name_builds_its_retriever(catalog):
+    interactions = Interactions.from_sequences(catalog, {"u1": ["i0", "i1"], "u2": ["i1", "i2"]})
+    kinds = {"popularity": PopularityRetriever, "cooccurrence": CooccurrenceRetriever, "bm25": BM25Retriever,
+             "semantic": SemanticRetriever}
+    for name, kind in kinds.items():
+        assert type(make_retriever(name, catalog, interactions=interactions, index_cache=False)) is kind
+    assert type(make_retriever("auto", catalog, interactions=interactions, index_cache=False)) is CooccurrenceRetriever
+    assert type(make_retriever("auto", catalog, index_cache=False)) is SemanticRetriever
+
+
+def test_a_plus_b_is_an_ensemble_of_both(catalog):
+    ensemble = make_retriever("bm25+semantic", catalog, index_cache=False)
+    assert isinstance(ensemble, EnsembleRetriever)
+    assert [type(m) for m in ensemble.retrievers] == [BM25Retriever, SemanticRetriever]
+    pool = ensemble.retrieve([catalog["i0"]], 2)
+    assert len(pool) == 2 and "i0" not in pool.ids()
+
+
+def test_the_profile_writer_wraps_the_text_retriever(catalog):
+    wrapped = []
+    make_retriever("profile-bm25", catalog, profile_writer=lambda base: wrapped.append(base) or base, index_cache=False)
+    make_retriever("profile", catalog, profile_writer=lambda base: wrapped.append(base) or base, index_cache=False)
+    assert [type(b) for b in wrapped] == [BM25Retriever, SemanticRetriever]
+
+
+@pytest.mark.parametrize(
+    "spec, kwargs, words",
+    [
+        ("magic", {}, "unknown retriever 'magic'; choose from: " + ", ".join(RETRIEVERS)),
+        ("bm25+magic", {}, "unknown retriever 'magic'"),
+        (" + ", {}, "no retriever named"),
+        ("popularity", {}, "the popularity retriever needs interactions"),
+        ("bm25+cooccurrence", {}, "the cooccurrence retriever needs interactions"),
+        ("profile", {}, "the profile retriever needs a model"),
+    ],
+)
+def test_bad_names_are_data_errors_naming_the_field(catalog, spec, kwargs, words):
+    with pytest.raises(DataError) as info:
+        make_retriever(spec, catalog, index_cache=False, **kwargs)
+    assert words in str(info.value) and info.value.field == "retriever"
