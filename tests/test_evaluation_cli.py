@@ -121,50 +121,24 @@ def test_both_protocols_on_the_fixtures_with_the_baselines_only(tmp_path):
     assert {r["user_id"] for r in twenty} <= {str(u) for u in range(1, 41)}
 
 
-class ReversingBackend:
-    """A stand-in model for the whole command: ranks the prompt's labels in reverse shown order (the
-    OpenAI stub's answer) and counts its calls."""
+def test_both_protocols_on_the_fixtures_with_a_stand_in_llm(tmp_path):
+    from openai_stub import StubServer
 
-    supports_grammar = False
-
-    def __init__(self, spec, **options):
-        self.name, self.context_window, self.calls = spec, None, 0
-
-    def count_tokens(self, messages):
-        from promptrec.backends.base import estimate_tokens
-
-        return estimate_tokens(messages)
-
-    def complete(self, messages, params):
-        from openai_stub import answer
-
-        from promptrec.backends.base import Completion, Usage
-
-        self.calls += 1
-        text = answer({"messages": messages})["choices"][0]["message"]["content"]
-        return Completion(text=text, model=self.name, usage=Usage(input_tokens=self.count_tokens(messages), output_tokens=len(text) // 4),
-                          finish_reason="stop")
-
-
-def test_both_protocols_on_the_fixtures_with_a_stand_in_llm(tmp_path, monkeypatch):
-    import promptrec.backends
-
-    made = []
-    monkeypatch.setattr(promptrec.backends, "get_backend", lambda spec, **kw: made.append(ReversingBackend(spec, **kw)) or made[-1])
-    _, out, results = _run(["--protocol", "auto", "--protocol", "full", "--backend", "stub:reverse", "-n", "8",
-                            "--valid-users", "6", "--llm-users", "5", "--llm-valid-users", "4", "--no-cache"], tmp_path)
-    (backend,) = made
+    with StubServer() as server:  # an OpenAI-compatible server ranking the labels in reverse shown order
+        _, out, results = _run(["--protocol", "auto", "--protocol", "full", "--backend", "openai:stub", "--base-url",
+                                server.url, "--api-key", "unused", "-n", "8", "--valid-users", "6", "--llm-users", "5",
+                                "--llm-valid-users", "4", "--no-cache"], tmp_path)
     for dataset in results["datasets"]:
         (llm,) = [m for m in dataset["methods"] if m["kind"] == "llm"]
-        assert llm["name"] == "LLM reverse (sequential)" and llm["users"] == 8
+        assert llm["name"] == "LLM stub (sequential)" and llm["users"] == 8
         assert llm["answers"]["answers"] == 8 and llm["answers"]["failures"] == 0
         assert llm["answers"]["invalid_format_rate"] == 0.0 and llm["answers"]["hallucinated_rate"] == 0.0
         assert any(m["kind"] == "fused" for m in dataset["methods"])
     for full in results["full_catalog"]:
         names = [m["name"] for m in full["methods"]]
-        assert "LLM reverse (sequential) reranks the pool" in names, names
+        assert "LLM stub (sequential) reranks the pool" in names, names
     # 20 candidates: 8 test + 4 validation users per dataset; full catalog: 5 + 4 LLM users per dataset
-    assert backend.calls == 2 * (8 + 4) + 2 * (5 + 4)
+    assert server.calls == 2 * (8 + 4) + 2 * (5 + 4)
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     llm_rows = [r for r in rows if r["kind"] == "llm" and r.get("protocol") != "full"]
     assert len(llm_rows) == 16 and all(r["llm"]["input_tokens"] > 0 for r in llm_rows)
