@@ -17,3 +17,34 @@ def test_one_standard_error_rule_prefers_the_prior_on_noise():
     assert choose_weight(clear).weight == 1.0
     with pytest.raises(ValueError):
         choose_weight({0.0: []})
+
+
+from promptrec import Item  # noqa: E402
+from promptrec.evaluation.cases import Query  # noqa: E402
+from promptrec.evaluation.fusion import RRF_K, WEIGHTS, choose, fuse, minmax  # noqa: E402
+
+
+def _query():
+    return Query("test:u", "u", (), tuple(Item(id=i, title=i) for i in "abc"))
+
+
+def test_weight_zero_is_the_prior_weight_one_the_llm_and_rrf_adds_reciprocal_ranks():
+    llm, prior = {"a": 0.0, "b": 5.0, "c": 10.0}, {"a": 3.0, "b": 2.0, "c": 1.0}
+    assert fuse(_query(), llm, prior, 0.0, "wsum") == {"a": 1.0, "b": 0.5, "c": 0.0}
+    assert fuse(_query(), llm, prior, 1.0, "wsum") == {"a": 0.0, "b": 0.5, "c": 1.0}
+    rrf = fuse(_query(), llm, prior, 0.5, "rrf")
+    assert rrf["b"] == pytest.approx(0.5 / (RRF_K + 2) + 0.5 / (RRF_K + 2))
+    assert rrf["a"] == pytest.approx(rrf["c"])  # first for one, last for the other
+    with pytest.raises(ValueError, match="unknown fusion 'max'"):
+        fuse(_query(), llm, prior, 0.5, "max")
+
+
+def test_minmax_and_the_weight_grid():
+    assert minmax({"a": 2.0, "b": 4.0, "c": 3.0}) == {"a": 0.0, "b": 1.0, "c": 0.5}
+    assert minmax({"a": 7.0, "b": 7.0}) == {"a": 0.0, "b": 0.0}
+    assert WEIGHTS[0] == 0.0 and WEIGHTS[-1] == 1.0 and len(WEIGHTS) == 11
+
+
+def test_choosing_a_weight_needs_validation_cases():
+    with pytest.raises(ValueError, match="needs validation cases"):
+        choose([], {}, {}, "wsum", "popularity")

@@ -58,3 +58,63 @@ def test_llm_adapter_prompts_are_identical_whichever_candidate_is_the_truth():
         prompts.append(backend.requests)
         assert sorted(scored.scores.values()) == [float(v) for v in range(1, 21)]  # Borda points
     assert prompts[0] == prompts[1] and len(prompts[0]) == 1
+
+
+# ------------------------------------------------------------------ with a scripted backend, no data
+
+
+from promptrec.data import Item  # noqa: E402
+from promptrec.errors import BackendError  # noqa: E402
+from promptrec.evaluation.cases import EvalDataset, Query, Split  # noqa: E402
+from promptrec.evaluation.llm import cross_domain_scenario, scenario_for  # noqa: E402
+
+CANDIDATES = tuple(Item(id=f"c{n}", title=f"Candidate {n}") for n in range(4))
+
+
+def test_generate_mode_gives_borda_points_and_the_diagnostics():
+    backend = ScriptedBackend(["[C] > [A] > [D] > [B]"])
+    method = LLMMethod(Ranker(backend, "movies", shuffle=False))
+    scored = method.score(Query("test:u1", "u1", (Item(id="h", title="Heat"),), CANDIDATES))
+    assert scored.scores == {"c2": 4.0, "c0": 3.0, "c3": 2.0, "c1": 1.0}
+    info = scored.info
+    assert (info["format"], info["valid"], info["missing"], info["reasks"], info["cached"]) == ("arrow", 4, 0, 0, False)
+    assert info["input_tokens"] > 0 and info["raw"] == "[C] > [A] > [D] > [B]" and info["history_used"] == 1
+    assert method.name == "llm:scripted:test:sequential"
+
+
+class DownBackend(ScriptedBackend):
+    def complete(self, messages, params):
+        raise BackendError("the server is down")
+
+
+def test_a_failed_case_keeps_the_shown_order_and_says_why():
+    method = LLMMethod(Ranker(DownBackend([]), "movies", shuffle=False), name="LLM down")
+    scored = method.score(Query("test:u1", "u1", (), CANDIDATES))
+    assert scored.scores == {"c0": 4.0, "c1": 3.0, "c2": 2.0, "c3": 1.0}
+    assert scored.info["error"] == "BackendError: the server is down" and scored.info["latency_s"] >= 0
+
+
+def test_the_factory_labels_the_method_and_gives_each_dataset_its_scenario(tmp_path):
+    def dataset(protocol, scenario, source=None, target=None):
+        return EvalDataset("d", protocol, scenario, {}, (), Split("test", (), ()), Split("valid", (), ()),
+                           source_domain=source, target_domain=target)
+
+    make = llm_factory(ScriptedBackend([]), strategy="recency", history=5)
+    movies = make(dataset("llmrank", "movies"))
+    assert movies.name == "LLM test (recency)" and movies.ranker.max_history == 5
+    assert movies.ranker.scenario.name == "movies"
+    cross = make(dataset("cross-domain", "music", "books", "cds"))
+    assert cross.ranker.scenario.name == "from_books_music"
+    assert "permutations=2" in llm_factory(ScriptedBackend([]), ranker_options={"permutations": 2})(dataset("llmrank", "movies")).name
+    assert llm_factory(ScriptedBackend([]), name="mine")(dataset("llmrank", "movies")).name == "mine"
+    assert scenario_for(dataset("cross-domain", "movies", "books"), [str(tmp_path)]).name == "movies"  # user prompts win
+
+
+def test_the_cross_domain_scenario_names_both_domains():
+    history, candidates = [Item(id="b1", title="Dune")], [(label, item) for label, item in zip("AB", CANDIDATES)]
+    user = cross_domain_scenario("cds", "books").render(history, candidates, answer_format="Answer.")[-1]["content"]
+    assert user.startswith("I have listened to the following music albums, oldest first:") and '"Dune"' in user
+    albums = cross_domain_scenario("books", "music", "cds").render(history, candidates, answer_format=".")[-1]["content"]
+    assert "candidate albums" in albums and "I have read the following books" in albums
+    other = cross_domain_scenario("grocery", "products").render(history, candidates, answer_format=".")[-1]["content"]
+    assert "grocery items" in other and "chosen" in other

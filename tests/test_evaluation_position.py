@@ -35,3 +35,23 @@ def test_position_curve_moves_only_the_truth_and_measures_pure_position_bias():
     curve = position_curve(cases, ShownOrder(), range(20))
     assert curve == pytest.approx({p: 1 / math.log2(p + 2) if p < 10 else 0.0 for p in range(20)})
     assert spread(curve) == pytest.approx(1.0)
+
+
+class IgnoresPosition:
+    """Scores by item id alone: the position of the truth changes nothing."""
+
+    name = "by id"
+
+    def score(self, query):
+        return Scored({item.id: -float(item.id[1:]) for item in query.candidates})
+
+
+def test_a_method_without_position_bias_has_a_flat_curve_and_no_spread():
+    from promptrec.evaluation.position import position_curve, spread
+
+    items = tuple(Item(id=f"c{i}", title=f"Candidate {i}") for i in range(10))
+    cases = [Case(Query(f"u{u}", f"u{u}", (), items), truth=f"c{u}") for u in range(3)]
+    seen = []
+    curve = position_curve(cases, IgnoresPosition(), range(10), progress=lambda done, total: seen.append((done, total)))
+    assert len(set(curve.values())) == 1 and spread(curve) == 0.0
+    assert seen[-1] == (30, 30) and len(seen) == 30

@@ -48,3 +48,26 @@ def test_run_with_a_scripted_llm_writes_every_file(tmp_path):
     assert "llm" in row and row["llm"]["input_tokens"] > 0
     for plot in ("plot_methods", "plot_history"):
         assert paths[plot].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_on_the_fixtures_a_run_with_a_scripted_llm_writes_every_file(tmp_path):
+    from conftest import TINYLENS
+
+    config = ProtocolConfig(users=6, valid_users=4, seed=1)
+    backend = ScriptedBackend([REVERSED] * 10)
+    run = run_dataset(load_dataset(f"movielens:{TINYLENS}"), config, [llm_factory(backend, history=config.history)])
+    paths = write_report(tmp_path / "run", [run], [], {"seed": 1, "command": "promptrec eval -d tinylens"})
+    assert len(backend.requests) == 10 and backend.answers == []
+    report = paths["report"].read_text()
+    for text in ("# promptrec evaluation", "- seed: 1", "- command: promptrec eval -d tinylens", "## tinylens",
+                 "| popularity |", "LLM test (sequential)", "6 sampled of 40 (seed 1)"):
+        assert text in report
+    results = json.loads(paths["results"].read_text())
+    assert results["meta"]["seed"] == 1 and results["pointwise"] == [] and results["full_catalog"] == []
+    (dataset,) = results["datasets"]
+    llm = next(m for m in dataset["methods"] if m["kind"] == "llm")
+    assert llm["answers"]["answers"] == 6 and llm["answers"]["invalid_format_rate"] == 0.0
+    rows = [json.loads(line) for line in paths["rows"].read_text().splitlines()]
+    assert len(rows) == len(dataset["methods"]) * 6 and {r["method"] for r in rows} == {m["name"] for m in dataset["methods"]}
+    for plot in ("plot_methods", "plot_history"):
+        assert paths[plot].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
 
-from conftest import DATASETS, needs_datasets  # noqa: E402
+from conftest import DATASETS, TINYCROSS, TINYLENS, needs_datasets  # noqa: E402
 
 from promptrec.evaluation.baselines import Scored  # noqa: E402
 from promptrec.evaluation.cases import Query  # noqa: E402
@@ -36,3 +36,29 @@ def test_methods_receive_queries_only_once_each_and_never_the_truth():
     assert not any(hasattr(q, "truth") for q in spy.received)
     ids = [q.case_id for q in spy.received]
     assert sorted(ids) == sorted(c.case_id for c in run.test + run.valid)  # no retries, no skipped users
+
+
+# ------------------------------------------------------------------ on the committed fixtures, always
+
+
+@pytest.mark.parametrize("spec", [f"movielens:{TINYLENS}", f"crossdomain:{TINYCROSS}:books:movies"])
+def test_on_the_fixtures_methods_see_each_query_once_and_never_the_truth(spec):
+    spy = SpyMethod()
+    run = run_dataset(load_dataset(spec), ProtocolConfig(users=12, valid_users=8, seed=1), [lambda _: spy])
+    assert all(type(q) is Query for q in spy.received)
+    assert sorted(q.case_id for q in spy.received) == sorted(c.case_id for c in run.test + run.valid)
+    assert len(run.test) == 12 and len(run.valid) == 8
+    names = [m.name for m in run.methods]
+    assert names[:4] == ["random", "popularity", "co-occurrence", "bm25"] and "spy" in names
+    fused = [m for m in run.methods if m.kind == "fused"]
+    assert len(fused) == 2 and {m.params["fusion"] for m in fused} == {"wsum", "rrf"}
+    for method in run.methods:  # every method ranks every test case, each order a permutation of the candidates
+        assert set(method.orders) == {c.case_id for c in run.test}
+        for case in run.test:
+            assert sorted(method.orders[case.case_id]) == sorted(i.id for i in case.query.candidates)
+
+
+def test_without_fusion_or_llms_only_the_baselines_run():
+    run = run_dataset(load_dataset(f"movielens:{TINYLENS}"), ProtocolConfig(users=5, valid_users=0), fusion=False)
+    assert all(m.kind == "baseline" for m in run.methods) and run.valid == []
+    assert run.protocol["dataset"] == "tinylens"
