@@ -6,29 +6,27 @@ import faulthandler
 import json
 import logging
 import sys
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
 
-from promptrec.backends import DEFAULT_BACKEND, KINDS, get_backend
+from promptrec.backends import DEFAULT_BACKEND, backend_kinds
 from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
 from promptrec.cache import CompletionCache
+from promptrec.config import ConfigError, PipelineConfig, config_from_options
 from promptrec.data import Catalog, Item, UserHistory, item_from_title, read_catalog, read_histories
 from promptrec.errors import OptionError, PromptrecError, UnknownBackendError
 from promptrec.evaluation.cli import eval_command
-from promptrec.feedback import FeedbackConfig, FeedbackStore
 from promptrec.feedback_cli import feedback_group
 from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file
-from promptrec.pipeline import DEFAULT_LLM_WEIGHT, EMBEDDED_LLM_WEIGHT, FUSIONS, Recommender
+from promptrec.pipeline import DEFAULT_LLM_WEIGHT, EMBEDDED_LLM_WEIGHT, FUSIONS
 from promptrec.progress import progress_bar
-from promptrec.ranker import MODES, Ranker, check_options
+from promptrec.ranker import MODES
 from promptrec.ranking import Ranking
 from promptrec.retrieval.base import DEFAULT_POOL
-from promptrec.retry import RetryPolicy
 from promptrec.scenario import STRATEGIES, TEMPLATE_VARIABLES, available_scenarios, load_scenario
 
 #: Candidates taken from the whole catalog when none are given, at most (the pipeline retrieves instead).
@@ -145,7 +143,7 @@ def _enable_faulthandler() -> None:
 def usage_or_failure(exc: PromptrecError) -> click.ClickException:
     """The click error for a library error: a usage error (exit code 2) for a bad option or combination,
     a failure (exit code 1) for the rest; one line either way, never a traceback."""
-    if isinstance(exc, (OptionError, UnknownBackendError)):
+    if isinstance(exc, (OptionError, UnknownBackendError, ConfigError)):
         return click.UsageError(str(exc))
     return click.ClickException(str(exc))
 
@@ -189,7 +187,7 @@ def _backend_options(func: Any) -> Any:
             "backend_spec",
             default=DEFAULT_BACKEND,
             show_default=True,
-            help=f"kind:model. Kinds: {', '.join(KINDS)}. 'llamacpp' alone is the bundled model; "
+            help=f"kind:model. Kinds: {', '.join(backend_kinds())}. 'llamacpp' alone is the bundled model; "
             "'llamacpp:PATH.gguf' any GGUF file; 'openai:MODEL' an OpenAI-compatible API.",
         ),
         click.option("--base-url", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."),
@@ -197,6 +195,7 @@ def _backend_options(func: Any) -> Any:
         click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "vllm", "ollama", "off"]), help="openai backends, generate mode: hold the answer to a JSON schema of the labels in this dialect; auto tries json_schema, json_object, then free text [default: auto]."),
         click.option("--n-ctx", type=int, help="llama.cpp context window in tokens [default: 4096]."),
         click.option("--threads", type=int, help="llama.cpp CPU threads [default: all cores]."),
+        click.option("-O", "--backend-option", "backend_option_pairs", multiple=True, metavar="KEY=VALUE", help="Any option of the backend (repeatable; VALUE is read as JSON, else as text), e.g. -O timeout=30 -O extra_buffers=off; 'promptrec backends' lists each backend's options."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -205,6 +204,7 @@ def _backend_options(func: Any) -> Any:
 
 def _ranking_options(func: Any) -> Any:
     options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A configuration file (.toml or .json, see 'promptrec config show'); options given on the command line override it."),
         click.option("--scenario", default=None, help="Scenario name (see 'promptrec scenarios list') [default: movies with --catalog demo, else default]."),
         click.option("--strategy", type=click.Choice(STRATEGIES), default="sequential", show_default=True, help="LLMRank prompt strategy."),
         click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable); they override built-ins of the same name."),
@@ -231,46 +231,44 @@ def _ranking_options(func: Any) -> Any:
     return func
 
 
-def _ranker_factory(options: dict[str, Any], catalog: str | None) -> Any:
-    """A function scenario-name -> Ranker sharing one backend and one cache (rankers are made once each).
+#: ``rank`` and ``batch`` parameter -> (section, field) of the PipelineConfig (``None``: top level)
+CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {
+    "scenario": (None, "scenario"), "prompts_dirs": (None, "prompts"),
+    "strategy": ("ranker", "strategy"), "constrained": ("ranker", "constrained"), "shuffle": ("ranker", "shuffle"),
+    "seed": ("ranker", "seed"), "temperature": ("ranker", "temperature"), "max_attempts": ("ranker", "max_attempts"),
+    "mode": ("ranker", "mode"), "permutations": ("ranker", "permutations"), "calibrate": ("ranker", "calibrate"),
+    "window": ("ranker", "window"), "cache_dir": ("cache", "dir"), "feedback_db": ("feedback", "db"),
+    "feedback_examples": ("feedback", "examples"), "feedback_selection": ("feedback", "selection"),
+    "cross_scenario": ("feedback", "cross_scenario"), "rejected": ("feedback", "rejected"),
+    "retriever": ("retrieval", "retriever"), "pool": ("retrieval", "pool"), "llm_weight": ("retrieval", "llm_weight"),
+    "fusion": ("retrieval", "fusion"), "interactions": ("retrieval", "interactions"),
+}
 
-    The options are checked, and the default scenario loaded, before the backend (a model) is."""
-    check_options(strategy=options["strategy"], mode=options["mode"], calibrate=options["calibrate"],
-                  permutations=options["permutations"], window=options["window"])
-    default = options["scenario"] or ("movies" if catalog == "demo" else "default")
-    load_scenario(default, options["prompts_dirs"])
-    backend_spec = options["backend_spec"]
-    backend_options: dict[str, Any] = {"base_url": options["base_url"], "api_key": options["api_key"],
-                                       "structured": options["structured"]}
-    if backend_spec.partition(":")[0] == "llamacpp":
-        backend_options = {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
-    backends: list[Any] = []  # created on the first ranker asked for, so cheap checks come first
-    cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
-    feedback = None
-    if not options["no_feedback"]:
-        feedback = FeedbackConfig(
-            FeedbackStore(options["feedback_db"]), examples=options["feedback_examples"],
-            selection=options["feedback_selection"], cross_scenario=options["cross_scenario"],
-            rejected=options["rejected"],
-        )
-    rankers: dict[str, Ranker] = {}
 
-    def ranker_for(scenario: str | None) -> Ranker:
-        name = scenario or default
-        if name not in rankers:
-            loaded = load_scenario(name, options["prompts_dirs"])
-            if not backends:
-                backends.append(get_backend(backend_spec, **backend_options))
-            rankers[name] = Ranker(
-                backends[0], loaded, strategy=options["strategy"],
-                constrained=options["constrained"], shuffle=options["shuffle"], seed=options["seed"],
-                temperature=options["temperature"], cache=cache, retry=RetryPolicy(attempts=options["max_attempts"]),
-                feedback=feedback, mode=options["mode"], permutations=options["permutations"],
-                calibrate=options["calibrate"], window=options["window"],
-            )
-        return rankers[name]
+def option_given(options: dict[str, Any], name: str) -> bool:
+    """Whether the user gave the parameter ``name`` of the running command (not its default)."""
+    context = click.get_current_context(silent=True)
+    source = context.get_parameter_source(name) if context is not None else None
+    if source is None:
+        return options.get(name) not in (None, (), False)
+    return source is not click.core.ParameterSource.DEFAULT
 
-    return ranker_for
+
+def command_line_config(options: dict[str, Any], fields: dict[str, tuple[str | None, str]],
+                        lenient: bool = False) -> PipelineConfig:
+    """``--config FILE`` (if given) with every option the user gave on the command line on top (defaults do
+    not override the file). ``fields`` maps parameter names to the configuration's fields."""
+    base = PipelineConfig.load(options["config_file"]) if options.get("config_file") else PipelineConfig()
+    return config_from_options(base, options, fields, lambda name: option_given(options, name), lenient=lenient)
+
+
+def pipeline_config(options: dict[str, Any], catalog: str | None = None) -> PipelineConfig:
+    """The run's :class:`PipelineConfig` (:func:`command_line_config`), with ``movies`` as the scenario of
+    ``--catalog demo`` when none is set."""
+    config = command_line_config(options, CONFIG_FIELDS)
+    if config.scenario is None and catalog == "demo":
+        config = config.updated({"scenario": "movies"})
+    return config
 
 
 @main.command()
@@ -301,11 +299,6 @@ def rank(
     candidate_ids: tuple[str, ...],
     candidates_file: str | None,
     k: int | None,
-    interactions: str | None,
-    retriever: str,
-    pool: int,
-    llm_weight: float | None,
-    fusion: str,
     show_scores: bool,
     show_prompt: bool,
     as_json: bool,
@@ -327,17 +320,15 @@ def rank(
     try:
         items = _load_catalog(catalog)
         history = _history(items, _split_ids(history_ids), history_titles, user_file, user)
-        ranker_for = _ranker_factory(options, catalog)
+        config = pipeline_config(options, catalog)
+        ranker_for = config.rankers()
         if candidate_ids or candidates_file:
             candidates = _candidates(items, _split_ids(candidate_ids), candidates_file, history)
             result = ranker_for(None).rank(history, candidates, k=k)
         else:
             if items is None:
                 raise click.UsageError("give --catalog FILE to recommend from (or --candidates-file FILE to rank)")
-            pool_retriever = _retriever(retriever, items, interactions, lambda: ranker_for(None))
-            recommender = Recommender(pool_retriever, ranker_for(None), llm_weight=llm_weight, pool=pool,
-                                      fusion=fusion)  # type: ignore[arg-type]
-            result = recommender.recommend(history, k)
+            result = config.make_recommender(items, ranker_for).recommend(history, k)
     except PromptrecError as exc:
         raise usage_or_failure(exc) from None
     if show_prompt:
@@ -348,21 +339,6 @@ def rank(
         click.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
         _print_table(result, show_scores)
-
-
-def _retriever(name: str, catalog: Catalog, interactions: str | None, ranker: Callable[[], Ranker]) -> Any:
-    """The retriever ``name`` over ``catalog``; a profile retriever writes with the model and scenario of
-    ``ranker()`` (called only for a profile retriever, after the cheap checks)."""
-    from promptrec.retrieval import ProfileRetriever, read_interactions
-    from promptrec.retrieval.factory import make_retriever
-
-    def profile_writer(base: Any) -> Any:
-        writer = ranker()
-        return ProfileRetriever(base, writer.backend, writer.scenario, cache=writer.cache,
-                                feedback=writer.feedback_config)
-
-    logged = read_interactions(interactions, catalog) if interactions else None
-    return make_retriever(name, catalog, interactions=logged, profile_writer=profile_writer)
 
 
 @main.group()
@@ -454,7 +430,6 @@ def batch(
     export_openai_batch: str | None,
     import_openai_batch: str | None,
     as_json: bool,
-    interactions: str | None,
     **options: Any,
 ) -> None:
     """Rank every request of INPUT.jsonl into OUTPUT, concurrently, resumably, one line per request.
@@ -485,13 +460,13 @@ def batch(
     """
     if not output and not export_openai_batch:
         raise click.UsageError("give -o OUTPUT (or --export-openai-batch FILE)")
+    config = pipeline_config(options, catalog)
     if engine == "ray":
         if export_openai_batch or import_openai_batch:
             raise click.UsageError("--engine ray ranks; it does not export or import OpenAI Batch API files")
         assert output is not None
         summary = _run_on_ray(input_file, output, catalog, workers, ray_address, actors, cpus_per_actor,
-                              retry_errors, options, BatchSummary(price_in=price_in, price_out=price_out),
-                              interactions)
+                              retry_errors, config, BatchSummary(price_in=price_in, price_out=price_out))
         _finish_batch(summary, as_json)
         return
     if not Path(input_file).is_file():
@@ -500,13 +475,13 @@ def batch(
         from promptrec.openai_batch import check_request_bodies
         from promptrec.ranker import check_exportable
 
-        check_exportable(options["mode"], options["permutations"], options["window"])
-        check_request_bodies(options["backend_spec"])  # from the backend's class: before a model loads
+        check_exportable(config.ranker.mode, config.ranker.permutations, config.ranker.window)
+        check_request_bodies(config.backend.spec)  # from the backend's class: before a model loads
     try:
         items = _load_catalog(catalog)
         entries = read_requests(input_file, items)
-        ranker_for = _ranker_factory(options, catalog)
-        retrievers = _retriever_set(items, interactions, ranker_for)
+        ranker_for = config.rankers()
+        retrievers = _retriever_set(items, config.retrieval.interactions, ranker_for)
         if export_openai_batch:
             count = export_openai_batch_file(entries, ranker_for, export_openai_batch)
             click.echo(f"wrote {count} Batch API requests to {export_openai_batch}", err=True)
@@ -563,12 +538,9 @@ def _run_with_progress(entries: list[Any], output: str, ranker_for: Any, workers
 
 def _run_on_ray(
     input_file: str, output: str, catalog: str | None, workers: int, address: str | None, actors: int,
-    cpus_per_actor: float, retry_errors: bool, options: dict[str, Any], summary: BatchSummary,
-    interactions: str | None = None,
+    cpus_per_actor: float, retry_errors: bool, config: PipelineConfig, summary: BatchSummary,
 ) -> BatchSummary:
     """``batch --engine ray``: the same rankers as the local engine, built once in each actor."""
-    from functools import partial
-
     from rich.progress import TextColumn
 
     from promptrec.cache import default_cache_dir
@@ -578,8 +550,8 @@ def _run_on_ray(
     if "://" not in input_file and not Path(input_file).exists():
         raise click.BadParameter(f"'{input_file}' does not exist", param_hint="'INPUT.jsonl'")
     # the driver decides where the cache and feedback live: actors may not see its environment
-    options = {**options, "cache_dir": options["cache_dir"] or str(default_cache_dir()),
-               "feedback_db": options["feedback_db"] or str(default_feedback_db())}
+    config = config.updated({"cache": {"dir": config.cache.dir or str(default_cache_dir())},
+                             "feedback": {"db": config.feedback.db or str(default_feedback_db())}})
     if retry_errors and (output.endswith(".parquet") or "://" in output):
         raise click.UsageError("--retry-errors needs a local JSONL OUTPUT")
     columns = (TextColumn("{task.fields[rate]}/s"), TextColumn("failed {task.fields[failed]}"))
@@ -596,13 +568,13 @@ def _run_on_ray(
                 progress.update(task, completed=current.done, rate=f"{current.throughput:.1f}", failed=current.failed)
 
             items = _load_catalog(catalog)
-            retrievers = _retriever_set(items, interactions)
+            retrievers = _retriever_set(items, config.retrieval.interactions)
             if retrievers is not None and Path(input_file).is_file() and input_file.endswith((".jsonl", ".ndjson")):
                 from promptrec.batch import generator_retrievers
 
                 retrievers.prebuild(generator_retrievers(input_file))  # built here once, shipped to actors once
             return run_ray_batch(
-                input_file, output, partial(_ranker_factory, options, catalog), catalog=items, retrievers=retrievers,
+                input_file, output, config.rankers, catalog=items, retrievers=retrievers,
                 address=address, actors=actors, concurrency_per_actor=workers, num_cpus_per_actor=cpus_per_actor,
                 on_result=update, summary=summary,
             )

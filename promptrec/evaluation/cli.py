@@ -32,44 +32,60 @@ def _require_eval_extra() -> None:
             raise MissingDependencyError(package, "eval") from None
 
 
-def _backend_options(spec: str, options: dict[str, Any]) -> dict[str, Any]:
-    if spec.partition(":")[0].strip().lower() == "llamacpp":
-        return {"n_ctx": options["n_ctx"], "n_threads": options["threads"], "seed": options["seed"]}
-    return {"base_url": options["base_url"], "api_key": options["api_key"], "structured": options["structured"]}
+#: ``promptrec eval`` parameter -> (section, field) of the PipelineConfig each LLM is built from
+CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {
+    "prompts_dirs": (None, "prompts"), "history": ("ranker", "max_history"), "seed": ("ranker", "seed"),
+    "temperature": ("ranker", "temperature"), "mode": ("ranker", "mode"), "permutations": ("ranker", "permutations"),
+    "calibrate": ("ranker", "calibrate"), "cache_dir": ("cache", "dir"),
+}
 
 
-def _llm_factories(options: dict[str, Any], datasets: list[Any]) -> tuple[list[Any], list[Any]]:
+def llm_configs(options: dict[str, Any]) -> list[Any]:
+    """One :class:`~promptrec.config.PipelineConfig` per ``--backend`` and ``--strategy``: ``--config FILE``
+    with the command's options on top (backend flags go to the backends that take them); ``--history``,
+    ``--seed`` and ``--temperature`` are the protocol's, so they always apply. Feedback is never used here."""
+    from promptrec.cli import command_line_config, option_given
+
+    protocol = {"ranker": {"max_history": options["history"], "seed": options["seed"],
+                           "temperature": options["temperature"]}, "feedback": {"enabled": False}}
+    from_file = options.get("config_file") and not option_given(options, "backends")
+    specs = (None,) if from_file else options["backends"]
+    configs = []
+    for spec in specs:
+        config = command_line_config({**options, "backend_spec": spec}, CONFIG_FIELDS,
+                                     lenient=len(specs) > 1).updated(protocol)
+        configs += [config.updated({"ranker": {"strategy": strategy}}) for strategy in options["strategies"]]
+    return configs
+
+
+def _llm_factories(options: dict[str, Any], datasets: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
     """Method factories per backend and strategy, for the ranking datasets (in ``--mode``) and for the
-    yes/no datasets (in pointwise mode); each backend is loaded once and shared. Empty where not needed."""
-    from promptrec.backends import get_backend
-    from promptrec.cache import CompletionCache
-    from promptrec.evaluation.llm import llm_factory
+    yes/no datasets (in pointwise mode), and the configurations they were built from; each backend is
+    loaded once and shared. Empty where not needed."""
+    from promptrec.evaluation.llm import config_llm_factory
     from promptrec.evaluation.pointwise import PointwiseDataset
 
     if options["no_llm"]:
-        return [], []
-    cache = None if options["no_cache"] else CompletionCache(options["cache_dir"])
-    backends = [get_backend(spec, **_backend_options(spec, options)) for spec in options["backends"]]
+        return [], [], []
+    configs = llm_configs(options)
+    backends: dict[str, Any] = {}
+    caches: dict[str, Any] = {}
 
-    def factories(mode: str) -> list[Any]:
-        ranker_options: dict[str, Any] = {"mode": mode} if mode != "generate" else {}
-        if options["permutations"] != 1 and mode != "pointwise":
-            ranker_options["permutations"] = options["permutations"]
-        if options["calibrate"]:
-            ranker_options["calibrate"] = True
-        return [
-            llm_factory(
-                backend, strategy=strategy, history=options["history"], seed=options["seed"],
-                temperature=options["temperature"], cache=cache, prompts_dirs=options["prompts_dirs"],
-                ranker_options=ranker_options,
-            )
-            for backend in backends
-            for strategy in options["strategies"]
-        ]
+    def factories(mode: str | None) -> list[Any]:
+        made = []
+        for config in configs:
+            if mode == "pointwise":
+                config = config.updated({"ranker": {"mode": "pointwise", "permutations": 1}})
+            key = config.backend.model_dump_json()
+            if key not in backends:
+                backends[key] = config.make_backend()
+                caches[key] = config.make_cache()
+            made.append(config_llm_factory(config, backend=backends[key], cache=caches[key]))
+        return made
 
     ranking = any(not isinstance(d, PointwiseDataset) for d in datasets)
     yes_no = any(isinstance(d, PointwiseDataset) for d in datasets)
-    return factories(options["mode"]) if ranking else [], factories("pointwise") if yes_no else []
+    return factories(None) if ranking else [], factories("pointwise") if yes_no else [], configs
 
 
 def _progress() -> tuple[Any, Any]:
@@ -106,7 +122,7 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
         for protocol in candidates:
             if protocol not in ("auto", dataset.protocol):
                 raise click.UsageError(f"dataset '{spec}' is {dataset.protocol}, not {protocol}")
-    factories, yes_no = _llm_factories(options, datasets)
+    factories, yes_no, configs = _llm_factories(options, datasets)
     runs, pointwise, full = [], [], []
     progress, update = _progress()
     with progress:
@@ -129,10 +145,10 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
     meta = {
         "command": " ".join(shlex.quote(a) for a in options["argv"]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "backends": ", ".join(options["backends"]) if factories or yes_no else "none (baselines only)",
-        "strategies": ", ".join(options["strategies"]) if factories or yes_no else "—",
-        "mode": options["mode"] + (" (pointwise on yes/no datasets)" if yes_no else "")
-        + (", calibrated" if options["calibrate"] else ""),
+        "backends": ", ".join(dict.fromkeys(c.backend.spec for c in configs)) if configs else "none (baselines only)",
+        "strategies": ", ".join(dict.fromkeys(c.ranker.strategy for c in configs)) if configs else "—",
+        "mode": (configs[0].ranker.mode if configs else options["mode"]) + (" (pointwise on yes/no datasets)" if yes_no else "")
+        + (", calibrated" if configs and configs[0].ranker.calibrate else ""),
         "seed": options["seed"],
         "users per dataset": ", ".join(
             [f"{r.dataset.name} {len(r.test)} (+{len(r.valid)} validation)" for r in runs]
@@ -142,7 +158,7 @@ def run_eval(options: dict[str, Any]) -> dict[str, Path]:
         ),
         "wall time": f"{time.perf_counter() - started:.0f} s",
     }
-    return write_report(options["output"], runs, pointwise, meta, full)
+    return write_report(options["output"], runs, pointwise, meta, full, configs)
 
 
 def _run_full(dataset: Any, config: Any, options: dict[str, Any], factories: list[Any], update: Any) -> Any:
@@ -151,12 +167,9 @@ def _run_full(dataset: Any, config: Any, options: dict[str, Any], factories: lis
 
     llm = factories[0](dataset) if factories else None
     retrievers = tuple(options["retrievers"]) or DEFAULT_RETRIEVERS
-    backend = llm.ranker.backend if llm is not None and hasattr(llm, "ranker") else None
-    cache = None
-    if backend is not None and not options["no_cache"]:
-        from promptrec.cache import CompletionCache
-
-        cache = CompletionCache(options["cache_dir"])
+    ranker = getattr(llm, "ranker", None)
+    backend = ranker.backend if ranker is not None else None
+    cache = ranker.cache if ranker is not None else None
     make = default_retrievers(dataset, retrievers, profile_backend=backend, completion_cache=cache,
                               prompts_dirs=options["prompts_dirs"])
     fixed = None
@@ -210,6 +223,8 @@ def _run_full(dataset: Any, config: Any, options: dict[str, Any], factories: lis
 @click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "vllm", "ollama", "off"]), help="openai backends, generate mode: the structured-output dialect [default: auto].")
 @click.option("--n-ctx", type=int, help="llama.cpp context window [default: 4096].")
 @click.option("--threads", type=int, help="llama.cpp CPU threads [default: all cores].")
+@click.option("-O", "--backend-option", "backend_option_pairs", multiple=True, metavar="KEY=VALUE", help="Any backend option (repeatable; VALUE read as JSON, else text), e.g. -O timeout=60.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A configuration file (.toml/.json; a run folder's config.toml repeats that run's LLM); the options given here override it.")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Completion cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder].")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache.")

@@ -9,13 +9,12 @@ per query (the Ranker's own re-ask is label-agnostic).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from promptrec.backends import Backend, get_backend
+from promptrec.backends import Backend
 from promptrec.cache import CompletionCache
 from promptrec.data import UserHistory
 from promptrec.errors import PromptrecError
@@ -23,6 +22,9 @@ from promptrec.evaluation.baselines import Scored
 from promptrec.evaluation.cases import EvalDataset, Query
 from promptrec.ranker import Ranker
 from promptrec.scenario import Scenario, Strategy, load_scenario
+
+if TYPE_CHECKING:
+    from promptrec.config import PipelineConfig
 
 logger = logging.getLogger(__name__)
 
@@ -130,28 +132,52 @@ def llm_factory(
 
     ``history`` is passed as the Ranker's ``max_history`` so the model is shown the same H items as the
     baselines (fewer only if the prompt would not fit the context; ``history_dropped`` counts those).
-    ``ranker_options`` go to the :class:`Ranker` as they are (e.g. ``mode="score"``, ``permutations=3``
-    where the Ranker has them); they are named in the method's label.
+    ``ranker_options`` are further fields of the configuration's ``[ranker]`` section (e.g. ``mode="score"``,
+    ``permutations=3``); they are named in the method's label. A shorthand for :func:`config_llm_factory`.
     """
-    model = get_backend(backend, **backend_options) if isinstance(backend, str) else backend
+    from promptrec.config import PipelineConfig, RankerSection
+
     extra = dict(ranker_options or {})
-    unknown = sorted(set(extra) - set(inspect.signature(Ranker).parameters))
+    unknown = sorted(set(extra) - set(RankerSection.model_fields))
     if unknown:
         raise ValueError(f"this promptrec Ranker does not take {', '.join(unknown)}")
-    details = ", ".join([strategy, *(f"{key}={value}" for key, value in extra.items())])
-    label = name or f"LLM {model_label(model)} ({details})"
+    spec = backend if isinstance(backend, str) else "llamacpp"
+    config = PipelineConfig.from_dict({
+        "prompts": list(prompts_dirs),
+        "backend": {"spec": spec, **(backend_options if isinstance(backend, str) else {})},
+        "ranker": {"strategy": strategy, "max_history": history, "seed": seed, "temperature": temperature, **extra},
+        "cache": {"enabled": False}, "feedback": {"enabled": False},
+    })
+    return config_llm_factory(config, backend=None if isinstance(backend, str) else backend, cache=cache, name=name)
+
+
+#: ranker fields that do not name a method in tables (they are the protocol's, and the same for all)
+_UNNAMED = ("strategy", "seed", "temperature", "max_history", "max_attempts")
+
+
+def config_llm_factory(
+    config: PipelineConfig,
+    *,
+    backend: Backend | None = None,
+    cache: CompletionCache | None = None,
+    name: str | None = None,
+) -> Callable[[EvalDataset], LLMMethod]:
+    """A function dataset -> :class:`LLMMethod` built from ``config`` (its backend, created now unless
+    given, and its ``[ranker]`` options), with the dataset's scenario (:func:`scenario_for`, with the
+    configuration's prompt folders). ``cache`` is shared by every dataset [default: the configuration's].
+    The label names the strategy and the ranker options that differ from their defaults."""
+    from promptrec.config import RankerSection
+
+    model = backend if backend is not None else config.make_backend()
+    shared = cache if cache is not None else config.make_cache()
+    defaults = RankerSection()
+    details = [config.ranker.strategy] + [
+        f"{key}={value}" for key, value in config.ranker if key not in _UNNAMED and value != getattr(defaults, key)
+    ]
+    label = name or f"LLM {model_label(model)} ({', '.join(details)})"
 
     def make(dataset: EvalDataset) -> LLMMethod:
-        ranker = Ranker(
-            model,
-            scenario_for(dataset, prompts_dirs),
-            strategy=strategy,
-            max_history=history,
-            seed=seed,
-            temperature=temperature,
-            cache=cache,
-            **extra,
-        )
+        ranker = config.make_ranker(scenario_for(dataset, config.prompts), backend=model, cache=shared)
         return LLMMethod(ranker, label)
 
     return make

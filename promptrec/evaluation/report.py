@@ -142,8 +142,13 @@ def write_report(
     pointwise: Sequence[PointwiseRun] = (),
     meta: dict[str, Any] | None = None,
     full: Sequence[Any] = (),
+    configurations: Sequence[Any] = (),
 ) -> dict[str, Path]:
-    """Write report.md, results.json, rows.jsonl and the PNG plots into ``folder``; returns their paths."""
+    """Write report.md, results.json, rows.jsonl and the PNG plots into ``folder``; returns their paths.
+
+    ``configurations`` are the :class:`~promptrec.config.PipelineConfig` of each LLM method: they go into
+    results.json and report.md (without secrets), and the first into config.toml, which
+    ``promptrec eval --config`` reads to repeat the run's LLM."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
@@ -159,7 +164,11 @@ def write_report(
         "datasets": [dataset_summary(run) for run in runs],
         "pointwise": [pointwise_summary(run) for run in pointwise],
         "full_catalog": [full_summary(run) for run in full],
+        "configurations": [config.to_dict() for config in configurations],
     }
+    if configurations:
+        paths["config"] = folder / "config.toml"
+        paths["config"].write_text(configurations[0].to_toml(), encoding="utf-8")
     paths["results"].write_text(json.dumps(_clean(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     with paths["rows"].open("w", encoding="utf-8") as out:
         for run in runs:
@@ -173,6 +182,9 @@ def write_report(
                 out.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
     lines = ["# promptrec evaluation", ""]
     lines += [f"- {key}: {value}" for key, value in meta.items()] + [""]
+    for config in configurations:
+        lines += [f"Configuration ({config.backend.spec}, {config.ranker.strategy}):", "", "```toml",
+                  config.to_toml().rstrip(), "```", ""]
     lines += [
         "Every table shows the random reference and the random and popularity baselines beside the model. "
         "Ties in a method's scores are broken by the candidates' shuffled order. Fused rows combine an LLM with "

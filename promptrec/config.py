@@ -1,0 +1,435 @@
+"""One configuration for the whole pipeline: backend, scenario, ranker, cache, feedback and retrieval.
+
+:class:`PipelineConfig` is what ``promptrec rank``, ``promptrec batch`` (locally and in each Ray actor) and
+``promptrec eval`` build from, with one set of names. It reads from TOML or JSON (``--config FILE``) and
+writes back to TOML, so a run can be repeated exactly; ``promptrec eval`` embeds it in its report.
+
+.. code-block:: toml
+
+    scenario = "movies"
+
+    [backend]
+    spec = "openai:qwen2.5-7b-instruct"      # kind[:model]; the other keys are the backend's options
+    base_url = "http://127.0.0.1:8000/v1"
+
+    [ranker]
+    mode = "score"
+    permutations = 3
+
+    [retrieval]
+    retriever = "cooccurrence"
+    interactions = "ratings.csv"
+    llm_weight = 0.3
+
+>>> config = PipelineConfig.load("run.toml")
+>>> ranker = config.make_ranker()                    # the backend is created here
+>>> recommender = config.make_recommender(catalog)  # retrieval + the LLM, fused
+
+Everything is checked when the configuration is made (names, ranges, the backend's own options model),
+before any model loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from promptrec.backends import DEFAULT_BACKEND, Backend, check_backend_options, get_backend, options_model
+from promptrec.errors import BackendError, OptionError, PromptrecError
+from promptrec.modes import MODE_CLASSES
+from promptrec.scenario import STRATEGIES, Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from promptrec.cache import CompletionCache
+    from promptrec.data import Catalog
+    from promptrec.feedback import FeedbackConfig
+    from promptrec.pipeline import Recommender
+    from promptrec.ranker import Ranker
+    from promptrec.retrieval import Interactions, Retriever
+
+logger = logging.getLogger(__name__)
+
+#: a function scenario name (``None``: the configuration's own) -> Ranker
+RankerFor = Callable[[str | None], "Ranker"]
+
+
+class ConfigError(PromptrecError, ValueError):
+    """A configuration file or value is wrong; the message names the file (and line) and the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendSection(BaseModel):
+    """``spec`` (``kind[:model]``) and the backend's own options, checked by its options model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    spec: str = DEFAULT_BACKEND
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The backend's options, as given (the keys besides ``spec``)."""
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _check_options(self) -> BackendSection:
+        try:
+            check_backend_options(self.spec, self.options)
+        except BackendError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class RankerSection(_Section):
+    """How the LLM ranks (the :class:`~promptrec.ranker.Ranker`'s options)."""
+
+    strategy: str = Field("sequential", description="LLMRank prompt strategy: " + ", ".join(STRATEGIES))
+    mode: str = Field("generate", description="ranking mode: " + ", ".join(MODE_CLASSES))
+    constrained: bool | None = Field(None, description="force a valid label list [default: where the backend can]")
+    shuffle: bool = True
+    seed: int = 0
+    temperature: float = Field(0.0, ge=0.0)
+    max_history: int | None = Field(None, ge=1, description="history items shown [default: the scenario's]")
+    max_attempts: int = Field(5, ge=1, description="tries per request for transient failures")
+    permutations: int = Field(1, ge=1)
+    calibrate: bool = False
+    window: int | None = Field(None, ge=2, description="at most this many candidates per prompt (sliding windows)")
+    stride: int | None = Field(None, ge=1, description="how far windows move [default: half a window]")
+    reask: bool = Field(True, description="ask once more when an answer names no candidate at all")
+    max_tokens: int | None = Field(None, ge=1, description="answer tokens [default: the mode's]")
+
+    @model_validator(mode="after")
+    def _check(self) -> RankerSection:
+        from promptrec.ranker import check_options
+
+        check_options(strategy=self.strategy, mode=self.mode, calibrate=self.calibrate, permutations=self.permutations,
+                      window=self.window, stride=self.stride, max_history=self.max_history)
+        return self
+
+
+class CacheSection(_Section):
+    """The completion cache: ``dir`` [default: ``$PROMPTREC_CACHE_DIR`` or the user cache folder]."""
+
+    enabled: bool = True
+    dir: str | None = None
+
+
+class FeedbackSection(_Section):
+    """The user's feedback as in-context examples: ``db`` [default: ``$PROMPTREC_FEEDBACK_DB``]."""
+
+    enabled: bool = True
+    db: str | None = None
+    examples: int = Field(3, ge=0)
+    selection: Literal["recent", "similar"] = "recent"
+    cross_scenario: bool = False
+    rejected: Literal["demote", "remove", "keep"] = "demote"
+
+
+class RetrievalSection(_Section):
+    """The first stage: which retriever fills the pool, how big it is, and how its scores meet the LLM's."""
+
+    retriever: str = "auto"
+    pool: int = Field(20, ge=1)
+    llm_weight: float | None = Field(None, ge=0.0, le=1.0, description="[default: measured per model]")
+    fusion: Literal["wsum", "rrf"] = "wsum"
+    interactions: str | None = Field(None, description="who interacted with what (popularity, co-occurrence)")
+
+
+class PipelineConfig(_Section):
+    """The whole pipeline's configuration; see the module docstring for the file format."""
+
+    scenario: str | None = Field(None, description="scenario name [default: default]")
+    prompts: tuple[str, ...] = Field((), description="folders of your own scenarios")
+    backend: BackendSection = BackendSection()
+    ranker: RankerSection = RankerSection()
+    cache: CacheSection = CacheSection()
+    feedback: FeedbackSection = FeedbackSection()
+    retrieval: RetrievalSection = RetrievalSection()
+
+    # -- reading and writing ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "configuration", text: str | None = None) -> PipelineConfig:
+        """Validate ``data``; errors name ``source`` (with the line where ``text`` shows it) and the field."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, source, text)) from None
+        except OptionError as exc:  # a rule across fields (ranker.check_options)
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> PipelineConfig:
+        """Read a ``.toml`` or ``.json`` file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a table of sections, not {type(data).__name__}")
+        return cls.from_dict(data, str(path), text)
+
+    def updated(self, changes: Mapping[str, Any], source: str = "options") -> PipelineConfig:
+        """A copy with ``changes`` (nested like the file: ``{"ranker": {"mode": "score"}}``) applied and checked;
+        a section's fields merge with the ones set, but a ``backend`` section replaces the old one (see
+        :meth:`with_backend`). Errors name ``source``."""
+        data = self.model_dump(exclude_unset=True)
+        data["backend"] = self.backend.model_dump()
+        for key, value in changes.items():
+            if isinstance(value, Mapping) and isinstance(data.get(key), dict) and key != "backend":
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return type(self).from_dict(data, source)
+
+    def with_backend(self, spec: str | None = None, options: Mapping[str, Any] | None = None, *,
+                     lenient: bool = False, source: str = "options") -> PipelineConfig:
+        """A copy with the backend ``spec`` [default: the same] and ``options`` on top of the current ones when
+        the kind stays (a new kind starts from its own defaults). ``lenient`` drops options the backend does
+        not take (for flags given to several backends at once) instead of refusing them."""
+        spec = spec or self.backend.spec
+        same_kind = spec.partition(":")[0].strip().lower() == self.backend.spec.partition(":")[0].strip().lower()
+        given = {name: value for name, value in (options or {}).items() if value is not None}
+        if lenient:
+            given = {name: value for name, value in given.items() if name in options_model(spec).model_fields}
+        return self.updated({"backend": {**(self.backend.options if same_kind else {}), **given, "spec": spec}}, source)
+
+    def to_dict(self, secrets: bool = False) -> dict[str, Any]:
+        """The configuration as plain data; options marked secret (an API key) are left out unless ``secrets``."""
+        data = self.model_dump(mode="json")
+        if not secrets:
+            fields = options_model(self.backend.spec).model_fields
+            for name in list(data["backend"]):
+                extra = fields[name].json_schema_extra if name in fields else None
+                if isinstance(extra, dict) and extra.get("secret"):
+                    del data["backend"][name]
+        return data
+
+    def to_toml(self, secrets: bool = False) -> str:
+        """The configuration as a TOML file that :meth:`load` reads back to an equal configuration."""
+        data = self.to_dict(secrets)
+        lines = [f"{key} = {_toml_value(value)}" for key, value in data.items() if not isinstance(value, dict) and value is not None]
+        for section, values in data.items():
+            if isinstance(values, dict):
+                lines += ["", f"[{section}]"]
+                lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+        return "\n".join(lines) + "\n"
+
+    # -- building ---------------------------------------------------------------------------------------
+
+    def backend_options(self, **defaults: Any) -> dict[str, Any]:
+        """The backend's options, with ``defaults`` for the ones it takes and the file leaves out (a seed)."""
+        fields = options_model(self.backend.spec).model_fields
+        given = self.backend.options
+        return {**{k: v for k, v in defaults.items() if k in fields and given.get(k) is None}, **given}
+
+    def make_backend(self) -> Backend:
+        """Create the backend (a model loads here)."""
+        return get_backend(self.backend.spec, **self.backend_options(seed=self.ranker.seed))
+
+    def make_cache(self) -> CompletionCache | None:
+        from promptrec.cache import CompletionCache
+
+        return CompletionCache(self.cache.dir) if self.cache.enabled else None
+
+    def make_feedback(self) -> FeedbackConfig | None:
+        from promptrec.feedback import FeedbackConfig
+        from promptrec.feedback_store import FeedbackStore
+
+        section = self.feedback
+        if not section.enabled:
+            return None
+        return FeedbackConfig(FeedbackStore(section.db), examples=section.examples, selection=section.selection,
+                              cross_scenario=section.cross_scenario, rejected=section.rejected)
+
+    def load_scenario(self, name: str | None = None) -> Scenario:
+        return load_scenario(name or self.scenario or "default", self.prompts)
+
+    def make_ranker(self, scenario: Scenario | str | None = None, *, backend: Backend | None = None,
+                    cache: CompletionCache | None = None, feedback: FeedbackConfig | None = None) -> Ranker:
+        """A :class:`~promptrec.ranker.Ranker` with this configuration's ranker options, for ``scenario``
+        [default: the configuration's]. The backend, cache and feedback store are made from the
+        configuration unless given (:meth:`rankers` shares one of each between scenarios)."""
+        from promptrec.ranker import Ranker
+        from promptrec.retry import RetryPolicy
+
+        options = self.ranker
+        loaded = scenario if isinstance(scenario, Scenario) else self.load_scenario(scenario)
+        return Ranker(
+            backend if backend is not None else self.make_backend(), loaded, strategy=options.strategy, constrained=options.constrained,
+            shuffle=options.shuffle, seed=options.seed, temperature=options.temperature,
+            max_history=options.max_history, cache=cache if cache is not None else self.make_cache(),
+            retry=RetryPolicy(attempts=options.max_attempts),
+            feedback=feedback if feedback is not None else self.make_feedback(), mode=options.mode,
+            permutations=options.permutations, calibrate=options.calibrate, window=options.window,
+            stride=options.stride, reask=options.reask, max_tokens=options.max_tokens,
+        )
+
+    def rankers(self, backend: Backend | None = None) -> RankerFor:
+        """``scenario -> Ranker``, made once per scenario, sharing one backend, cache and feedback store.
+
+        The default scenario is loaded now (a typo fails before any model loads); the backend is created
+        when the first ranker is asked for, unless ``backend`` is given."""
+        self.load_scenario()
+        backends: list[Backend] = [backend] if backend is not None else []
+        cache, feedback = self.make_cache(), self.make_feedback()
+        made: dict[str, Ranker] = {}
+
+        def ranker_for(scenario: str | None = None) -> Ranker:
+            name = scenario or self.scenario or "default"
+            if name not in made:
+                loaded = self.load_scenario(name)
+                if not backends:
+                    backends.append(self.make_backend())
+                made[name] = self.make_ranker(loaded, backend=backends[0], cache=cache, feedback=feedback)
+            return made[name]
+
+        return ranker_for
+
+    def make_retriever(self, catalog: Catalog, ranker: Callable[[], Ranker] | None = None,
+                  interactions: Interactions | None = None) -> Retriever:
+        """The retrieval section's retriever over ``catalog``. Its interactions file is read unless
+        ``interactions`` are given; a profile retriever writes with ``ranker()``'s model and scenario."""
+        from promptrec.retrieval import ProfileRetriever, read_interactions
+        from promptrec.retrieval.factory import make_retriever
+
+        def profile_writer(base: Retriever) -> Retriever:
+            if ranker is None:
+                raise ConfigError("the profile retriever needs a model: give the recommender a ranker")
+            writer = ranker()
+            return ProfileRetriever(base, writer.backend, writer.scenario, cache=writer.cache,
+                                    feedback=writer.feedback_config)
+
+        if interactions is None and self.retrieval.interactions:
+            interactions = read_interactions(self.retrieval.interactions, catalog)
+        return make_retriever(self.retrieval.retriever, catalog, interactions=interactions,
+                              profile_writer=profile_writer)
+
+    def make_recommender(self, catalog: Catalog, ranker_for: RankerFor | None = None) -> Recommender:
+        """The two-stage pipeline over ``catalog``: the retriever's pool, ranked by the LLM, fused.
+
+        With ``llm_weight = 0`` no model is loaded."""
+        from promptrec.pipeline import Recommender
+
+        rankers = ranker_for or self.rankers()
+        retriever = self.make_retriever(catalog, lambda: rankers(None))
+        weight = self.retrieval.llm_weight
+        return Recommender(retriever, rankers(None) if weight != 0 else None, llm_weight=weight,
+                           pool=self.retrieval.pool, fusion=self.retrieval.fusion)
+
+
+#: command-line flag -> backend option, for the flags every command that builds a backend has
+BACKEND_FLAGS: dict[str, str] = {"base_url": "base_url", "api_key": "api_key", "structured": "structured",
+                                 "n_ctx": "n_ctx", "threads": "n_threads"}
+
+
+def parse_option_pairs(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["timeout=30", "extra_buffers=off"]`` -> ``{"timeout": 30, "extra_buffers": "off"}`` (values as JSON,
+    else as text)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"backend option '{pair}' is not KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def config_from_options(base: PipelineConfig, options: Mapping[str, Any], fields: Mapping[str, tuple[str | None, str]],
+                        given: Callable[[str], bool], *, lenient: bool = False,
+                        source: str = "command line") -> PipelineConfig:
+    """``base`` with a command's options on top: ``fields`` maps option names to (section, field) (section
+    ``None``: top level), and only options for which ``given(name)`` holds change anything. Also read:
+    ``backend_spec``, the :data:`BACKEND_FLAGS`, ``backend_option_pairs`` (``KEY=VALUE``), ``no_cache``
+    and ``no_feedback``; ``lenient`` as in :meth:`PipelineConfig.with_backend`."""
+    changes: dict[str, Any] = {}
+    for name, (section, field) in fields.items():
+        if name in options and given(name):
+            value = list(options[name]) if isinstance(options[name], tuple) else options[name]
+            if section is None:
+                changes[field] = value
+            else:
+                changes.setdefault(section, {})[field] = value
+    if options.get("no_cache"):
+        changes.setdefault("cache", {})["enabled"] = False
+    if options.get("no_feedback"):
+        changes.setdefault("feedback", {})["enabled"] = False
+    spec = options["backend_spec"] if "backend_spec" in options and given("backend_spec") else None
+    flags = {option: options[flag] for flag, option in BACKEND_FLAGS.items() if options.get(flag) is not None}
+    flags.update(parse_option_pairs(options.get("backend_option_pairs") or ()))
+    return base.updated(changes, source).with_backend(spec, flags, lenient=lenient, source=source)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {value!r} to TOML")
+
+
+def _line_of(text: str | None, loc: Sequence[Any]) -> int | None:
+    """The line of ``loc`` (``("ranker", "mode")``) in a TOML or JSON ``text``: the key's line inside its
+    section (``[ranker]`` or ``"ranker": {``), or ``None``."""
+    if not text or not loc:
+        return None
+    lines = text.splitlines()
+    start = 0
+    section = re.compile(rf'^\s*(\[\s*{re.escape(str(loc[0]))}\s*\]|"{re.escape(str(loc[0]))}"\s*:)')
+    start = next((i for i, line in enumerate(lines) if section.match(line)), -1)
+    if len(loc) == 1 and start >= 0:
+        return start + 1
+    if len(loc) > 1 and start < 0:
+        return None
+    start = max(start, 0)
+    key = re.compile(rf'^\s*"?{re.escape(str(loc[-1]))}"?\s*[=:]')
+    return next((i + 1 for i in range(start, len(lines)) if key.match(lines[i])), None)
+
+
+def _explain(exc: ValidationError, source: str, text: str | None) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = [part for part in error["loc"] if not isinstance(part, int)]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, OptionError) and cause.option:  # a rule across fields names the one to change
+            loc.append(cause.option)
+        field = ".".join(str(part) for part in loc) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown option"
+            if len(loc) == 1:
+                message += f"; the sections are: {', '.join(PipelineConfig.model_fields)}"
+        elif error["type"] == "literal_error":
+            message = f"{error['input']!r} is not one of: {message.removeprefix('Input should be ')}"
+        line = _line_of(text, loc)
+        problems.append(f"{source}{f':{line}' if line else ''}: {field}: {message}")
+    return "\n".join(problems)
+
+
+__all__ = [
+    "BACKEND_FLAGS", "BackendSection", "CacheSection", "ConfigError", "config_from_options", "parse_option_pairs", "FeedbackSection", "PipelineConfig", "RankerFor", "RankerSection",
+    "RetrievalSection",
+]
