@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
 
-from conftest import DATASETS, needs_datasets  # noqa: E402
+from conftest import DATASETS, TINYCROSS, needs_datasets  # noqa: E402
 
 from promptrec.errors import DataError  # noqa: E402
 from promptrec.evaluation.baselines import Interactions  # noqa: E402
@@ -195,3 +195,25 @@ def test_malformed_recsys24_category(tmp_path):
     (tmp_path / "raw" / "Books" / "cds_8_10.csv").write_text(header + "u1,c1,5,11,Abbey Road,Beatles,['Rock'\n")
     with pytest.raises(DataError, match=r"cds_8_10\.csv:2 field 'category'"):
         load_cross_domain(tmp_path / "books-cds")
+
+
+def test_the_committed_fixture_gives_cold_start_users_with_source_histories_and_target_truths():
+    dataset = load_dataset(f"crossdomain:{TINYCROSS}:books:movies")
+    assert dataset.name == "tinycross:books->movies" and dataset.protocol == "cross-domain"
+    assert (dataset.source_domain, dataset.target_domain, dataset.scenario) == ("books", "movies", "movies")
+    assert dataset.disjoint_valid_users and len(dataset.pool) == 50 and all(i.startswith("m") for i in dataset.pool)
+    users = {r.user_id for r in dataset.test.records}
+    assert users and all(stable_share(u) < 0.5 for u in users)  # the stable half of the users with both domains
+    with (TINYCROSS / "interactions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for record in dataset.test.records:
+        mine = sorted((float(r["timestamp"]), r["item_id"]) for r in rows if r["user_id"] == record.user_id)
+        assert list(record.history) == [i for _, i in mine if i.startswith("b")]
+        assert record.truth == next(i for _, i in mine if i.startswith("m"))
+    everyone = {r["user_id"] for r in rows}
+    assert len(dataset.test.train) == len(everyone) - len(users)  # one training sequence per other user
+    trained = {i for sequence in dataset.test.train for i in sequence}
+    assert {"b", "m"} == {i[0] for i in trained}  # bridge users train both domains
+    config = ProtocolConfig(users=10, valid_users=10)
+    test, valid = build_cases(dataset, config)
+    assert not {c.query.user_id for c in test} & {c.query.user_id for c in valid}

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
 
-from conftest import DATASETS, needs_datasets  # noqa: E402
+from conftest import DATASETS, TINYLENS, needs_datasets  # noqa: E402
 
 from promptrec.errors import DataError  # noqa: E402
 from promptrec.evaluation.datasets import load_dataset, load_movielens, load_promptrec, resolve  # noqa: E402
@@ -70,3 +70,45 @@ def test_malformed_movielens_names_file_line_field(tmp_path, ratings, line, fiel
         load_movielens(_movielens(tmp_path, ratings))
     assert error.value.path.endswith("ratings.csv") and error.value.line == line and error.value.field == field
     assert f"ratings.csv:{line}" in str(error.value)
+
+
+# ------------------------------------------------------------------ the committed tinylens fixture, always
+
+
+def test_the_fixture_in_movielens_format_is_split_leave_last_out_by_time():
+    dataset = load_dataset(f"movielens:{TINYLENS}")
+    assert dataset.name == "tinylens" and dataset.protocol == "llmrank" and dataset.scenario == "movies"
+    assert len(dataset.items) == 100 and len(dataset.test.records) == 40 == len(dataset.valid.records)
+    events: dict[str, list[tuple[float, str]]] = {}
+    with (TINYLENS / "ratings.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            events.setdefault(row["userId"], []).append((float(row["timestamp"]), row["movieId"]))
+    for record, valid in zip(dataset.test.records, dataset.valid.records):
+        ordered = [movie for _, movie in sorted(events[record.user_id])]
+        assert (record.history, record.truth) == (tuple(ordered[:-1]), ordered[-1])
+        assert (valid.user_id, valid.history, valid.truth) == (record.user_id, tuple(ordered[:-2]), ordered[-2])
+        assert record.known == frozenset(ordered)
+    assert list(dataset.pool) == sorted({m for seq in events.values() for _, m in seq}, key=int)
+    first = dataset.items["1"]
+    assert first.title.endswith(")") and first.attributes["genres"]
+
+
+def test_datasets_are_loaded_once_and_a_scenario_override_is_a_copy():
+    spec = f"movielens:{TINYLENS}"
+    assert load_dataset(spec) is load_dataset(spec)
+    books = load_dataset(spec, scenario="books")
+    assert books.scenario == "books" and load_dataset(spec).scenario == "movies"
+    assert books.test == load_dataset(spec).test  # the same records
+    assert resolve(spec) == ("movielens", str(TINYLENS), "tinylens")
+    assert resolve("movielens", "/data") == ("movielens", "/data/movielens-latest-small", "movielens")
+
+
+def test_promptrec_csv_histories_are_split_by_timestamp(tmp_path):
+    (tmp_path / "items.csv").write_text("id,title\n" + "".join(f"i{n},Item {n}\n" for n in range(5)))
+    (tmp_path / "hist.csv").write_text("user_id,item_id,timestamp\nu1,i2,30\nu1,i0,10\nu1,i1,20\n")
+    dataset = load_dataset(f"promptrec:{tmp_path / 'items.csv'},{tmp_path / 'hist.csv'}", scenario="books")
+    ((record,), (valid,)) = dataset.test.records, dataset.valid.records
+    assert (record.history, record.truth, valid.truth) == (("i0", "i1"), "i2", "i1")
+    assert dataset.name == "items" and dataset.scenario == "books" and dataset.pool == ("i0", "i1", "i2", "i3", "i4")
+    with pytest.raises(DataError, match="separated by a comma"):
+        load_promptrec(str(tmp_path / "items.csv"))

@@ -57,3 +57,38 @@ def test_pointwise_methods_are_scored_on_every_sampled_record():
     assert len(method.queries) == 40 and set(run.scores[method.name]) == {c.case_id for c in run.cases}
     assert all(q.history == c.liked for q, c in zip(method.queries, run.cases))
     assert 0.0 <= run.auc[method.name] <= 1.0 and set(run.auc) == {"random", "popularity", "bm25", method.name}
+
+
+def _tallrec(path, records):
+    rows = [{"instruction": "", "input": f'User Preference: {liked}\nUser Unpreference: \nWhether the user will like the '
+             f'target book ""{target}" written by X"?', "output": "Yes." if label else "No."}
+            for liked, target, label in records]
+    path.write_text(json.dumps(rows, indent=4))
+
+
+def test_a_method_that_separates_the_labels_has_auc_one_and_sees_the_liked_books(tmp_path):
+    records = [(f'"Book {n}" written by A{n}, "Shared" written by S', f"Target {n}{'!' * (n % 2)}", n % 2) for n in range(8)]
+    _tallrec(tmp_path / "test.json", records)
+    _tallrec(tmp_path / "valid.json", records[:2])
+    dataset = load_tallrec(tmp_path / "test.json", "tiny")
+    assert len(dataset.test) == 8 and len(dataset.valid) == 2 and dataset.test[0].liked[1].title == "Shared"
+
+    class LikesExclamations:
+        name = "stand-in"
+
+        def __init__(self):
+            self.queries = []
+
+        def score(self, query):
+            from promptrec.evaluation.baselines import Scored
+
+            self.queries.append(query)
+            (target,) = query.candidates
+            return Scored({target.id: float(target.title.endswith("!"))})
+
+    method = LikesExclamations()
+    run = run_pointwise(dataset, None, seed=0, methods=[method])
+    assert run.auc["stand-in"] == 1.0 and set(run.auc) == {"random", "popularity", "bm25", "stand-in"}
+    assert len(method.queries) == 8 and all(len(q.history) == 2 for q in method.queries)
+    assert run_pointwise(dataset, 3, seed=0).cases == run_pointwise(dataset, 3, seed=0).cases
+    assert len(run_pointwise(dataset, 3, seed=0).cases) == 3

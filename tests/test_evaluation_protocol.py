@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
 
-from conftest import DATASETS, needs_datasets  # noqa: E402
+from conftest import DATASETS, TINYCROSS, TINYLENS, needs_datasets  # noqa: E402
 
 from promptrec import Item  # noqa: E402
 from promptrec.evaluation.cases import EvalDataset, Split, UserRecord  # noqa: E402
@@ -89,3 +89,37 @@ def test_cases_are_not_filtered_on_the_truth():
     test, _ = build_cases(dataset, ProtocolConfig(users=None, valid_users=0, candidates=5))
     assert len(test) == 5 and all(len(c.query.candidates) == 5 for c in test)
     assert {c.truth for c in test} == {r.truth for r in records}  # truths outside the pool are kept, not dropped
+
+
+# ------------------------------------------------------------------ the committed fixtures, always
+
+
+@pytest.mark.parametrize("spec", [f"movielens:{TINYLENS}", f"crossdomain:{TINYCROSS}:books:movies"])
+def test_on_the_fixtures_negatives_never_include_history_known_items_or_the_truth(spec):
+    dataset = load_dataset(spec)
+    config = ProtocolConfig(users=12, valid_users=10, seed=3)
+    test, valid = build_cases(dataset, config)
+    assert len(test) == 12 and len(valid) == 10
+    records = {(split, r.user_id): r for split in ("test", "valid") for r in dataset.split(split).records}
+    for case in test + valid:
+        record = records[(case.split, case.query.user_id)]
+        ids = [item.id for item in case.query.candidates]
+        negatives = [i for i in ids if i != case.truth]
+        assert len(ids) == len(set(ids)) == 20 and ids.count(case.truth) == 1
+        assert not set(negatives) & (set(record.history) | record.known | {record.truth})
+        assert [item.id for item in case.query.history] == list(record.history[-config.history:])
+        assert set(negatives) <= set(dataset.pool)
+    assert build_cases(dataset, config) == (test, valid)  # seeded
+    if dataset.disjoint_valid_users:
+        assert not {c.query.user_id for c in test} & {c.query.user_id for c in valid}
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [("candidates", 1, "candidates must be at least 2"), ("history", 0, "history must be at least 1"),
+     ("users", 0, "users must be at least 1"), ("valid_users", -1, "valid_users must not be negative"),
+     ("llm_valid_users", -2, "llm_valid_users must not be negative")],
+)
+def test_protocol_settings_are_checked(field, value, words):
+    with pytest.raises(ValueError, match=words):
+        ProtocolConfig(**{field: value})
