@@ -245,6 +245,19 @@ CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {
 }
 
 
+def _retrieval_options(func: Any) -> Any:
+    options = [
+        click.option("--interactions", type=click.Path(dir_okay=False), help="Without candidates: who interacted with what, for the popularity and co-occurrence retrievers (CSV user_id,item_id[,timestamp][,rating] or MovieLens' ratings.csv; or a histories .jsonl)."),
+        click.option("--retriever", default="auto", show_default=True, metavar="NAME", help="Without candidates: how the pool is retrieved from the catalog: auto (cooccurrence with --interactions, else semantic), popularity, cooccurrence, bm25, semantic, profile (the LLM's interest profile as the query of semantic), profile-bm25, or an ensemble such as bm25+semantic."),
+        click.option("--pool", type=click.IntRange(min=1), default=DEFAULT_POOL, show_default=True, help="Without candidates: items retrieved from the catalog for the LLM to rank."),
+        click.option("--llm-weight", type=click.FloatRange(0.0, 1.0), help=f"Without candidates: the weight of the LLM's scores against the retrieval scores (0: the retriever's order, no LLM call; 1: the LLM's) [default: {EMBEDDED_LLM_WEIGHT} on the bundled model, else {DEFAULT_LLM_WEIGHT}]."),
+        click.option("--fusion", type=click.Choice(FUSIONS), default="wsum", show_default=True, help="Without candidates: wsum (weighted sum of min-max normalised scores) or rrf (reciprocal ranks)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def option_given(options: dict[str, Any], name: str) -> bool:
     """Whether the user gave the parameter ``name`` of the running command (not its default)."""
     context = click.get_current_context(silent=True)
@@ -280,11 +293,7 @@ def pipeline_config(options: dict[str, Any], catalog: str | None = None) -> Pipe
 @click.option("--candidates", "candidate_ids", multiple=True, metavar="IDS", help="Candidate ids from the catalog [default: every catalog item not in the history].")
 @click.option("--candidates-file", type=click.Path(dir_okay=False), help="Candidates as a catalog file (.jsonl or .csv).")
 @click.option("-k", "--top", "k", type=click.IntRange(min=1), help="Show only the top K.")
-@click.option("--interactions", type=click.Path(dir_okay=False), help="Without candidates: who interacted with what, for the popularity and co-occurrence retrievers (CSV user_id,item_id[,timestamp][,rating] or MovieLens' ratings.csv; or a histories .jsonl).")
-@click.option("--retriever", default="auto", show_default=True, metavar="NAME", help="Without candidates: how the pool is retrieved from the catalog: auto (cooccurrence with --interactions, else semantic), popularity, cooccurrence, bm25, semantic, profile (the LLM's interest profile as the query of semantic), profile-bm25, or an ensemble such as bm25+semantic.")
-@click.option("--pool", type=click.IntRange(min=1), default=DEFAULT_POOL, show_default=True, help="Without candidates: items retrieved from the catalog for the LLM to rank.")
-@click.option("--llm-weight", type=click.FloatRange(0.0, 1.0), help=f"Without candidates: the weight of the LLM's scores against the retrieval scores (0: the retriever's order, no LLM call; 1: the LLM's) [default: {EMBEDDED_LLM_WEIGHT} on the bundled model, else {DEFAULT_LLM_WEIGHT}].")
-@click.option("--fusion", type=click.Choice(FUSIONS), default="wsum", show_default=True, help="Without candidates: wsum (weighted sum of min-max normalised scores) or rrf (reciprocal ranks).")
+@_retrieval_options
 @click.option("--scores", "show_scores", is_flag=True, help="Show each stage's score (retrieval, LLM, fused) in the table.")
 @_ranking_options
 @_backend_options
@@ -574,12 +583,60 @@ def _run_on_ray(
 
                 retrievers.prebuild(generator_retrievers(input_file))  # built here once, shipped to actors once
             return run_ray_batch(
-                input_file, output, config.rankers, catalog=items, retrievers=retrievers,
+                input_file, output, config, catalog=items, retrievers=retrievers,
                 address=address, actors=actors, concurrency_per_actor=workers, num_cpus_per_actor=cpus_per_actor,
                 on_result=update, summary=summary,
             )
     except PromptrecError as exc:
         raise usage_or_failure(exc) from None
+
+
+@main.group("config")
+def config_group() -> None:
+    """Show the configuration a run would use, to save and repeat with --config FILE."""
+
+
+@config_group.command("show")
+@click.option("--catalog", metavar="FILE|demo", help="As for 'promptrec rank' ('demo' makes movies the scenario).")
+@_retrieval_options
+@_ranking_options
+@_backend_options
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of TOML.")
+@click.option("--secrets", is_flag=True, help="Include secret options (an API key).")
+def config_show(catalog: str | None, as_json: bool, secrets: bool, **options: Any) -> None:
+    """Print the configuration that --config FILE and these options give (nothing is loaded).
+
+    \b
+    Examples:
+      promptrec config show --backend openai:gpt-4o-mini --mode score > run.toml
+      promptrec rank --config run.toml --catalog items.jsonl --history i1,i2
+    """
+    config = pipeline_config(options, catalog)
+    click.echo(json.dumps(config.to_dict(secrets), indent=2) if as_json else config.to_toml(secrets), nl=as_json)
+
+
+@main.command("backends")
+def backends_command() -> None:
+    """List the backend kinds (built-in, registered by entry points), their options and capabilities."""
+    from promptrec.backends import backend_class, options_model
+    from promptrec.backends.base import BaseBackend
+
+    for kind, target in backend_kinds().items():
+        try:
+            cls = backend_class(kind)
+        except PromptrecError as exc:
+            click.echo(f"{kind}: {exc}\n")
+            continue
+        doc = (cls.__doc__ or "").strip().splitlines()
+        origin = target if isinstance(target, str) else f"{cls.__module__}:{cls.__qualname__}"
+        click.echo(f"{kind}  ({origin})" + (f"\n  {doc[0]}" if doc else ""))
+        capabilities = [name.removeprefix("supports_") for name in vars(BaseBackend)
+                        if name.startswith("supports_") and getattr(cls, name, False)]
+        click.echo(f"  capabilities: {', '.join(capabilities) or 'none'}")
+        for name, field in options_model(kind).model_fields.items():
+            default = "" if field.default is None else f" [default: {field.default}]"
+            click.echo(f"  -O {name}=...  {field.description or ''}{default}")
+        click.echo("")
 
 
 @main.group()

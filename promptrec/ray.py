@@ -39,7 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from promptrec.backends import capability, get_backend
+from promptrec.backends import capability
 from promptrec.batch import (
     BatchSummary,
     Drain,
@@ -52,7 +52,7 @@ from promptrec.batch import (
     request_records,
     result_line,
 )
-from promptrec.cache import CompletionCache
+from promptrec.config import PipelineConfig
 from promptrec.data import Catalog
 from promptrec.errors import BackendError, DataError, MissingDependencyError
 from promptrec.ranker import Ranker
@@ -86,46 +86,43 @@ def import_ray() -> ModuleType:
 # --- rankers inside actors -------------------------------------------------------------------------------
 
 
-def rankers_from_config(config: Mapping[str, Any]) -> RankerFor:
-    """``scenario -> Ranker`` from a mapping of :class:`Ranker` keyword arguments, made once per scenario.
-
-    ``backend`` may be a ``kind:model`` string (with ``backend_options`` for
-    :func:`~promptrec.backends.get_backend`); ``cache_dir`` (a folder) gives a
-    :class:`~promptrec.cache.CompletionCache`; ``scenario`` is the default for requests that name none.
-    All rankers share one backend and one cache.
-    """
+def pipeline_config(config: Mapping[str, Any] | PipelineConfig) -> PipelineConfig:
+    """``config`` as a :class:`~promptrec.config.PipelineConfig`: one already, a mapping in its shape
+    (``{"backend": {"spec": ...}, "ranker": {...}}``), or the short form ``{"backend": "kind:model",
+    "backend_options": {...}, "scenario": ..., "cache_dir": ..., **ranker_options}`` (no feedback, and a
+    cache only with ``cache_dir``)."""
+    if isinstance(config, PipelineConfig):
+        return config
     options = dict(config)
-    backend = options.pop("backend", "llamacpp")
-    backend_options = options.pop("backend_options", {}) or {}
-    if isinstance(backend, str):
-        backend = get_backend(backend, **backend_options)
+    if not isinstance(options.get("backend", "llamacpp"), str):
+        return PipelineConfig.from_dict(options)
+    backend = {"spec": options.pop("backend", "llamacpp"), **(options.pop("backend_options", None) or {})}
     cache_dir = options.pop("cache_dir", None)
-    if cache_dir is not None and "cache" not in options:
-        options["cache"] = CompletionCache(cache_dir)
-    default = options.pop("scenario", "default")
-    rankers: dict[str, Ranker] = {}
+    top = {key: options.pop(key) for key in ("scenario", "prompts") if key in options}
+    return PipelineConfig.from_dict({**top, "backend": backend, "ranker": options, "feedback": {"enabled": False},
+                                     "cache": {"enabled": cache_dir is not None, "dir": cache_dir}})
 
-    def ranker_for(scenario: str | None) -> Ranker:
-        name = scenario or default
-        if name not in rankers:
-            rankers[name] = Ranker(backend, name, **options)
-        return rankers[name]
 
-    return ranker_for
+def rankers_from_config(config: Mapping[str, Any] | PipelineConfig) -> RankerFor:
+    """``scenario -> Ranker`` from a configuration (see :func:`pipeline_config`), made once per scenario;
+    all rankers share one backend and one cache."""
+    return pipeline_config(config).rankers()
 
 
 @dataclass(frozen=True)
 class ConfigRankers:
     """A picklable :data:`RankerFactory` over :func:`rankers_from_config`."""
 
-    config: Mapping[str, Any]
+    config: PipelineConfig
 
     def __call__(self) -> RankerFor:
-        return rankers_from_config(self.config)
+        return self.config.rankers()
 
 
-def _as_factory(ranker_config: Mapping[str, Any] | RankerFactory) -> RankerFactory:
-    return ConfigRankers(dict(ranker_config)) if isinstance(ranker_config, Mapping) else ranker_config
+def _as_factory(ranker_config: Mapping[str, Any] | PipelineConfig | RankerFactory) -> RankerFactory:
+    if isinstance(ranker_config, (Mapping, PipelineConfig)):
+        return ConfigRankers(pipeline_config(ranker_config))
+    return ranker_config
 
 
 def _row_entry(row: dict[str, Any], source: str, catalog: Catalog | None) -> InputLine:
@@ -213,7 +210,7 @@ def result_schema() -> pyarrow.Schema:
 
 def rank_dataset(
     ds: ray.data.Dataset,
-    ranker_config: Mapping[str, Any] | RankerFactory,
+    ranker_config: Mapping[str, Any] | PipelineConfig | RankerFactory,
     *,
     catalog: Catalog | None = None,
     actors: int = 2,
@@ -228,7 +225,7 @@ def rank_dataset(
     Args:
         ds: request rows: the request's fields (``id``, ``history``, ``candidates``, ``k``, ``scenario``),
             ``{"text": json_line}`` (``ray.data.read_text``) or ``{"line", "record"}`` (:func:`read_requests_dataset`).
-        ranker_config: :class:`Ranker` keyword arguments (see :func:`rankers_from_config`), or a picklable
+        ranker_config: a :class:`~promptrec.config.PipelineConfig` or a mapping (see :func:`pipeline_config`), or a picklable
             zero-argument callable returning ``scenario -> Ranker``; either runs once per actor.
         catalog: resolves item ids in requests; sent to each actor once.
         actors: size of the actor pool.
@@ -388,7 +385,7 @@ class RayTimings:
 def run_ray_batch(
     input_path: str | Path,
     output: str | Path,
-    ranker_config: Mapping[str, Any] | RankerFactory,
+    ranker_config: Mapping[str, Any] | PipelineConfig | RankerFactory,
     *,
     catalog: Catalog | None = None,
     address: str | None = None,

@@ -153,6 +153,7 @@ class OpenAIBackend(BaseBackend):
     supports_concurrency = True
     supports_scoring = True
     supports_request_bodies = True
+    supports_structured = True  # unless structured="off"
 
     def __init__(
         self,

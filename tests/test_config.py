@@ -1,0 +1,160 @@
+"""PipelineConfig: one configuration that builds backend, scenario, ranker, cache, feedback and retrieval, read
+from TOML or JSON, with errors that say where; the CLI's options on top of a --config file."""
+
+import json
+import tomllib
+
+import pytest
+from click.testing import CliRunner
+from conftest import ScriptedBackend
+
+from promptrec.cli import demo_catalog_path, main
+from promptrec.config import ConfigError, PipelineConfig, config_from_options, parse_option_pairs
+from promptrec.data import UserHistory, read_catalog
+from promptrec.ray import pipeline_config as ray_config
+
+FULL = """
+scenario = "movies"
+
+[backend]
+spec = "openai:qwen"
+base_url = "http://127.0.0.1:9/v1"
+api_key = "sk-secret"
+timeout = 30
+
+[ranker]
+mode = "score"
+permutations = 3
+max_history = 10
+
+[cache]
+enabled = false
+
+[feedback]
+examples = 1
+selection = "similar"
+
+[retrieval]
+retriever = "bm25"
+pool = 12
+llm_weight = 0.25
+"""
+
+
+def test_toml_and_json_read_the_same_and_toml_round_trips(tmp_path):
+    toml_file, json_file = tmp_path / "run.toml", tmp_path / "run.json"
+    toml_file.write_text(FULL, encoding="utf-8")
+    json_file.write_text(json.dumps(tomllib.loads(FULL)), encoding="utf-8")
+    config = PipelineConfig.load(toml_file)
+    assert config == PipelineConfig.load(json_file)
+    assert config.backend.options == {"base_url": "http://127.0.0.1:9/v1", "api_key": "sk-secret", "timeout": 30}
+    assert (config.ranker.mode, config.ranker.permutations, config.retrieval.pool) == ("score", 3, 12)
+    again = tmp_path / "again.toml"
+    again.write_text(config.to_toml(secrets=True), encoding="utf-8")
+    assert PipelineConfig.load(again) == config
+    assert "sk-secret" not in config.to_toml() and "api_key" not in config.to_dict()["backend"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[ranker]\nmode = \"generate\"\ncolour = 1\n", "run.toml:3: ranker.colour: unknown option"),
+    ("[ranker]\n\npermutations = 0\n", "run.toml:3: ranker.permutations: Input should be greater than or equal to 1"),
+    ("[ranker]\nmode = \"generate\"\ncalibrate = true\n", "run.toml:3: ranker.calibrate: calibrate needs mode"),
+    ("[ranker]\nmode = \"rank\"\n", "run.toml:2: ranker.mode: unknown mode 'rank'"),
+    ("[feedbak]\nexamples = 1\n", "run.toml:1: feedbak: unknown option; the sections are: scenario, prompts"),
+    ("[backend]\nspec = \"llamacpp\"\nbase_url = \"http://x\"\n", "backend 'llamacpp' does not take base_url; it takes: n_ctx"),
+    ("[backend]\nspec = \"anthropic:claude\"\n", "unknown backend kind 'anthropic'"),
+    ("[retrieval]\nllm_weight = 2\n", "run.toml:2: retrieval.llm_weight: Input should be less than or equal to 1"),
+    ("[ranker\nmode = 1\n", "run.toml: invalid TOML"),
+])
+def test_bad_files_say_where_and_what(tmp_path, text, expected):
+    path = tmp_path / "run.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        PipelineConfig.load(path)
+    assert expected in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_missing_and_malformed_json_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read configuration .*absent.toml"):
+        PipelineConfig.load(tmp_path / "absent.toml")
+    (tmp_path / "run.json").write_text('{"ranker": {\n"mode": }', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"run.json:2: invalid JSON"):
+        PipelineConfig.load(tmp_path / "run.json")
+
+
+def test_backend_changes_keep_options_of_the_same_kind_only():
+    config = PipelineConfig.from_dict({"backend": {"spec": "openai:a", "base_url": "http://127.0.0.1:9/v1"}})
+    assert config.with_backend("openai:b").backend.options == {"base_url": "http://127.0.0.1:9/v1"}
+    assert config.with_backend("llamacpp").backend.options == {}
+    assert config.with_backend("llamacpp", {"base_url": "x", "n_ctx": 512}, lenient=True).backend.options == {"n_ctx": 512}
+    with pytest.raises(ConfigError, match="does not take base_url"):
+        config.with_backend("llamacpp", {"base_url": "x"})
+    assert parse_option_pairs(["timeout=30", "structured=off", "x=[1, 2]"]) == {"timeout": 30, "structured": "off", "x": [1, 2]}
+    with pytest.raises(ConfigError, match="'timeout' is not KEY=VALUE"):
+        parse_option_pairs(["timeout"])
+
+
+def test_options_given_override_the_file_and_defaults_do_not():
+    base = PipelineConfig.from_dict(tomllib.loads(FULL))
+    fields = {"mode": ("ranker", "mode"), "pool": ("retrieval", "pool"), "scenario": (None, "scenario")}
+    options = {"mode": "generate", "pool": 5, "scenario": "books", "no_cache": False, "base_url": None}
+    config = config_from_options(base, options, fields, given=lambda name: name == "pool")
+    assert (config.ranker.mode, config.retrieval.pool, config.scenario) == ("score", 5, "movies")
+    assert config.backend == base.backend
+
+
+def test_config_show_writes_what_rank_reads(tmp_path):
+    runner = CliRunner()
+    shown = runner.invoke(main, ["config", "show", "--catalog", "demo", "--mode", "score", "--permutations", "2",
+                                 "--llm-weight", "0.3", "-O", "n_ctx=1024"])
+    assert shown.exit_code == 0, shown.output
+    (tmp_path / "run.toml").write_text(shown.output, encoding="utf-8")
+    config = PipelineConfig.load(tmp_path / "run.toml")
+    assert (config.scenario, config.ranker.mode, config.ranker.permutations) == ("movies", "score", 2)
+    assert (config.retrieval.llm_weight, config.backend.options) == (0.3, {"n_ctx": 1024})
+    # the file is the base; an option on the command line wins, a default does not
+    again = runner.invoke(main, ["config", "show", "--config", str(tmp_path / "run.toml"), "--permutations", "4", "--json"])
+    data = json.loads(again.output)
+    assert data["ranker"]["mode"] == "score" and data["ranker"]["permutations"] == 4 and data["scenario"] == "movies"
+    bad = runner.invoke(main, ["rank", "--config", str(tmp_path / "absent.toml"), "--catalog", "demo", "--history", "m01"])
+    assert bad.exit_code == 2 and "cannot read configuration" in bad.output and "Traceback" not in bad.output
+
+
+def test_one_configuration_builds_the_same_ranker_everywhere(monkeypatch, tmp_path):
+    """The CLI, Ray's mapping form and the Python API give rankers with the same options and prompts."""
+    config = PipelineConfig.from_dict({"scenario": "movies", "ranker": {"permutations": 2, "max_history": 5},
+                                       "cache": {"enabled": False}, "feedback": {"enabled": False}})
+    legacy = ray_config({"backend": "llamacpp", "scenario": "movies", "permutations": 2, "max_history": 5})
+    assert legacy == config
+    catalog = read_catalog(demo_catalog_path())
+    items = [catalog.get(f"m0{n}") for n in range(1, 7)]
+
+    history = UserHistory.from_items(items[:3])
+    prompts = []
+    for built in (config, legacy):
+        ranker = built.make_ranker(backend=ScriptedBackend(["[A] > [B] > [C]"] * 2))
+        assert (ranker.permutations, ranker.max_history, ranker.cache, ranker.feedback_config) == (2, 5, None, None)
+        prompts.append(ranker.prepare(history, items[3:6]).messages)
+    assert prompts[0] == prompts[1]
+
+
+def test_rankers_check_the_scenario_before_any_backend_is_made(monkeypatch):
+    made = []
+    monkeypatch.setattr(PipelineConfig, "make_backend", lambda self: made.append(1) or ScriptedBackend([]))
+    with pytest.raises(Exception, match="no-such-scenario"):
+        PipelineConfig.from_dict({"scenario": "no-such-scenario"}).rankers()
+    rankers = PipelineConfig.from_dict({"feedback": {"enabled": False}, "cache": {"enabled": False}}).rankers()
+    assert made == []
+    assert rankers("movies") is rankers("movies") and rankers("books").backend is rankers("movies").backend
+    assert made == [1]
+
+
+def test_weight_zero_recommends_without_a_model(monkeypatch):
+    monkeypatch.setattr(PipelineConfig, "make_backend", lambda self: pytest.fail("no model should load"))
+    config = PipelineConfig.from_dict({"scenario": "movies", "retrieval": {"retriever": "bm25", "llm_weight": 0.0},
+                                       "feedback": {"enabled": False}})
+    catalog = read_catalog(demo_catalog_path())
+    ranking = config.make_recommender(catalog).recommend(UserHistory.from_items([catalog.get("m01")]), 5)
+    assert len(ranking.items) == 5 and ranking.retriever and ranking.llm_weight == 0.0
+    assert "m01" not in [entry.item.id for entry in ranking.items]
