@@ -142,3 +142,13 @@ def test_both_protocols_on_the_fixtures_with_a_stand_in_llm(tmp_path):
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     llm_rows = [r for r in rows if r["kind"] == "llm" and r.get("protocol") != "full"]
     assert len(llm_rows) == 16 and all(r["llm"]["input_tokens"] > 0 for r in llm_rows)
+
+
+def test_bad_datasets_and_protocols_are_one_line_errors_on_the_fixtures(tmp_path):
+    result = CliRunner().invoke(eval_command, ["-d", "nope", "--no-llm", "-o", str(tmp_path)])
+    assert result.exit_code != 0 and "unknown dataset 'nope'" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(eval_command, ["-d", f"movielens:{TINYLENS}", "--protocol", "cross-domain", "--no-llm",
+                                               "-o", str(tmp_path)])
+    assert result.exit_code != 0 and "is llmrank, not cross-domain" in result.output
+    result = CliRunner().invoke(eval_command, ["-d", f"movielens:{tmp_path / 'absent'}", "--no-llm", "-o", str(tmp_path)])
+    assert result.exit_code != 0 and "movies.csv" in result.output and "Traceback" not in result.output
