@@ -5,11 +5,25 @@
 >>> ranking = ranker.rank(history_items, candidate_items, k=5)
 >>> ranking.ids(), ranking.report
 
+>>> config = PipelineConfig.load("run.toml")         # or PipelineConfig.from_dict({...}): the whole pipeline
+>>> config.make_recommender(catalog).recommend(history, k=10)
+
 Only light modules load here; llama-cpp-python and openai load when their backend is created.
 """
 
-from promptrec.backends import Backend, Completion, GenerationParams, Message, Usage, get_backend
+from promptrec.backends import (
+    Backend,
+    BackendOptions,
+    BaseBackend,
+    Completion,
+    GenerationParams,
+    Message,
+    Usage,
+    get_backend,
+    register_backend,
+)
 from promptrec.cache import CompletionCache
+from promptrec.config import ConfigError, PipelineConfig
 from promptrec.data import Catalog, Interaction, Item, UserHistory, read_catalog, read_histories
 from promptrec.errors import (
     BackendError,
@@ -32,9 +46,12 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend",
     "BackendError",
+    "BackendOptions",
+    "BaseBackend",
     "Catalog",
     "Completion",
     "CompletionCache",
+    "ConfigError",
     "ContextOverflowError",
     "DataError",
     "FeedbackConfig",
@@ -45,6 +62,7 @@ __all__ = [
     "Message",
     "MissingDependencyError",
     "ParseReport",
+    "PipelineConfig",
     "PromptrecError",
     "RankedItem",
     "Ranker",
@@ -60,4 +78,5 @@ __all__ = [
     "parse_ranking",
     "read_catalog",
     "read_histories",
+    "register_backend",
 ]

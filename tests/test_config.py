@@ -158,3 +158,43 @@ def test_weight_zero_recommends_without_a_model(monkeypatch):
     ranking = config.make_recommender(catalog).recommend(UserHistory.from_items([catalog.get("m01")]), 5)
     assert len(ranking.items) == 5 and ranking.retriever and ranking.llm_weight == 0.0
     assert "m01" not in [entry.item.id for entry in ranking.items]
+
+
+def test_an_evaluation_embeds_its_configuration_and_repeats_from_it(tmp_path, monkeypatch):
+    pytest.importorskip("ir_measures")
+    import re
+
+    import promptrec.backends
+    from conftest import TINYLENS
+
+    from promptrec.backends import BaseBackend, Completion
+    from promptrec.evaluation.cli import eval_command
+
+    class Reversing(BaseBackend):
+        def __init__(self, model=None):
+            self.name = f"stub:{model}"
+
+        def complete(self, messages, params):
+            labels = list(dict.fromkeys(re.findall(r"\[([A-Z])\]", messages[-1]["content"])))
+            return Completion(text=" > ".join(f"[{label}]" for label in labels[::-1]), model=self.name)
+
+    monkeypatch.setitem(promptrec.backends._registered, "stub", Reversing)
+    common = ["-d", f"movielens:{TINYLENS}", "-n", "6", "--valid-users", "4", "--no-cache"]
+    first = CliRunner().invoke(eval_command, [*common, "--backend", "stub:reverse", "--mode", "generate",
+                                              "--permutations", "2", "-o", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    results = json.loads((tmp_path / "a" / "results.json").read_text())
+    (embedded,) = results["configurations"]
+    assert embedded["backend"] == {"spec": "stub:reverse"} and embedded["ranker"]["permutations"] == 2
+    assert embedded["ranker"]["max_history"] == 20 and embedded["feedback"]["enabled"] is False
+    assert "[backend]\nspec = \"stub:reverse\"" in (tmp_path / "a" / "report.md").read_text()
+    again = CliRunner().invoke(eval_command, [*common, "--config", str(tmp_path / "a" / "config.toml"),
+                                              "-o", str(tmp_path / "b")])
+    assert again.exit_code == 0, again.output
+    repeated = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert repeated["configurations"] == results["configurations"]
+
+    def llm_rows(run):
+        return [(m["name"], m["metrics"]) for d in run["datasets"] for m in d["methods"] if m["kind"] == "llm"]
+
+    assert llm_rows(repeated) == llm_rows(results) and llm_rows(results)
