@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from promptrec.errors import MissingDependencyError, PromptrecError
+from promptrec.evaluation.datasets import help_text as dataset_help
 from promptrec.progress import progress_bar
 from promptrec.ranker import MODES
 
@@ -189,11 +190,7 @@ def _run_full(dataset: Any, config: Any, options: dict[str, Any], factories: lis
 
 @click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-d", "--dataset", "datasets", multiple=True, default=("movielens",), show_default=True,
-              metavar="NAME|FORMAT:PATH",
-              help="Dataset (repeatable): movielens, games, office, industrial, bookcrossing, books-movies, "
-              "books-cds, cds-books, cds-movies, movies-books, movies-cds; or FORMAT:PATH with FORMAT one of "
-              "movielens, llmrank, minionerec, recsys24, tallrec, promptrec (CATALOG,HISTORIES), crossdomain "
-              "(PATH:SOURCE:TARGET, your own cross-domain data; see eval/README.md).")
+              metavar="NAME|FORMAT:PATH", help=dataset_help())
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of the named datasets [default: $PROMPTREC_DATA or ../shared/datasets].")
 @click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), multiple=True, default=("auto",), show_default=True,
               help="Repeatable. auto: each dataset's own 20-candidate protocol (llmrank / cross-domain / pointwise: "

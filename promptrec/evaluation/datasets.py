@@ -25,23 +25,30 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from promptrec.data import Item, read_catalog, read_histories
 from promptrec.errors import DataError
 from promptrec.evaluation.cases import EvalDataset, Split, UserRecord
 from promptrec.evaluation.files import clean_text, csv_records, default_data_dir, number, required_text
 
+if TYPE_CHECKING:
+    from promptrec.evaluation.pointwise import PointwiseDataset
+
+#: what a format loads: a ranking dataset, or a yes/no one (``tallrec``)
+AnyDataset: TypeAlias = "EvalDataset | PointwiseDataset"
+
 DOMAINS = ("books", "cds", "movies")
 
-SHORTCUTS: dict[str, tuple[str, str]] = {
-    "movielens": ("movielens", "movielens-latest-small"),
-    "games": ("llmrank", "amazon-games-llmrank/Games-6k"),
-    "office": ("minionerec", "amazon-industrial-office-minionerec/Office_Products"),
-    "industrial": ("minionerec", "amazon-industrial-office-minionerec/Industrial_and_Scientific"),
-    "bookcrossing": ("tallrec", "bookcrossing-tallrec/test.json"),
+#: short name -> (format, path under the data folder, the name reports use)
+SHORTCUTS: dict[str, tuple[str, str, str]] = {
+    "movielens": ("movielens", "movielens-latest-small", "movielens"),
+    "games": ("llmrank", "amazon-games-llmrank/Games-6k", "games"),
+    "office": ("minionerec", "amazon-industrial-office-minionerec/Office_Products", "office"),
+    "industrial": ("minionerec", "amazon-industrial-office-minionerec/Industrial_and_Scientific", "industrial"),
+    "bookcrossing": ("tallrec", "bookcrossing-tallrec/test.json", "bookcrossing"),
     **{
-        f"{s}-{t}": ("recsys24", f"amazon_books_cds_movies_recsys24/{s}-{t}")
+        f"{s}-{t}": ("recsys24", f"amazon_books_cds_movies_recsys24/{s}-{t}", f"{s}->{t}")
         for s in DOMAINS
         for t in DOMAINS
         if s != t
@@ -159,9 +166,15 @@ def _crossdomain_name(spec: str) -> str:
 class Format:
     """One dataset format: how to load ``FORMAT:PATH`` and the default report name of a PATH."""
 
-    load: Callable[[str, str, str | None], Any]  # (path, name, scenario) -> dataset
+    load: Callable[[str, str, str | None], AnyDataset]  # (path, name, scenario) -> dataset
     name: Callable[[str], str]
     describe: str
+
+
+def help_text() -> str:
+    """The ``-d`` option's help, from :data:`SHORTCUTS` and :data:`FORMATS` (a new entry shows up by itself)."""
+    formats = "; ".join(f"{name} ({fmt.describe})" for name, fmt in FORMATS.items())
+    return f"Dataset (repeatable): {', '.join(SHORTCUTS)}; or FORMAT:PATH with FORMAT one of: {formats}."
 
 
 #: every format ``FORMAT:PATH`` may name, one entry each
@@ -187,8 +200,8 @@ def resolve(spec: str, data_dir: str | Path | None = None) -> tuple[str, str, st
     """``(format, path, name)`` for a short name or a ``format:path`` spec."""
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if spec in SHORTCUTS:
-        fmt, relative = SHORTCUTS[spec]
-        return fmt, str(root / relative), spec.replace("-", "->") if fmt == "recsys24" else spec
+        fmt, relative, name = SHORTCUTS[spec]
+        return fmt, str(root / relative), name
     fmt, sep, path = spec.partition(":")
     if not sep or fmt not in FORMATS:
         raise DataError(
@@ -200,11 +213,11 @@ def resolve(spec: str, data_dir: str | Path | None = None) -> tuple[str, str, st
 
 
 @functools.lru_cache(maxsize=8)
-def _load(fmt: str, path: str, name: str, scenario: str | None) -> Any:
+def _load(fmt: str, path: str, name: str, scenario: str | None) -> AnyDataset:
     return FORMATS[fmt].load(path, name, scenario)
 
 
-def load_dataset(spec: str, data_dir: str | Path | None = None, scenario: str | None = None) -> Any:
+def load_dataset(spec: str, data_dir: str | Path | None = None, scenario: str | None = None) -> AnyDataset:
     """Load a dataset by short name or ``format:path``; an :class:`EvalDataset`, or a pointwise one for
     ``tallrec``. Loaded datasets are kept for the rest of the process; treat them as read-only."""
     fmt, path, name = resolve(spec, data_dir)
