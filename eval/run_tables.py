@@ -5,6 +5,7 @@
     python eval/run_tables.py llm            # full protocol with the embedded model: MovieLens and cds->books,
                                              # 15 test + 30 validation LLM users each (about 1.5 hours on a busy 2-core machine)
     python eval/run_tables.py llm-rest       # the embedded model on the other datasets, both protocols (hours)
+    python eval/run_tables.py llm-50         # the embedded model on 50 test users of every dataset, 20 candidates
     python eval/run_tables.py profile        # cds->books again with the LLM interest-profile retriever (after llm)
     python eval/run_tables.py summary eval/results/tables-retrievers eval/results/tables-large/* eval/results/tables-llm-full/*
 
@@ -56,6 +57,13 @@ PRESETS: dict[str, list[list[str]]] = {
            "--llm-valid-users", "30", "--mode", "score", "--history", "20", "--seed", "0",
            "--cache-dir", "eval/results/cache", "-o", f"eval/results/tables-llm-full/{d}"]
           for d in ("games", "books-movies", "movies-cds", "office", "industrial")),
+    ],
+    # the embedded model on 50 test users per dataset, 20 candidates (its weight on 30 validation users)
+    "llm-50": [
+        ["-d", d, "--protocol", "auto", "-n", "50", "--valid-users", "200", "--llm-valid-users", "30",
+         "--mode", "score", "--history", "20", "--seed", "0", "--cache-dir", "eval/results/cache",
+         "-o", f"eval/results/tables-llm-50/{d}"]
+        for d in DATASETS
     ],
     # the LLM's interest profile as a BM25 query, on the same LLM users (the rankings come from the cache)
     "profile": [[
