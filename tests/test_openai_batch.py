@@ -171,12 +171,12 @@ def test_a_bad_request_line_stops_the_export_before_the_file_is_written(tmp_path
 
 
 def test_cli_export_with_the_default_backend_is_a_usage_error_without_loading_a_model(tmp_path, monkeypatch):
-    import promptrec.cli
+    import promptrec.config
 
     def no_model(*args, **kwargs):
         raise AssertionError("a backend was created")
 
-    monkeypatch.setattr(promptrec.cli, "get_backend", no_model)
+    monkeypatch.setattr(promptrec.config, "get_backend", no_model)  # where the CLI's backends are made
     requests = write_requests(tmp_path / "in.jsonl", 2)
     exported = tmp_path / "out.jsonl"
     result = CliRunner().invoke(main, ["batch", str(requests), "--catalog", "demo", "--export-openai-batch", str(exported)])
