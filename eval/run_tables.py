@@ -6,6 +6,7 @@
                                              # 15 test + 30 validation LLM users each (about 1.5 hours on a busy 2-core machine)
     python eval/run_tables.py llm-rest       # the embedded model on the other datasets, both protocols (hours)
     python eval/run_tables.py llm-50         # the embedded model on 50 test users of every dataset, 20 candidates
+    python eval/run_tables.py llm-200        # the embedded model on 200 test users, MovieLens and cds->books
     python eval/run_tables.py profile        # cds->books again with the LLM interest-profile retriever (after llm)
     python eval/run_tables.py summary eval/results/tables-retrievers eval/results/tables-large/* eval/results/tables-llm-full/*
 
@@ -64,6 +65,13 @@ PRESETS: dict[str, list[list[str]]] = {
          "--mode", "score", "--history", "20", "--seed", "0", "--cache-dir", "eval/results/cache",
          "-o", f"eval/results/tables-llm-50/{d}"]
         for d in DATASETS
+    ],
+    # the embedded model on the 200 test users of the retriever tables, where a prior is strong and where it is weak
+    "llm-200": [
+        ["-d", d, "--protocol", "auto", "-n", "200", "--valid-users", "200", "--llm-valid-users", "30",
+         "--mode", "score", "--history", "20", "--seed", "0", "--cache-dir", "eval/results/cache",
+         "-o", f"eval/results/tables-llm-200/{d}"]
+        for d in ("movielens", "cds-books")
     ],
     # the LLM's interest profile as a BM25 query, on the same LLM users (the rankings come from the cache)
     "profile": [[
