@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: a function scenario name (``None``: the configuration's own) -> Ranker
+#: ``scenario name or None -> Ranker`` (``None``: the configuration's own), as :func:`promptrec.batch.run_batch` takes it
 RankerFor = Callable[[str | None], "Ranker"]
 
 

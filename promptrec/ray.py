@@ -52,10 +52,9 @@ from promptrec.batch import (
     request_records,
     result_line,
 )
-from promptrec.config import PipelineConfig
+from promptrec.config import PipelineConfig, RankerFor
 from promptrec.data import Catalog
 from promptrec.errors import BackendError, DataError, MissingDependencyError
-from promptrec.ranker import Ranker
 from promptrec.ranking import Ranking
 
 if TYPE_CHECKING:
@@ -64,8 +63,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: ``scenario name or None -> Ranker``, as :func:`promptrec.batch.run_batch` takes it.
-RankerFor = Callable[[str | None], Ranker]
 #: A picklable zero-argument callable that builds a :data:`RankerFor` inside an actor.
 RankerFactory = Callable[[], RankerFor]
 
