@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures_helpers import fixtures_root
 
 from promptrec.backends.base import Completion, GenerationParams, Message, Usage, estimate_tokens
 from promptrec.cli import demo_catalog_path
@@ -20,8 +21,8 @@ DATASET_FOLDERS = ("movielens-latest-small", "amazon-games-llmrank", "amazon-ind
 HAVE_DATASETS = all((DATASETS / folder).is_dir() for folder in DATASET_FOLDERS)
 #: skips a test (or a module, as ``pytestmark``) where the real datasets are missing
 needs_datasets = pytest.mark.skipif(not HAVE_DATASETS, reason=f"datasets not found at {DATASETS}")
-#: the tiny synthetic datasets committed with the tests (tests/fixtures/make_fixtures.py writes them)
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+#: the tiny synthetic datasets of the tests, generated (never committed) by fixtures_helpers.py
+FIXTURES = fixtures_root()
 TINYLENS = FIXTURES / "tinylens"  # MovieLens format: -d movielens:TINYLENS
 TINYCROSS = FIXTURES / "tinycross"  # cross-domain format: -d crossdomain:TINYCROSS:books:movies
 

@@ -1,4 +1,4 @@
-"""`promptrec eval` end to end through click's CliRunner: on the committed fixtures always, on the real datasets where present."""
+"""`promptrec eval` end to end through click's CliRunner: on the generated fixtures always, on the real datasets where present."""
 
 import json
 
@@ -88,7 +88,7 @@ def test_eval_command_full_protocol_on_real_data(tmp_path):
     assert sum(1 for r in rows if r.get("protocol") == "full") == 2 * 30 * 5
 
 
-# ------------------------------------------------------------------ on the committed fixtures, always
+# ------------------------------------------------------------------ on the generated fixtures, always
 
 FIXTURE_SPECS = ["-d", f"movielens:{TINYLENS}", "-d", f"crossdomain:{TINYCROSS}:books:movies"]
 

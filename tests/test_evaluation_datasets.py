@@ -1,4 +1,4 @@
-"""The dataset registry and the MovieLens and promptrec loaders: the real files where present, the committed fixtures, malformed copies."""
+"""The dataset registry and the MovieLens and promptrec loaders: the real files where present, the generated fixtures, malformed copies."""
 
 import csv
 

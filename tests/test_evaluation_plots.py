@@ -1,4 +1,4 @@
-"""The two PNG plots of a run folder, drawn from runs on the committed fixtures."""
+"""The two PNG plots of a run folder, drawn from runs on the generated fixtures."""
 
 import pytest
 

@@ -91,7 +91,7 @@ def test_cases_are_not_filtered_on_the_truth():
     assert {c.truth for c in test} == {r.truth for r in records}  # truths outside the pool are kept, not dropped
 
 
-# ------------------------------------------------------------------ the committed fixtures, always
+# ------------------------------------------------------------------ the generated fixtures, always
 
 
 @pytest.mark.parametrize("spec", [f"movielens:{TINYLENS}", f"crossdomain:{TINYCROSS}:books:movies"])

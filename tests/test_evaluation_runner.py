@@ -38,7 +38,7 @@ def test_methods_receive_queries_only_once_each_and_never_the_truth():
     assert sorted(ids) == sorted(c.case_id for c in run.test + run.valid)  # no retries, no skipped users
 
 
-# ------------------------------------------------------------------ on the committed fixtures, always
+# ------------------------------------------------------------------ on the generated fixtures, always
 
 
 @pytest.mark.parametrize("spec", [f"movielens:{TINYLENS}", f"crossdomain:{TINYCROSS}:books:movies"])
