@@ -21,15 +21,7 @@ def test_negatives_never_include_history_known_items_or_the_truth(name):
     dataset = load_dataset(name, DATASETS)
     config = ProtocolConfig(users=150, valid_users=30, seed=3)
     test, valid = build_cases(dataset, config)
-    records = {(split, r.user_id): r for split in ("test", "valid") for r in dataset.split(split).records}
-    for case in test + valid:
-        record = records[(case.split, case.query.user_id)]
-        ids = [item.id for item in case.query.candidates]
-        negatives = [i for i in ids if i != case.truth]
-        assert len(ids) == len(set(ids)) == 20 and ids.count(case.truth) == 1
-        assert not set(negatives) & (set(record.history) | record.known | {record.truth})
-        assert [item.id for item in case.query.history] == list(record.history[-config.history :])
-        assert set(negatives) <= set(dataset.pool)
+    _check_negatives(dataset, config, test + valid)
     assert not {c.query.user_id for c in test} & {c.query.user_id for c in valid}
 
 
@@ -100,15 +92,7 @@ def test_on_the_fixtures_negatives_never_include_history_known_items_or_the_trut
     config = ProtocolConfig(users=12, valid_users=10, seed=3)
     test, valid = build_cases(dataset, config)
     assert len(test) == 12 and len(valid) == 10
-    records = {(split, r.user_id): r for split in ("test", "valid") for r in dataset.split(split).records}
-    for case in test + valid:
-        record = records[(case.split, case.query.user_id)]
-        ids = [item.id for item in case.query.candidates]
-        negatives = [i for i in ids if i != case.truth]
-        assert len(ids) == len(set(ids)) == 20 and ids.count(case.truth) == 1
-        assert not set(negatives) & (set(record.history) | record.known | {record.truth})
-        assert [item.id for item in case.query.history] == list(record.history[-config.history:])
-        assert set(negatives) <= set(dataset.pool)
+    _check_negatives(dataset, config, test + valid)
     assert build_cases(dataset, config) == (test, valid)  # seeded
     if dataset.disjoint_valid_users:
         assert not {c.query.user_id for c in test} & {c.query.user_id for c in valid}
@@ -123,3 +107,16 @@ def test_on_the_fixtures_negatives_never_include_history_known_items_or_the_trut
 def test_protocol_settings_are_checked(field, value, words):
     with pytest.raises(ValueError, match=words):
         ProtocolConfig(**{field: value})
+
+
+def _check_negatives(dataset, config, cases):
+    """20 distinct candidates, the truth once, no negative the user has seen, the last H history items."""
+    records = {(split, r.user_id): r for split in ("test", "valid") for r in dataset.split(split).records}
+    for case in cases:
+        record = records[(case.split, case.query.user_id)]
+        ids = [item.id for item in case.query.candidates]
+        negatives = [i for i in ids if i != case.truth]
+        assert len(ids) == len(set(ids)) == 20 and ids.count(case.truth) == 1
+        assert not set(negatives) & (set(record.history) | record.known | {record.truth})
+        assert [item.id for item in case.query.history] == list(record.history[-config.history :])
+        assert set(negatives) <= set(dataset.pool)
