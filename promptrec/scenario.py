@@ -14,6 +14,7 @@ scenario loads. Item text reaches them escaped and delimited (:func:`escape_item
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tomllib
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from promptrec.backends.base import Message
 from promptrec.data import Item
 from promptrec.errors import ScenarioError
+from promptrec.sandbox import BudgetedSandbox, TemplateBudgetError, render_budgeted
 
 Strategy = Literal["sequential", "recency", "in_context"]
 STRATEGIES: tuple[str, ...] = ("sequential", "recency", "in_context")
@@ -234,6 +236,8 @@ class Scenario:
 
         ``task="pointwise"`` asks about the one candidate given (TALLRec: will the user like it?)."""
         if strategy not in STRATEGIES:
+    if source.files is None:
+        _check_contained(Path(path), source.folder.parent)
             raise ScenarioError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
         context = self._context(history, candidates, strategy, k, answer_format, examples)
         context["task"] = task
@@ -286,7 +290,9 @@ class Scenario:
     @staticmethod
     def _render_one(template: jinja2.Template, context: dict[str, Any]) -> str:
         try:
-            return template.render(context).strip()
+            return render_budgeted(template, context).strip()
+        except TemplateBudgetError as exc:
+            raise TemplateBudgetError(f"{_location(template, exc)}: over the rendering budget: {exc}") from None
         except SecurityError as exc:
             raise ScenarioError(f"{_location(template)}: refused by the template sandbox: {exc}") from None
         except jinja2.TemplateError as exc:
@@ -364,20 +370,24 @@ def _location(template: jinja2.Template, exc: BaseException | None = None) -> st
 
 
 def _environment(prompts_dirs: Sequence[str | Path], extra: _Source | None = None) -> ImmutableSandboxedEnvironment:
-    builtin = jinja2.FileSystemLoader(str(builtin_prompts_dir()))
+    builtin = _ContainedLoader(str(builtin_prompts_dir()))
     search = [str(Path(d)) for d in prompts_dirs] + [str(builtin_prompts_dir())]
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(search), jinja2.PrefixLoader({"builtin": builtin}, ":")]
+    loaders: list[jinja2.BaseLoader] = [_ContainedLoader(search), jinja2.PrefixLoader({"builtin": builtin}, ":")]
     if extra is not None and extra.files is not None:
         given = {f"{extra.name}/{file}": text for file, text in extra.files.items() if file != "scenario.toml"}
         loaders.insert(0, jinja2.DictLoader(given))
     loader = jinja2.ChoiceLoader(loaders)
-    return ImmutableSandboxedEnvironment(
+    return BudgetedSandbox(
         loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
     )
 
 
-def _check_template(env: ImmutableSandboxedEnvironment, name: str, seen: set[str]) -> None:
-    """Compile ``name`` and the templates it pulls in; refuse variables outside TEMPLATE_VARIABLES."""
+def _check_template(env: ImmutableSandboxedEnvironment, name: str, seen: set[str], path: tuple[str, ...] = ()) -> None:
+    """Compile ``name`` and the templates it pulls in; refuse variables outside TEMPLATE_VARIABLES, and a
+    template that includes, imports or extends itself (directly or through others: an endless render)."""
+    if name in path:
+        cycle = " -> ".join((*path[path.index(name):], name))
+        raise ScenarioError(f"template {name} pulls itself in ({cycle}); a template may not include itself")
     if name in seen:
         return
     seen.add(name)
@@ -397,7 +407,27 @@ def _check_template(env: ImmutableSandboxedEnvironment, name: str, seen: set[str
     for referenced in meta.find_referenced_templates(ast):
         if referenced is None:
             raise ScenarioError(f"{filename}: template names in extends/include must be literal strings")
-        _check_template(env, referenced, seen)
+        _check_template(env, referenced, seen, (*path, name))
+def _check_contained(path: Path, root: Path) -> None:
+    """A :class:`ScenarioError` unless ``path`` (symlinks resolved) lies inside ``root`` (resolved too)."""
+    real, folder = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, folder]) != folder:
+        raise ScenarioError(f"{path}: refused: it is a link to {real}, outside the prompts folder {root}; "
+                            "copy the file into the folder instead")
+
+
+class _ContainedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that refuses a template whose real path (symlinks resolved) is outside the folder
+    it was found in, so a link in an untrusted prompts folder cannot read other files into a prompt."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        roots = [root for root in self.searchpath if os.path.commonpath([os.path.abspath(filename), os.path.abspath(root)])
+                 == os.path.abspath(root)]
+        _check_contained(Path(filename), Path(roots[0] if roots else os.path.dirname(filename)))
+        return source, filename, uptodate
+
+
 
 
 def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = (), *, _extra: _Source | None = None) -> Scenario:
