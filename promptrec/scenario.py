@@ -197,6 +197,8 @@ def available_scenarios(prompts_dirs: Sequence[str | Path] = ()) -> dict[str, Pa
 
 def _read_spec(source: _Source) -> dict[str, Any]:
     path = f"{source.where}/scenario.toml"
+    if source.files is None:
+        _check_contained(Path(path), source.folder.parent)
     try:
         text = source.files.get("scenario.toml", "") if source.files is not None else Path(path).read_text("utf-8")
         data = tomllib.loads(text)
@@ -236,8 +238,6 @@ class Scenario:
 
         ``task="pointwise"`` asks about the one candidate given (TALLRec: will the user like it?)."""
         if strategy not in STRATEGIES:
-    if source.files is None:
-        _check_contained(Path(path), source.folder.parent)
             raise ScenarioError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
         context = self._context(history, candidates, strategy, k, answer_format, examples)
         context["task"] = task
@@ -369,6 +369,26 @@ def _location(template: jinja2.Template, exc: BaseException | None = None) -> st
     return f"{filename}:{line}" if line else filename
 
 
+def _check_contained(path: Path, root: Path) -> None:
+    """A :class:`ScenarioError` unless ``path`` (symlinks resolved) lies inside ``root`` (resolved too)."""
+    real, folder = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, folder]) != folder:
+        raise ScenarioError(f"{path}: refused: it is a link to {real}, outside the prompts folder {root}; "
+                            "copy the file into the folder instead")
+
+
+class _ContainedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that refuses a template whose real path (symlinks resolved) is outside the folder
+    it was found in, so a link in an untrusted prompts folder cannot read other files into a prompt."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        roots = [root for root in self.searchpath if os.path.commonpath([os.path.abspath(filename), os.path.abspath(root)])
+                 == os.path.abspath(root)]
+        _check_contained(Path(filename), Path(roots[0] if roots else os.path.dirname(filename)))
+        return source, filename, uptodate
+
+
 def _environment(prompts_dirs: Sequence[str | Path], extra: _Source | None = None) -> ImmutableSandboxedEnvironment:
     builtin = _ContainedLoader(str(builtin_prompts_dir()))
     search = [str(Path(d)) for d in prompts_dirs] + [str(builtin_prompts_dir())]
@@ -408,26 +428,6 @@ def _check_template(env: ImmutableSandboxedEnvironment, name: str, seen: set[str
         if referenced is None:
             raise ScenarioError(f"{filename}: template names in extends/include must be literal strings")
         _check_template(env, referenced, seen, (*path, name))
-def _check_contained(path: Path, root: Path) -> None:
-    """A :class:`ScenarioError` unless ``path`` (symlinks resolved) lies inside ``root`` (resolved too)."""
-    real, folder = os.path.realpath(path), os.path.realpath(root)
-    if os.path.commonpath([real, folder]) != folder:
-        raise ScenarioError(f"{path}: refused: it is a link to {real}, outside the prompts folder {root}; "
-                            "copy the file into the folder instead")
-
-
-class _ContainedLoader(jinja2.FileSystemLoader):
-    """A FileSystemLoader that refuses a template whose real path (symlinks resolved) is outside the folder
-    it was found in, so a link in an untrusted prompts folder cannot read other files into a prompt."""
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
-        source, filename, uptodate = super().get_source(environment, template)
-        roots = [root for root in self.searchpath if os.path.commonpath([os.path.abspath(filename), os.path.abspath(root)])
-                 == os.path.abspath(root)]
-        _check_contained(Path(filename), Path(roots[0] if roots else os.path.dirname(filename)))
-        return source, filename, uptodate
-
-
 
 
 def load_scenario(name: str, prompts_dirs: Sequence[str | Path] = (), *, _extra: _Source | None = None) -> Scenario:
