@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from diskcache.core import MODE_PICKLE
 from pydantic import BaseModel
 
 from promptrec.backends.base import Completion, GenerationParams, Message
+from promptrec.errors import PromptrecError
 
 logger = logging.getLogger(__name__)
 
@@ -93,31 +95,65 @@ def completion_key(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+class CacheError(PromptrecError):
+    """The cache folder cannot be used (a file, read-only, full, not a cache); ``cache stats``/``clear`` say so."""
+
+
 class CompletionCache:
     """Completions (and label scores) on disk, keyed by :func:`completion_key`, evicted least-recently-used past ``size_limit``.
 
     Safe to share between threads and processes (SQLite underneath). A corrupt or unsafe entry is logged,
-    deleted and treated as a miss.
+    deleted and treated as a miss. A cache that cannot be used at all (its folder is a file, read-only or
+    full, its database corrupt) is never a reason to stop a run: a warning says why, and every lookup is
+    then a miss and nothing is stored (:attr:`usable` turns ``False``).
     """
 
     def __init__(self, directory: str | Path | None = None, size_limit: int = DEFAULT_SIZE_LIMIT) -> None:
         self.directory = Path(directory).expanduser() if directory else default_cache_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._cache = diskcache.Cache(
-            str(self.directory),
-            disk=JSONOnlyDisk,
-            size_limit=size_limit,
-            eviction_policy="least-recently-used",
-            timeout=60,
-        )
+        self.size_limit = size_limit
+        self._cache: diskcache.Cache | None = None
+        #: why the cache is switched off (``None`` while it works)
+        self.problem: str | None = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._cache = diskcache.Cache(
+                str(self.directory),
+                disk=JSONOnlyDisk,
+                size_limit=size_limit,
+                eviction_policy="least-recently-used",
+                timeout=60,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            self._disable(exc)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the cache works (``False`` after a fault switched it off for this run)."""
+        return self._cache is not None
+
+    def _disable(self, exc: BaseException) -> None:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        self.problem = f"{self.directory}: {reason}"
+        logger.warning("the completion cache %s cannot be used (%s); going on without it", self.directory, reason)
+        cache, self._cache = self._cache, None
+        if cache is not None:
+            try:
+                cache.close()
+            except Exception:  # noqa: BLE001 - closing a broken cache must not hide the first problem
+                pass
 
     def get(self, key: str, model: type[T] = Completion) -> T | None:  # type: ignore[assignment]
         """The cached value for ``key`` as a ``model`` (a :class:`Completion` by default), or ``None``."""
+        if self._cache is None:
+            return None
         try:
             value = self._cache.get(key)
         except UnsafeCacheEntry as exc:
             logger.warning("dropping cache entry %s: %s", key[:12], exc)
-            self._cache.delete(key)
+            self._delete(key)
+            return None
+        except (OSError, sqlite3.Error) as exc:
+            self._disable(exc)
             return None
         if value is None:
             return None
@@ -125,26 +161,54 @@ class CompletionCache:
             return model.model_validate(value)
         except ValueError as exc:
             logger.warning("dropping cache entry %s: %s", key[:12], exc)
-            self._cache.delete(key)
+            self._delete(key)
             return None
+
+    def _delete(self, key: str) -> None:
+        if self._cache is None:
+            return
+        try:
+            self._cache.delete(key)
+        except (OSError, sqlite3.Error) as exc:
+            self._disable(exc)
 
     def set(self, key: str, value: BaseModel) -> None:
         """Store ``value`` (a completion, label scores...) under ``key``."""
-        self._cache.set(key, value.model_dump(mode="json"))
+        if self._cache is None:
+            return
+        try:
+            self._cache.set(key, value.model_dump(mode="json"))
+        except (OSError, sqlite3.Error) as exc:
+            self._disable(exc)
+
+    def _required(self) -> diskcache.Cache:
+        if self._cache is None:
+            raise CacheError(f"the cache cannot be used: {self.problem}")
+        return self._cache
 
     def stats(self) -> dict[str, Any]:
-        """Where the cache is, how many entries it holds and how many bytes it takes."""
-        return {
-            "directory": str(self.directory),
-            "entries": len(self._cache),
-            "bytes": self._cache.volume(),
-            "size_limit": self._cache.size_limit,
-        }
+        """Where the cache is, how many entries it holds and how many bytes it takes (a
+        :class:`CacheError` when it cannot be used)."""
+        cache = self._required()
+        try:
+            return {
+                "directory": str(self.directory),
+                "entries": len(cache),
+                "bytes": cache.volume(),
+                "size_limit": cache.size_limit,
+            }
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"the cache cannot be used: {self.directory}: {exc}") from None
 
     def clear(self) -> int:
-        """Remove every entry; returns how many there were."""
-        return self._cache.clear()
+        """Remove every entry; returns how many there were (a :class:`CacheError` when it cannot be used)."""
+        cache = self._required()
+        try:
+            return int(cache.clear())
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"the cache cannot be cleared: {self.directory}: {exc}") from None
 
     def close(self) -> None:
         """Close the underlying database connections."""
-        self._cache.close()
+        if self._cache is not None:
+            self._cache.close()

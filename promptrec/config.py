@@ -39,11 +39,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from promptrec.backends import DEFAULT_BACKEND, Backend, check_backend_options, get_backend, options_model
+from promptrec.data import MAX_JSON_DEPTH, json_depth, loads_json
 from promptrec.errors import BackendError, OptionError, PromptrecError
 from promptrec.modes import MODE_CLASSES
+from promptrec.safe_output import redact, redact_text, register_secret, register_url
 from promptrec.scenario import STRATEGIES, Scenario, load_scenario
 
 if TYPE_CHECKING:
@@ -65,7 +67,21 @@ class ConfigError(PromptrecError, ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``pool = true`` is refused: a bool is not a number (pydantic would read it as 1)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not bool and bool not in getattr(annotation, "__args__", ()):
+                raise ValueError(f"must be {'a number' if _numeric(annotation) else 'a value of its type'}, not {str(value).lower()}")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    return annotation in (int, float) or any(arg in (int, float) for arg in getattr(annotation, "__args__", ()))
 
 
 class BackendSection(BaseModel):
@@ -85,7 +101,14 @@ class BackendSection(BaseModel):
         try:
             check_backend_options(self.spec, self.options)
         except BackendError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(redact_text(str(exc))) from None
+        fields = options_model(self.spec).model_fields
+        for name, value in self.options.items():  # secrets are redacted from everything written from now on
+            extra = fields[name].json_schema_extra if name in fields else None
+            if isinstance(value, str) and (isinstance(extra, dict) and extra.get("secret")):
+                register_secret(value)
+            elif isinstance(value, str) and "://" in value:
+                register_url(value)
         return self
 
 
@@ -172,15 +195,27 @@ class PipelineConfig(_Section):
         """Read a ``.toml`` or ``.json`` file."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read configuration {path}: {exc.strerror or exc}") from None
         try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"{path}:{line}: not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                              "save the configuration as UTF-8") from None
+        try:
+            data = loads_json(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested more than {MAX_JSON_DEPTH} levels deep") from None
+        except ValueError as exc:  # NaN, or nested too deeply (loads_json)
+            raise ConfigError(f"{path}: invalid JSON: {exc}") from None
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise ConfigError(f"{path}: nested more than {MAX_JSON_DEPTH} levels deep")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a table of sections, not {type(data).__name__}")
         return cls.from_dict(data, str(path), text)
@@ -219,6 +254,7 @@ class PipelineConfig(_Section):
                 extra = fields[name].json_schema_extra if name in fields else None
                 if isinstance(extra, dict) and extra.get("secret"):
                     del data["backend"][name]
+            data = redact(data)  # credentials in a base URL (user:pass@) too
         return data
 
     def to_toml(self, secrets: bool = False) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,6 +31,8 @@ from promptrec.errors import DataError
 def _non_empty_text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError("must be a string")
+    if isinstance(value, float) and not math.isfinite(value):  # a missing value (pandas' NaN), not a title
+        raise ValueError(f"must be a string, not {value}")
     text = str(value).strip()
     if not text:
         raise ValueError("must not be empty")
@@ -53,14 +56,18 @@ class Item(BaseModel):
         return hash(self.id)
 
 
+#: A float that is not NaN or infinite.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
 class Interaction(BaseModel):
     """One thing a user did with an item, in time order within a history."""
 
     model_config = ConfigDict(frozen=True)
 
     item: Item
-    timestamp: float | None = None
-    rating: float | None = None
+    timestamp: FiniteFloat | None = None
+    rating: FiniteFloat | None = None
 
 
 class UserHistory(BaseModel):
@@ -124,6 +131,8 @@ class Catalog(Mapping[str, Item]):
 
 def item_from_title(title: str, catalog: Catalog | None = None) -> Item:
     """The catalog item with this title, or a new item whose id is derived from the free-text title."""
+    if not title.strip():
+        raise DataError("a title must not be empty", field="title")
     if catalog is not None:
         found = catalog.find_title(title)
         if found is not None:
@@ -155,15 +164,64 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             raise DataError(f"cannot read file: {exc}", path=path, line=number + 1) from None
 
 
+#: how deeply JSON values (in JSONL files, configurations, batch requests) may nest
+MAX_JSON_DEPTH = 64
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotFinite(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"{text} is too large for a number")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` (parsed JSON or TOML: dicts and lists) nests; a scalar is 0. Iterative."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` for user files: NaN, Infinity and numbers too large for a float are refused, and so
+    is nesting deeper than :data:`MAX_JSON_DEPTH`; each as a ``ValueError`` whose message says so (a
+    :class:`json.JSONDecodeError`, with its position, for malformed JSON)."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
 def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a JSONL file; errors name the file and line."""
     for number, line in _lines(path):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = loads_json(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
+        except ValueError as exc:
+            raise DataError(f"invalid JSON: {exc}", path=path, line=number) from None
         if not isinstance(value, dict):
             raise DataError(f"expected a JSON object, got {type(value).__name__}", path=path, line=number)
         yield number, value
@@ -185,27 +243,38 @@ def csv_rows(
         for _, line in _lines(path):
             yield from (piece for piece in _LONE_CR.split(line) if piece)
 
-    reader = csv.reader(physical_lines(), delimiter=delimiter)
+    reader = csv.reader(physical_lines(), delimiter=delimiter, strict=True)
+
+    def malformed(exc: csv.Error, start: int) -> DataError:
+        if "unexpected end of data" in str(exc):
+            return DataError(f"unterminated quote: the quoted field that starts on line {start} never ends",
+                             path=path, line=start)
+        return DataError(f"malformed {kind}: {exc}", path=path, line=max(reader.line_num, start))
+
     try:
         header = next(reader)
     except StopIteration:
         raise DataError(f"empty {kind} file (no header row)", path=path, line=1) from None
     except csv.Error as exc:
-        raise DataError(f"malformed {kind}: {exc}", path=path, line=1) from None
+        raise malformed(exc, 1) from None
     header = [name.strip() for name in header]
     for names in required:
         if not any(name in header for name in names):
             raise DataError(f"missing column; the header has {header}", path=path, line=1, field=names[0])
-    try:
-        for row in reader:
-            number = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(f"expected {len(header)} columns, got {len(row)}", path=path, line=number)
-            yield number, dict(zip(header, row))
-    except csv.Error as exc:
-        raise DataError(f"malformed {kind}: {exc}", path=path, line=reader.line_num) from None
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise malformed(exc, start) from None
+        number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"expected {len(header)} columns, got {len(row)}", path=path, line=number)
+        yield number, dict(zip(header, row))
 
 
 _csv_rows = csv_rows  # the name promptrec.retrieval imports
@@ -319,9 +388,12 @@ def _optional_float(value: str | None, path: Path, line: int, field: str) -> flo
     if value is None or value.strip() == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise DataError(f"not a number: {value!r}", path=path, line=line, field=field) from None
+    if not math.isfinite(number):
+        raise DataError(f"not a finite number: {value!r}", path=path, line=line, field=field)
+    return number
 
 
 def _csv_histories(path: Path, catalog: Catalog | None) -> dict[str, UserHistory]:

@@ -123,3 +123,50 @@ def test_cached_ranking_of_free_items_is_stable(tmp_path):
     first = Ranker(backend, "default", cache=cache).rank(items[:2], items[2:])
     second = Ranker(ScriptedBackend([]), "default", cache=cache).rank(items[:2], items[2:])
     assert first.ids() == second.ids()
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+from promptrec.errors import PromptrecError  # noqa: E402
+
+
+def _full(*args, **kwargs):
+    raise sqlite3.OperationalError("database or disk is full")
+
+
+#: (name, how the cache folder is broken): each gives a warning, and the cache then answers misses only
+CACHE_FAULTS = [
+    ("the folder is a file", lambda tmp: ((tmp / "c").write_text("not a folder"), tmp / "c")[1]),
+    ("a folder that cannot be made", lambda tmp: "/proc/self/promptrec-cache"),
+    ("a corrupt database", lambda tmp: ((tmp / "c").mkdir(), (tmp / "c" / "cache.db").write_bytes(b"\x13" * 40_000),
+                                        tmp / "c")[2]),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), CACHE_FAULTS, ids=[case[0] for case in CACHE_FAULTS])
+def test_an_unusable_cache_folder_is_a_warning_and_the_ranking_goes_on(tmp_path, caplog, history, candidates, name, make):
+    cache = CompletionCache(make(tmp_path))
+    assert not cache.usable and "cannot be used" in caplog.text
+    key = completion_key("b", MESSAGES, GenerationParams(), mode="generate", labels=["A"])
+    cache.set(key, Completion(text="[A]", model="m"))
+    assert cache.get(key) is None
+    backend = ScriptedBackend(["[B] > [A] > [C]"])
+    ranking = Ranker(backend, "movies", cache=cache, shuffle=False).rank(history, candidates)
+    assert len(ranking.items) == 3 and not ranking.cached
+    with pytest.raises(PromptrecError, match="cannot be used"):
+        cache.stats()
+
+
+def test_a_cache_that_fills_up_mid_run_switches_itself_off(tmp_path, caplog, monkeypatch):
+    cache = CompletionCache(tmp_path)
+    key = completion_key("b", MESSAGES, GenerationParams(), mode="generate", labels=["A"])
+    monkeypatch.setattr(cache._cache, "set", _full)
+    cache.set(key, Completion(text="[A]", model="m"))  # no exception: a warning, and the cache is off
+    assert not cache.usable and "full" in caplog.text
+    assert cache.get(key) is None
+
+
+def test_a_read_that_fails_switches_the_cache_off(tmp_path, caplog, monkeypatch):
+    cache = CompletionCache(tmp_path)
+    monkeypatch.setattr(cache._cache, "get", lambda *a, **k: (_ for _ in ()).throw(sqlite3.DatabaseError("malformed")))
+    assert cache.get("k" * 64) is None and not cache.usable

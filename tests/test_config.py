@@ -198,3 +198,63 @@ def test_an_evaluation_embeds_its_configuration_and_repeats_from_it(tmp_path, mo
         return [(m["name"], m["metrics"]) for d in run["datasets"] for m in d["methods"] if m["kind"] == "llm"]
 
     assert llm_rows(repeated) == llm_rows(results) and llm_rows(results)
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: (name, file name, bytes, words of the message): each a ConfigError naming the file, never a traceback
+BAD_CONFIGS = [
+    ("TOML arrays 5000 deep", "c.toml", b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested"),
+    ("TOML inline tables 2000 deep", "c.toml", b"a = " + b"{b = " * 2000 + b"1" + b"}" * 2000 + b"\n", "nested"),
+    ("TOML tables 100 deep", "c.toml", b"[" + b".".join(b"t%d" % i for i in range(100)) + b"]\nx = 1\n", "nested"),
+    ("JSON 100000 deep", "c.json", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested"),
+    ("TOML not UTF-8", "c.toml", 'scenario = "caf\xe9"\n'.encode("latin-1"), "UTF-8"),
+    ("JSON not UTF-8, line 2", "c.json", '{\n"scenario": "caf\xe9"}'.encode("latin-1"), ":2: not valid UTF-8"),
+    ("JSON NaN", "c.json", b'{"ranker": {"temperature": NaN}}', "NaN"),
+    ("TOML nan", "c.toml", b"[ranker]\ntemperature = nan\n", "finite"),
+    ("TOML inf", "c.toml", b"[retrieval]\nllm_weight = inf\n", "finite"),
+    ("pool = true", "c.toml", b"[retrieval]\npool = true\n", "not true"),
+    ("seed = false", "c.toml", b"[ranker]\nseed = false\n", "not false"),
+    ("examples = true", "c.json", b'{"feedback": {"examples": true}}', "not true"),
+]
+
+
+@pytest.mark.parametrize(("name", "file", "content", "words"), BAD_CONFIGS, ids=[case[0] for case in BAD_CONFIGS])
+def test_bad_configuration_files_are_config_errors(tmp_path, name, file, content, words):
+    path = tmp_path / file
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        PipelineConfig.load(path)
+    assert str(path) in str(info.value) and words in str(info.value)
+
+
+def test_booleans_stay_booleans_and_numbers_numbers(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[ranker]\nmode = \"score\"\nshuffle = false\ncalibrate = true\nseed = 3\n[retrieval]\npool = 7\n")
+    config = PipelineConfig.load(path)
+    assert (config.ranker.shuffle, config.ranker.calibrate, config.ranker.seed, config.retrieval.pool) == (False, True, 3, 7)
+
+
+def test_a_byte_order_mark_is_fine(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"\xef\xbb\xbfscenario = \"movies\"\n")
+    assert PipelineConfig.load(path).scenario == "movies"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200) | st.lists(st.sampled_from(
+    [b"[ranker]", b"[retrieval]", b"pool = true", b"seed = nan", b"mode = 5", b"a = [[[[[[", b"{", b"}", b"[backend]",
+     b'spec = "openai:x"', b"\xff", b"temperature = -1", b"permutations = 0", b"x = 1e999"]), max_size=8).map(b"\n".join))
+def test_config_loader_property_only_config_errors(tmp_path_factory, data):
+    """Whatever the bytes, a .toml or .json configuration loads or is a ConfigError naming the file."""
+    folder = tmp_path_factory.mktemp("prop")
+    for name in ("c.toml", "c.json"):
+        path = folder / name
+        path.write_bytes(data)
+        try:
+            PipelineConfig.load(path)
+        except ConfigError as error:
+            assert str(path) in str(error)

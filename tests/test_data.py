@@ -118,3 +118,122 @@ def test_catalog_rejects_duplicates_and_history_from_items():
         Catalog([Item(id="a", title="A"), Item(id="a", title="B")])
     history = UserHistory.from_items([Item(id="a", title="A")], user_id="u")
     assert len(history) == 1 and history.user_id == "u"
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from promptrec.data import MAX_JSON_DEPTH, loads_json  # noqa: E402
+
+#: (name, file name, content, reader, expected line, words of the message): every bad file is a DataError
+#: that names the file and the line, never a traceback and never a silently wrong catalog
+BAD_FILES = [
+    ("CSV unterminated quote", "c.csv", b'id,title\n1,"unterminated\n2,Second\n3,Third\n', "catalog", 2, "unterminated quote"),
+    ("CSV unterminated quote, last line", "c.csv", b'id,title\n1,One\n2,"Two\n', "catalog", 3, "unterminated quote"),
+    ("CSV quote then text", "c.csv", b'id,title\n1,"One"x\n', "catalog", 2, "malformed CSV"),
+    ("JSONL title NaN", "c.jsonl", b'{"id": "a", "title": "A"}\n{"id": "b", "title": NaN}\n', "catalog", 2, "NaN"),
+    ("JSONL title Infinity", "c.jsonl", b'{"id": "b", "title": -Infinity}\n', "catalog", 1, "Infinity"),
+    ("JSONL number too large", "c.jsonl", b'{"id": "b", "title": "B", "price": 1e999}\n', "catalog", 1, "too large"),
+    ("JSONL nested too deep", "c.jsonl", b'{"id": "a", "title": "A", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+     "catalog", 1, "nested"),
+    ("JSONL nested just over the limit", "c.jsonl",
+     b'{"id": "a", "title": "A", "x": ' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}\n", "catalog", 1, "nested"),
+    ("CSV history timestamp nan", "h.csv", b"user_id,item_id,timestamp\nu,a,nan\n", "histories", 2, "timestamp"),
+    ("CSV history rating inf", "h.csv", b"user_id,item_id,rating\nu,a,-inf\n", "histories", 2, "finite"),
+    ("CSV history NUL byte", "h.csv", b"user_id,item_id\nu,a\x00\n", "histories", 2, "item"),
+]
+
+
+@pytest.mark.parametrize(("name", "file", "content", "reader", "line", "words"), BAD_FILES,
+                         ids=[case[0] for case in BAD_FILES])
+def test_bad_files_are_located_errors(tmp_path, name, file, content, reader, line, words):
+    path = write(tmp_path / file, content)
+    catalog = Catalog([Item(id="a", title="A")])
+    read = read_catalog if reader == "catalog" else (lambda p: read_histories(p, catalog))
+    with pytest.raises(DataError) as info:
+        read(path)
+    assert info.value.path == str(path) and info.value.line == line
+    assert words in str(info.value)
+
+
+def test_nesting_up_to_the_limit_is_read(tmp_path):
+    depth = MAX_JSON_DEPTH - 2  # the line's object and the field's list are two levels
+    path = write(tmp_path / "c.jsonl", b'{"id": "a", "title": "A", "x": ' + b"[" * depth + b"]" * depth + b"}\n")
+    assert "x" in read_catalog(path)["a"].attributes
+    assert loads_json("[1.5, -2e10]") == [1.5, -2e10]
+
+
+def test_a_quoted_field_over_several_lines_is_still_one_field(tmp_path):
+    path = write(tmp_path / "c.csv", b'id,title\n1,"Two\nlines"\n2,"He said ""hi"""\n')
+    catalog = read_catalog(path)
+    assert catalog["1"].title == "Two\nlines" and catalog["2"].title == 'He said "hi"'
+
+
+@pytest.mark.parametrize("title", ["", "   ", "\t"])
+def test_an_empty_free_text_title_is_a_data_error(title):
+    with pytest.raises(DataError, match="title"):
+        item_from_title(title)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_values_are_refused_in_items_and_interactions(value):
+    from promptrec.data import Interaction
+
+    with pytest.raises(ValueError):
+        Item(id="a", title=value)
+    with pytest.raises(ValueError):
+        Interaction(item=Item(id="a", title="A"), timestamp=value)
+    with pytest.raises(ValueError):
+        Interaction(item=Item(id="a", title="A"), rating=value)
+
+
+_cell = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), min_size=1, max_size=12)
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@PROPERTY
+@given(titles=st.lists(_cell.filter(lambda t: t.strip()), min_size=1, max_size=12))
+def test_csv_catalog_property_every_written_row_is_read_back(tmp_path_factory, titles):
+    """Nothing is silently dropped: a catalog written by csv.writer is read back whole, title for title."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "title"])
+    for index, title in enumerate(titles):
+        writer.writerow([f"i{index}", title])
+    path = write(tmp_path_factory.mktemp("prop") / "c.csv", buffer.getvalue().encode("utf-8"))
+    catalog = read_catalog(path)
+    assert [catalog[f"i{i}"].title for i in range(len(titles))] == [t.strip() for t in titles]
+
+
+@PROPERTY
+@given(records=st.lists(st.fixed_dictionaries({"title": _cell.filter(lambda t: t.strip()),
+                                               "year": st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False))}),
+                        min_size=1, max_size=10))
+def test_jsonl_catalog_property_every_written_line_is_read_back(tmp_path_factory, records):
+    lines = [json.dumps({"id": f"i{i}", **record}) for i, record in enumerate(records)]
+    path = write(tmp_path_factory.mktemp("prop") / "c.jsonl", "\n".join(lines) + "\n")
+    catalog = read_catalog(path)
+    assert len(catalog) == len(records)
+    assert [catalog[f"i{i}"].attributes["year"] for i in range(len(records))] == [r["year"] for r in records]
+
+
+@PROPERTY
+@given(data=st.binary(max_size=300) | st.lists(st.sampled_from(
+    [b'{"id": "a", "title": NaN}', b'{"id": "a", "title": 1e400}', b"[" * 70 + b"]" * 70, b'{"id": "b", "title": "B"}',
+     b'id,title', b'1,"open', b'u,a,nan', b"\xff\xfe", b'{"user_id": "u", "history": ["a"]}']), max_size=6).map(b"\n".join))
+def test_readers_property_only_data_errors(tmp_path_factory, data):
+    """Whatever the bytes, every reader returns or raises DataError naming the file (no other exception)."""
+    folder = tmp_path_factory.mktemp("prop")
+    catalog = Catalog([Item(id="a", title="A")])
+    for name in ("f.jsonl", "f.csv"):
+        path = write(folder / name, data)
+        for read in (read_catalog, lambda p: read_histories(p, catalog)):
+            try:
+                read(path)
+            except DataError as error:
+                assert error.path == str(path)

@@ -127,3 +127,61 @@ def test_top_n_breaks_ties_by_position_and_never_picks_removed():
         values = rng.integers(0, 5, size=200).astype(np.float32)
         expected = sorted(range(200), key=lambda i: (-values[i], i))[:17]
         assert top_n(values, 17).tolist() == expected
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+#: (name, damage to an entry's arrays): each is detected by the checksum in meta.json, and rebuilt
+ARRAY_DAMAGE = [
+    ("zeroed file", lambda path, array: path.write_bytes(b"\x00" * path.stat().st_size)),
+    ("truncated file", lambda path, array: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])),
+    ("wrong length", lambda path, array: np.save(path, array[: max(len(array) // 2, 1)], allow_pickle=False)),
+    ("values zeroed, same shape", lambda path, array: np.save(path, np.zeros_like(array), allow_pickle=False)),
+    ("another dtype or order", lambda path, array: np.save(
+        path, array.astype(np.float64 if array.dtype != np.float64 else np.float32) if array.dtype.kind in "fiu"
+        else array[::-1], allow_pickle=False)),
+]
+
+
+@pytest.mark.parametrize(("name", "damage"), ARRAY_DAMAGE, ids=[case[0] for case in ARRAY_DAMAGE])
+def test_damaged_index_arrays_are_detected_and_rebuilt(tmp_path, caplog, name, damage):
+    cache = IndexCache(tmp_path)
+    catalog = _catalog(["Alien", "Aliens", "Heat", "Up", "Down"])
+    query = [Item(id="q", title="Aliens Heat")]
+    expected = BM25Retriever(catalog, cache=cache).retrieve(query, 5)
+    for path in tmp_path.glob("bm25/*/*.npy"):
+        damage(path, np.load(path, allow_pickle=False))
+    with caplog.at_level(logging.WARNING):
+        rebuilt = BM25Retriever(catalog, cache=cache).build()
+    assert not rebuilt.index_loaded_from_cache and "rebuilding" in caplog.text
+    assert rebuilt.retrieve(query, 5).ids() == expected.ids() and rebuilt.retrieve(query, 5).scores == expected.scores
+    assert BM25Retriever(catalog, cache=cache).build().index_loaded_from_cache  # the rebuilt entry took its place
+
+
+#: (name, the index cache folder): each is a warning, and the retriever builds in memory as usual
+INDEX_FOLDER_FAULTS = [
+    ("a file", lambda tmp: ((tmp / "f").write_text("x"), tmp / "f")[1]),
+    ("under a file", lambda tmp: ((tmp / "f").write_text("x"), tmp / "f" / "retrieval")[1]),
+    ("cannot be made", lambda tmp: "/proc/self/promptrec-index"),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), INDEX_FOLDER_FAULTS, ids=[case[0] for case in INDEX_FOLDER_FAULTS])
+def test_an_unusable_index_cache_folder_is_a_warning(tmp_path, caplog, name, make):
+    catalog = _catalog(["Alien", "Aliens", "Heat"])
+    with caplog.at_level(logging.WARNING):
+        retriever = BM25Retriever(catalog, cache=IndexCache(make(tmp_path))).build()
+    assert not retriever.index_loaded_from_cache and "index cache" in caplog.text
+    assert retriever.retrieve([Item(id="q", title="Heat")], 1).ids() == ["i2"]
+
+
+def test_an_entry_without_checksums_is_rebuilt(tmp_path):
+    cache = IndexCache(tmp_path)
+    catalog = _catalog(["Alien", "Heat"])
+    BM25Retriever(catalog, cache=cache).build()
+    for meta in tmp_path.glob("bm25/*/meta.json"):  # as an older promptrec wrote it
+        data = json.loads(meta.read_text())
+        del data["checksums"]
+        meta.write_text(json.dumps(data))
+    assert not BM25Retriever(catalog, cache=cache).build().index_loaded_from_cache
+    assert BM25Retriever(catalog, cache=cache).build().index_loaded_from_cache

@@ -45,6 +45,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -364,39 +365,84 @@ class IndexCache:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def load(self, description: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
-        """The arrays stored under ``description``, or ``None`` (a miss, or an entry that does not match)."""
+        """The arrays stored under ``description``, or ``None`` (a miss, or an entry that does not match).
+
+        Each array is checked against the shape, dtype and SHA-256 recorded when it was stored, so a zeroed,
+        truncated or swapped file is detected: the entry is removed (with a warning) and rebuilt. A cache
+        folder that cannot be read at all is a warning and a miss, never an error."""
         folder = self.directory / str(description["kind"]) / self.key(description)
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             if meta.get("description") != json.loads(json.dumps(description, default=str)):
                 logger.warning("index cache entry %s does not match its key; ignoring it", folder)
                 return None
-            return {name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in meta["arrays"]}
+            checksums = meta.get("checksums")
+            if not isinstance(checksums, dict):
+                raise ValueError("no checksums (written by an older promptrec)")
+            arrays = {}
+            for name in meta["arrays"]:
+                array = np.load(folder / f"{name}.npy", allow_pickle=False)
+                if checksums.get(name) != array_checksum(array):
+                    raise ValueError(f"{name}.npy does not match its checksum (zeroed, truncated or replaced)")
+                arrays[name] = array
+            return arrays
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
             logger.warning("unreadable index cache entry %s (%s); rebuilding it", folder, exc)
+            self._remove(folder)
             return None
 
-    def store(self, description: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path:
-        """Save ``arrays`` under ``description``; returns the entry's folder."""
-        parent = self.directory / str(description["kind"])
-        parent.mkdir(parents=True, exist_ok=True)
-        folder = parent / self.key(description)
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+    @staticmethod
+    def _remove(folder: Path) -> None:
+        """Delete a bad entry so that a rebuilt one can take its place (best effort)."""
         try:
+            trash = folder.with_name(f".bad-{folder.name}-{os.getpid()}-{time.monotonic_ns()}")
+            os.replace(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        except OSError:
+            pass
+
+    def store(self, description: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path | None:
+        """Save ``arrays`` under ``description``; returns the entry's folder, or ``None`` when the cache
+        folder cannot be written (a file, read-only, full: a warning, and the index is simply not cached)."""
+        parent = self.directory / str(description["kind"])
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            folder = parent / self.key(description)
+            tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+        except OSError as exc:
+            logger.warning("cannot write the index cache %s (%s); going on without caching the index",
+                           self.directory, exc.strerror or exc)
+            return None
+        try:
+            checksums = {}
             for name, array in arrays.items():
-                np.save(tmp / f"{name}.npy", np.asarray(array), allow_pickle=False)
-            meta = {"description": description, "arrays": sorted(arrays)}
+                array = np.asarray(array)
+                np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+                checksums[name] = array_checksum(array)
+            meta = {"description": description, "arrays": sorted(arrays), "checksums": checksums}
             (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True, default=str), encoding="utf-8")
             try:
                 os.replace(tmp, folder)
             except OSError:  # another process stored the same entry first
                 shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            logger.warning("cannot write the index cache %s (%s); going on without caching the index",
+                           self.directory, exc.strerror or exc)
+            return None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return folder
+
+
+def array_checksum(array: np.ndarray) -> str:
+    """``dtype:shape:sha256`` of an array's bytes (what :class:`IndexCache` checks on load)."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(array.view(np.uint8).reshape(-1) if array.size else b"").hexdigest()
+    return f"{array.dtype.str}:{'x'.join(map(str, array.shape))}:{digest}"
 
 
 # ------------------------------------------------------------------------------------------- base class
