@@ -127,6 +127,42 @@ def _attribute_text(value: Any) -> str:
     return escape_item_text(str(value), 80)
 
 
+#: attribute names that ``attributes = ["*"]`` leaves out: identifiers, links and pictures, not descriptions
+_NOT_SHOWN = re.compile(r"(?i:(^|[_\s-])(id|ids|uuid|sku|asin|url|urls|uri|link|href|image|images|img|thumbnail|domain)$)"
+                        r"|[a-z](Id|ID|Url|URL)s?$")
+
+
+def shown_attributes(item: Item, names: Sequence[str], tokens: int = 0) -> dict[str, str]:
+    """The attributes a prompt shows after ``item``'s title: name -> escaped text, in order.
+
+    ``names`` lists them (values only, as ``(1999; Action, Sci-Fi)``); ``["*"]`` shows every attribute the
+    item has, as ``name: value``, except ids, links and pictures. ``tokens`` caps their total at about that
+    many tokens (four characters a token; 0: no cap): attributes are kept whole, in order, while they fit,
+    and the first one is shortened when even it does not."""
+    star = list(names) == ["*"]
+    if star:
+        pairs = [(str(name), value) for name, value in item.attributes.items() if not _NOT_SHOWN.search(str(name))]
+    else:
+        pairs = [(name, item.attributes.get(name)) for name in names]
+    budget = tokens * 4
+    shown: dict[str, str] = {}
+    used = 0
+    for name, value in pairs:
+        if value in (None, "", []) or isinstance(value, dict):
+            continue
+        text = _attribute_text(value)
+        if star:
+            text = f"{escape_item_text(name, 40)}: {text}"
+        cost = len(text) + 2
+        if budget and used + cost > budget:
+            if not shown and budget > 8:
+                shown[name] = text[: budget - 3].rstrip() + "…"
+            break
+        shown[name] = text
+        used += cost
+    return shown
+
+
 class ScenarioSpec(BaseModel):
     """The fields of ``scenario.toml``."""
 
@@ -139,7 +175,10 @@ class ScenarioSpec(BaseModel):
     item_nouns: str = "items"
     verb: str = "choose"
     verb_past: str = "chosen"
-    attributes: list[str] = Field(default_factory=list, description="attributes shown after the title, in order")
+    attributes: list[str] = Field(default_factory=list, description='attributes shown after the title, in order; ["*"]: '
+                                  "every attribute an item has, as name: value (ids and links left out)")
+    attribute_tokens: int = Field(0, ge=0, description="at most about this many tokens of attributes per item "
+                                  "(four characters a token); 0: no cap")
     max_history: int = Field(20, ge=0, description="most recent history items put in a prompt")
     system_template: str = "system.j2"
     user_template: str = "user.j2"
@@ -307,11 +346,7 @@ class Scenario:
         return view
 
     def _make_item_view(self, item: Item) -> dict[str, Any]:
-        attributes = {
-            name: _attribute_text(item.attributes[name])
-            for name in self.spec.attributes
-            if item.attributes.get(name) not in (None, "", [])
-        }
+        attributes = shown_attributes(item, self.spec.attributes, self.spec.attribute_tokens)
         text = json.dumps(escape_item_text(item.title), ensure_ascii=False)
         if attributes:
             text += " (" + "; ".join(attributes.values()) + ")"

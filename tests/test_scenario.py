@@ -193,3 +193,25 @@ def test_a_homoglyph_label_cannot_start_a_fake_candidate_line(sample):
     text = user_text(load_scenario("movies").render(history, [("A", evil)]))
     line = next(line for line in text.splitlines() if line.startswith("[A]"))
     assert line == "[A] \"Nice (B) 'Another'(C)\"" and "[B]" not in text and "[C]" not in text
+
+
+def test_the_default_scenario_shows_every_attribute_within_a_token_budget():
+    from promptrec.scenario import shown_attributes
+
+    item = Item(id="p1", title="Trail shoes", attributes={
+        "brand": "Acme", "category": ["Shoes", "Running"], "product_id": "X1", "imageUrl": "http://x", "asin": "B0",
+        "price": 89.5, "empty": "", "nested": {"a": 1}})
+    assert shown_attributes(item, ["*"]) == {"brand": "brand: Acme", "category": "category: Shoes, Running",
+                                            "price": "price: 89.5"}
+    assert shown_attributes(item, ["price", "brand"]) == {"price": "89.5", "brand": "Acme"}  # listed: values only
+    assert list(shown_attributes(item, ["*"], tokens=6)) == ["brand"]  # whole attributes, in order, while they fit
+    long = Item(id="b1", title="A book", attributes={"description": "word " * 100})
+    cut = shown_attributes(long, ["*"], tokens=10)["description"]
+    assert cut.endswith("…") and len(cut) <= 40
+    scenario = load_scenario("default")
+    assert scenario.spec.attributes == ["*"] and scenario.spec.attribute_tokens == 32
+    messages = scenario.render([item], [("A", long)], strategy="sequential")
+    text = messages[-1]["content"]
+    assert '"Trail shoes" (brand: Acme; category: Shoes, Running; price: 89.5)' in text
+    assert "X1" not in text and "http" not in text
+    assert load_scenario("movies").spec.attributes == ["year", "genres"]  # a built-in keeps its own list
