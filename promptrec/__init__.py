@@ -1,6 +1,10 @@
 """promptrec: zero-shot recommendation by prompting an LLM.
 
->>> from promptrec import Ranker, Item, read_catalog
+>>> from promptrec import Catalog, Recommender, Ranker, Item, read_catalog
+>>> catalog = Catalog.from_pandas(df)                # or read_catalog("items.csv", Columns(id="movieId"))
+>>> recommender = PipelineConfig().make_recommender(catalog)
+>>> recommender.recommend(catalog.history(["Alien", "m04"]), k=5).to_pandas()
+
 >>> ranker = Ranker("llamacpp", "movies")            # the bundled SmolLM2 model, the movies scenario
 >>> ranking = ranker.rank(history_items, candidate_items, k=5)
 >>> ranking.ids(), ranking.report
@@ -8,8 +12,12 @@
 >>> config = PipelineConfig.load("run.toml")         # or PipelineConfig.from_dict({...}): the whole pipeline
 >>> config.make_recommender(catalog).recommend(history, k=10)
 
-Only light modules load here; llama-cpp-python and openai load when their backend is created.
+Only light modules load here; llama-cpp-python and openai load when their backend is created, and the
+pipeline (``Recommender``, which brings numpy and the retrievers) and ``recommend_many`` (pandas) when
+they are first named.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from promptrec.backends import (
     Backend,
@@ -24,16 +32,18 @@ from promptrec.backends import (
 )
 from promptrec.cache import CompletionCache
 from promptrec.config import ConfigError, PipelineConfig
-from promptrec.data import Catalog, Interaction, Item, UserHistory, read_catalog, read_histories
+from promptrec.data import Catalog, Columns, Interaction, Item, UserHistory, read_catalog, read_histories
 from promptrec.errors import (
     BackendError,
     ContextOverflowError,
     DataError,
     MissingDependencyError,
+    OptionError,
     PromptrecError,
     ScenarioError,
     UnknownBackendError,
 )
+from promptrec.models import ModelNotFoundError
 from promptrec.feedback import FeedbackConfig
 from promptrec.feedback_store import FeedbackStore
 from promptrec.parsing import parse_ranking
@@ -41,7 +51,31 @@ from promptrec.ranker import Ranker
 from promptrec.ranking import ParseReport, RankedItem, Ranking
 from promptrec.scenario import Scenario, available_scenarios, load_scenario
 
+if TYPE_CHECKING:
+    from promptrec.frames import recommend_many
+    from promptrec.pipeline import Recommender
+    from promptrec.retrieval.base import EmptyPoolError
+
 __version__ = "0.1.0"
+
+#: names loaded on first use (heavier modules): name -> module
+_LAZY = {"Recommender": "promptrec.pipeline", "recommend_many": "promptrec.frames",
+         "EmptyPoolError": "promptrec.retrieval.base"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'promptrec' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Backend",
@@ -49,11 +83,13 @@ __all__ = [
     "BackendOptions",
     "BaseBackend",
     "Catalog",
+    "Columns",
     "Completion",
     "CompletionCache",
     "ConfigError",
     "ContextOverflowError",
     "DataError",
+    "EmptyPoolError",
     "FeedbackConfig",
     "FeedbackStore",
     "GenerationParams",
@@ -61,11 +97,14 @@ __all__ = [
     "Item",
     "Message",
     "MissingDependencyError",
+    "ModelNotFoundError",
+    "OptionError",
     "ParseReport",
     "PipelineConfig",
     "PromptrecError",
     "RankedItem",
     "Ranker",
+    "Recommender",
     "Ranking",
     "Scenario",
     "ScenarioError",
@@ -78,5 +117,6 @@ __all__ = [
     "parse_ranking",
     "read_catalog",
     "read_histories",
+    "recommend_many",
     "register_backend",
 ]

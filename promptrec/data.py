@@ -8,7 +8,14 @@ File formats (one object per line for JSONL, a header row for CSV):
   an item object (``{"id": ..., "title": ...}``) instead of an id.
 * histories, CSV: ``user_id,item_id[,timestamp][,rating]``, one interaction a row, ordered by timestamp.
 
-Every error names the file, the line and the field.
+The format comes from the extension: ``.jsonl``/``.ndjson``, ``.csv``, ``.tsv`` (each may end in ``.gz``)
+and ``.parquet`` (needs pyarrow: ``pip install 'promptrec[pandas]'``). Your own column names are given as a
+:class:`Columns` (``--id-col``, ``--title-col``, ``--text-cols``, ``--user-col``, ``--item-col``,
+``--time-col``, ``--rating-col`` on the command line, ``[data]`` in a configuration file). DataFrames and
+plain records come in through :meth:`Catalog.from_pandas`, :meth:`Catalog.from_polars` and
+:meth:`Catalog.from_records`.
+
+Every error names the file, the line and the field; a missing column is named with the columns there are.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +49,96 @@ def _non_empty_text(value: Any) -> str:
 
 #: A string (numbers are accepted and converted) that is not empty once stripped of surrounding spaces.
 NonEmptyText = Annotated[str, BeforeValidator(_non_empty_text)]
+
+
+_ID_FIELDS = ("id", "item_id", "movieId", "itemId")  # promptrec's names, then MovieLens' and RecBole's
+_USER_FIELDS = ("user_id", "userId")
+
+
+def _column_names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(name.strip() for name in names if name and name.strip())
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Your own column (or JSONL field) names; ``None`` keeps promptrec's usual ones.
+
+    Catalogs: ``id`` (default: ``id``, ``item_id``, ``movieId`` or ``itemId``), ``title`` (``title``) and
+    ``text``: the columns kept as the item's attributes, which the prompt shows and the text retrievers read
+    (default: every other column). Interactions and histories: ``user`` (``user_id``, ``userId``), ``item``
+    (as ``id``), ``time`` (``timestamp``: seconds, or an ISO 8601 date) and ``rating`` (``rating``).
+
+    >>> Columns(id="movieId", title="name", text=["genres", "year"])
+    """
+
+    id: str | None = None
+    title: str | None = None
+    text: tuple[str, ...] | None = None
+    user: str | None = None
+    item: str | None = None
+    time: str | None = None
+    rating: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("id", "title", "user", "item", "time", "rating"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, value.strip() if isinstance(value, str) and value.strip() else None)
+        object.__setattr__(self, "text", _column_names(self.text))
+
+    @classmethod
+    def of(cls, columns: Columns | Mapping[str, Any] | None = None, **names: Any) -> Columns:
+        """``columns`` (a :class:`Columns` or a mapping of its fields) with ``names`` on top (``None`` ignored)."""
+        given = columns.__dict__ if isinstance(columns, Columns) else dict(columns or {})
+        unknown = sorted(set(given) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise DataError(f"unknown column option(s) {', '.join(unknown)}; the options are: "
+                            f"{', '.join(cls.__dataclass_fields__)}")
+        return cls(**{**given, **{k: v for k, v in names.items() if v is not None}})
+
+    def catalog_required(self) -> tuple[tuple[str, ...], ...]:
+        """Per needed catalog column, the names it may have."""
+        return ((self.id,) if self.id else _ID_FIELDS, (self.title or "title",),
+                *((name,) for name in self.text or ()))
+
+    def interactions_required(self, users: tuple[str, ...] = _USER_FIELDS) -> tuple[tuple[str, ...], ...]:
+        """Per needed interactions column, the names it may have."""
+        return ((self.user,) if self.user else users, (self.item,) if self.item else _ID_FIELDS,
+                *((name,) for name in (self.time, self.rating) if name))
+
+    def item_record(self, record: Mapping[str, Any], path: str | Path | None = None, line: int | None = None) -> dict[str, Any]:
+        """A catalog record with promptrec's names (``id``, ``title``, attributes); the given columns must be
+        there (a :class:`DataError` names the one that is not)."""
+        if self.id is None and self.title is None and self.text is None:
+            return dict(record)
+        for name in (self.id, self.title):
+            if name is not None and record.get(name) in (None, ""):
+                raise DataError("missing " + ("item id" if name == self.id else "title"), path=path, line=line,
+                                field=name)
+        renamed = {k: v for k, v in record.items() if not (self.id and k in _ID_FIELDS) and k not in (self.id, self.title)}
+        if self.id:
+            renamed["id"] = record[self.id]
+        if self.title:
+            renamed["title"] = record[self.title]
+        if self.text is not None:
+            nested = renamed.get("attributes") if isinstance(renamed.get("attributes"), Mapping) else {}
+            kept = {name: record[name] if name in record else nested.get(name) for name in self.text}
+            renamed = {"id": renamed.get("id", _pick(record, _ID_FIELDS)[1]), "title": renamed.get("title"),
+                       **{k: v for k, v in kept.items() if v is not None}}
+        return renamed
+
+    def interaction_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """An interaction row with promptrec's names (``user_id``, ``item_id``, ``timestamp``, ``rating``)."""
+        renamed = dict(record)
+        if self.item:
+            renamed = {k: v for k, v in renamed.items() if k not in _ID_FIELDS}
+        for name, standard in ((self.user, "user_id"), (self.item, "item_id"), (self.time, "timestamp"),
+                               (self.rating, "rating")):
+            if name:
+                renamed[standard] = record.get(name)
+        return renamed
 
 
 class Item(BaseModel):
@@ -101,6 +199,82 @@ class Catalog(Mapping[str, Item]):
             self._items[item.id] = item
         self.source = source
 
+    # -- from data in memory ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        id_col: str | None = None,
+        title_col: str | None = None,
+        text_cols: Sequence[str] | str | None = None,
+        source: str = "records",
+    ) -> Catalog:
+        """A catalog from mappings (``{"id": ..., "title": ..., "genres": ...}``; other keys become attributes).
+
+        ``id_col``, ``title_col`` and ``text_cols`` name your own fields as :class:`Columns` does; an error
+        names the record (``records:3``, 1-based) and the field."""
+        columns = Columns(id=id_col, title=title_col, text=text_cols)  # type: ignore[arg-type]
+        items: dict[str, Item] = {}
+        for number, record in enumerate(records, start=1):
+            if not isinstance(record, Mapping):
+                raise DataError(f"expected a mapping, got {type(record).__name__}", path=source, line=number)
+            plain = {str(key): _plain(value) for key, value in record.items()}
+            plain = {key: value for key, value in plain.items() if value is not None}
+            item = item_from_record(columns.item_record(plain, source, number), Path(source), number)
+            if item.id in items:
+                raise DataError(f"duplicate item id '{item.id}'", path=source, line=number, field=id_col or "id")
+            items[item.id] = item
+        return cls(items.values(), source=source)
+
+    @classmethod
+    def from_pandas(
+        cls,
+        frame: Any,
+        *,
+        id_col: str | None = None,
+        title_col: str | None = None,
+        text_cols: Sequence[str] | str | None = None,
+    ) -> Catalog:
+        """A catalog from a pandas DataFrame, one item a row (an id in the index counts as a column).
+
+        >>> Catalog.from_pandas(pd.DataFrame({"id": ["m1"], "title": ["Alien"], "genres": ["Horror|Sci-Fi"]}))
+
+        A missing column is a :class:`DataError` naming it and listing the columns there are; an error in a row
+        names it (``DataFrame:3``: the third row)."""
+        columns = Columns(id=id_col, title=title_col, text=text_cols)  # type: ignore[arg-type]
+        present = [str(name) for name in frame.columns]
+        index_names = [name for name in getattr(frame.index, "names", []) if name is not None]
+        if index_names and _missing_columns(present, columns.catalog_required()[:1]) is not None:
+            frame = frame.reset_index()
+            present = [str(name) for name in frame.columns]
+        missing = _missing_columns(present, columns.catalog_required())
+        if missing is not None:
+            raise missing_column_error(missing, present, path="DataFrame")
+        return cls.from_records(frame.to_dict("records"), id_col=id_col, title_col=title_col, text_cols=text_cols,
+                                source="DataFrame")
+
+    @classmethod
+    def from_polars(
+        cls,
+        frame: Any,
+        *,
+        id_col: str | None = None,
+        title_col: str | None = None,
+        text_cols: Sequence[str] | str | None = None,
+    ) -> Catalog:
+        """A catalog from a polars DataFrame, one item a row; errors as :meth:`from_pandas`'s."""
+        columns = Columns(id=id_col, title=title_col, text=text_cols)  # type: ignore[arg-type]
+        present = [str(name) for name in frame.columns]
+        missing = _missing_columns(present, columns.catalog_required())
+        if missing is not None:
+            raise missing_column_error(missing, present, path="DataFrame")
+        return cls.from_records(frame.iter_rows(named=True), id_col=id_col, title_col=title_col,
+                                text_cols=text_cols, source="DataFrame")
+
+    # -- lookups -------------------------------------------------------------------------------------------
+
     def __getitem__(self, item_id: str) -> Item:
         return self._items[item_id]
 
@@ -119,6 +293,43 @@ class Catalog(Mapping[str, Item]):
             where = f" {self.source}" if self.source else ""
             raise DataError(f"{len(missing)} item id(s) not in the catalog{where}: {shown}")
         return [self._items[item_id] for item_id in ids]
+
+    def lookup(self, entries: Iterable[Item | str | int]) -> list[Item]:
+        """Items for ``entries`` in order: an :class:`Item` as it is, a string (or number) as an item id, else as
+        a title (ignoring case and surrounding spaces). A :class:`DataError` lists every entry that is neither,
+        with the closest titles, so ``["Alien", "m04"]`` works and ``["Allien"]`` says what it found."""
+        found: list[Item] = []
+        unknown: list[str] = []
+        for entry in entries:
+            if isinstance(entry, Item):
+                found.append(entry)
+                continue
+            if isinstance(entry, bool) or not isinstance(entry, (str, int)):
+                raise DataError(f"a history entry must be an Item, an item id or a title, not {type(entry).__name__}")
+            key = str(entry).strip()
+            item = self._items.get(key) or self.find_title(key)
+            if item is None:
+                unknown.append(key)
+            else:
+                found.append(item)
+        if unknown:
+            import difflib
+
+            titles = {item.title.casefold(): item.title for item in self._items.values()}
+            notes = []
+            for entry in unknown[:5]:
+                close = difflib.get_close_matches(entry.casefold(), titles, n=2, cutoff=0.75)
+                notes.append(repr(entry) + (f" (did you mean {' or '.join(repr(titles[c]) for c in close)}?)" if close else ""))
+            where = f" {self.source}" if self.source else ""
+            raise DataError(f"{len(unknown)} history entr{'y is' if len(unknown) == 1 else 'ies are'} neither an item id "
+                            f"nor a title in the catalog{where}: " + ", ".join(notes) + (" ..." if len(unknown) > 5 else ""))
+        return found
+
+    def history(self, entries: UserHistory | Iterable[Item | str | int], user_id: str = "anonymous") -> UserHistory:
+        """``entries`` as a :class:`UserHistory` (oldest first); strings are ids or titles (:meth:`lookup`)."""
+        if isinstance(entries, UserHistory):
+            return entries
+        return UserHistory.from_items(self.lookup(entries), user_id=user_id)
 
     def find_title(self, title: str) -> Item | None:
         """The item whose title equals ``title`` ignoring case and surrounding spaces, if any."""
@@ -258,9 +469,9 @@ def csv_rows(
     except csv.Error as exc:
         raise malformed(exc, 1) from None
     header = [name.strip() for name in header]
-    for names in required:
-        if not any(name in header for name in names):
-            raise DataError(f"missing column; the header has {header}", path=path, line=1, field=names[0])
+    missing = _missing_columns(header, required)
+    if missing is not None:
+        raise missing_column_error(missing, header, path=path, line=1)
     while True:
         start = reader.line_num + 1
         try:
@@ -287,9 +498,6 @@ def _pick(record: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
     return names[0], None
 
 
-_ID_FIELDS = ("id", "item_id", "movieId", "itemId")  # promptrec's names, then MovieLens' and RecBole's
-
-
 def item_from_record(record: Mapping[str, Any], path: Path, line: int) -> Item:
     """An :class:`Item` from a catalog record (``id``/``item_id``, ``title``, the rest as attributes)."""
     id_field, item_id = _pick(record, _ID_FIELDS)
@@ -310,44 +518,129 @@ def item_from_record(record: Mapping[str, Any], path: Path, line: int) -> Item:
         errors = getattr(exc, "errors", lambda: [])()
         if errors and errors[0].get("loc"):
             field = str(errors[0]["loc"][0])
-        message = errors[0]["msg"] if errors else str(exc)
+        message = errors[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
         raise DataError(message, path=path, line=line, field=field) from None
 
 
+#: file extension -> format (a ``.gz`` after it is read through gzip; Parquet files compress themselves)
+FORMATS: dict[str, str] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+
+
 def _format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".csv":
-        return "csv"
-    raise DataError("unknown file type; use .jsonl or .csv", path=path)
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+        if suffixes and suffixes[-1] == ".parquet":
+            suffixes.pop()
+    kind = FORMATS.get(suffixes[-1]) if suffixes else None
+    if kind is None:
+        raise DataError(f"unknown file type; use one of: {', '.join(FORMATS)}", path=path)
+    return kind
 
 
-def read_catalog(path: str | Path) -> Catalog:
-    """Read a catalog from a ``.jsonl`` or ``.csv`` file (see the module docstring for the fields)."""
+def _plain(value: Any) -> Any:
+    """A value from pandas, polars or pyarrow as plain Python: numpy scalars unwrapped, arrays as lists,
+    dates as POSIX seconds, NaN and NaT as ``None``."""
+    import datetime
+
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, datetime.date):
+        return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.timezone.utc).timestamp()
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and type(value).__module__.startswith(("numpy", "pandas", "pyarrow")):
+        converted = tolist()
+        return _plain(converted) if not isinstance(converted, list) else [_plain(v) for v in converted]
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        return value.to_pydatetime().timestamp()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _missing_columns(present: Sequence[str], required: tuple[tuple[str, ...], ...]) -> tuple[str, ...] | None:
+    for names in required:
+        if not any(name in present for name in names):
+            return names
+    return None
+
+
+def missing_column_error(names: tuple[str, ...], present: Sequence[str], *, path: str | Path | None = None,
+                         line: int | None = None) -> DataError:
+    """The error for a missing column: it names the column (and the other names it may have) and lists the
+    columns there are."""
+    also = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
+    return DataError(f"missing column '{names[0]}'{also}; the columns are: {', '.join(map(str, present)) or 'none'}",
+                     path=path, line=line, field=names[0])
+
+
+def parquet_rows(path: Path, required: tuple[tuple[str, ...], ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, row) for every row of a Parquet file, streamed in batches; values as plain Python."""
+    try:
+        import pyarrow
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install 'promptrec[pandas]'", path=path) from None
+    if not path.is_file():
+        raise DataError("file not found", path=path)
+    try:
+        table = parquet.ParquetFile(path)
+    except (OSError, pyarrow.ArrowException) as exc:
+        raise DataError(f"not a readable Parquet file ({exc})", path=path) from None
+    names = table.schema_arrow.names
+    missing = _missing_columns(names, required)
+    if missing is not None:
+        raise missing_column_error(missing, names, path=path)
+    number = 0
+    for batch in table.iter_batches(batch_size=65_536):
+        for row in batch.to_pylist():
+            number += 1
+            plain = {key: _plain(value) for key, value in row.items()}
+            yield number, {key: value for key, value in plain.items() if value is not None}
+
+
+def table_rows(path: str | Path, required: tuple[tuple[str, ...], ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) for every record of a JSONL, CSV, TSV or Parquet file, by its extension; ``required``
+    is checked against a CSV/TSV header or a Parquet schema (JSONL records are checked one by one)."""
     path = Path(path)
+    kind = _format(path)
+    if kind == "jsonl":
+        return jsonl_objects(path)
+    if kind == "parquet":
+        return parquet_rows(path, required)
+    return csv_rows(path, required, "\t" if kind == "tsv" else ",")
+
+
+def read_catalog(path: str | Path, columns: Columns | None = None) -> Catalog:
+    """Read a catalog from a ``.jsonl``, ``.csv``, ``.tsv`` or ``.parquet`` file (see the module docstring for
+    the fields); ``columns`` names your own id, title and text columns."""
+    path = Path(path)
+    columns = columns or Columns()
     items: dict[str, Item] = {}
-    if _format(path) == "jsonl":
-        records: Iterator[tuple[int, Mapping[str, Any]]] = jsonl_objects(path)
-    else:
-        records = _csv_rows(path, (_ID_FIELDS, ("title",)))
-    for line, record in records:
-        item = item_from_record(record, path, line)
+    for line, record in table_rows(path, columns.catalog_required()):
+        item = item_from_record(columns.item_record(record, path, line), path, line)
         if item.id in items:
-            raise DataError(f"duplicate item id '{item.id}'", path=path, line=line, field="id")
+            raise DataError(f"duplicate item id '{item.id}'", path=path, line=line, field=columns.id or "id")
         items[item.id] = item
     return Catalog(items.values(), source=str(path))
 
 
-def read_histories(path: str | Path, catalog: Catalog | None = None) -> dict[str, UserHistory]:
-    """Read user histories (user id -> history, oldest first) from a ``.jsonl`` or ``.csv`` file.
+def read_histories(path: str | Path, catalog: Catalog | None = None, columns: Columns | None = None) -> dict[str, UserHistory]:
+    """Read user histories (user id -> history, oldest first) from a ``.jsonl`` file (one user a line) or a
+    ``.csv``, ``.tsv`` or ``.parquet`` file (one interaction a row; ``columns`` names your own columns).
 
     Item ids are looked up in ``catalog``; an entry that is a full item object needs no catalog.
     """
     path = Path(path)
     if _format(path) == "jsonl":
         return _jsonl_histories(path, catalog)
-    return _csv_histories(path, catalog)
+    return _csv_histories(path, catalog, columns or Columns())
 
 
 def _lookup(item_id: Any, catalog: Catalog | None, path: Path, line: int, field: str) -> Item:
@@ -396,18 +689,40 @@ def _optional_float(value: str | None, path: Path, line: int, field: str) -> flo
     return number
 
 
-def _csv_histories(path: Path, catalog: Catalog | None) -> dict[str, UserHistory]:
+def _timestamp(value: Any, path: Path, line: int, field: str) -> float | None:
+    """Seconds: a number, or an ISO 8601 date or time (``2024-05-01``, ``2024-05-01T10:00:00+02:00``)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _optional_float(str(value), path, line, field)
+    try:
+        return _optional_float(value, path, line, field)
+    except DataError:
+        import datetime
+
+        try:
+            moment = datetime.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise DataError(f"not a number of seconds or an ISO 8601 date: {value!r}", path=path, line=line,
+                            field=field) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return moment.timestamp()
+
+
+def _csv_histories(path: Path, catalog: Catalog | None, columns: Columns) -> dict[str, UserHistory]:
     rows: dict[str, list[tuple[float, int, Interaction]]] = {}
-    for line, row in _csv_rows(path, (("user_id",), _ID_FIELDS)):
-        user_id = row["user_id"].strip()
+    user_field, time_field, rating_field = columns.user or "user_id", columns.time or "timestamp", columns.rating or "rating"
+    for line, raw in table_rows(path, columns.interactions_required(("user_id",))):
+        row = columns.interaction_record(raw)
+        user_id = str(row.get("user_id") or "").strip()
         if not user_id:
-            raise DataError("missing user id", path=path, line=line, field="user_id")
+            raise DataError("missing user id", path=path, line=line, field=user_field)
         id_field, item_id = _pick(row, _ID_FIELDS)
         if item_id is None:
-            raise DataError("missing item id", path=path, line=line, field=id_field)
-        item = _lookup(item_id, catalog, path, line, id_field)
-        timestamp = _optional_float(row.get("timestamp"), path, line, "timestamp")
-        rating = _optional_float(row.get("rating"), path, line, "rating")
+            raise DataError("missing item id", path=path, line=line, field=columns.item or id_field)
+        item = _lookup(item_id, catalog, path, line, columns.item or id_field)
+        timestamp = _timestamp(row.get("timestamp"), path, line, time_field)
+        rating = row.get("rating")
+        rating = _optional_float(None if rating is None else str(rating), path, line, rating_field)
         interaction = Interaction(item=item, timestamp=timestamp, rating=rating)
         rows.setdefault(user_id, []).append((timestamp if timestamp is not None else float("-inf"), line, interaction))
     return {

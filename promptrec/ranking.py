@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -122,3 +122,31 @@ class Ranking(BaseModel):
 
     def __len__(self) -> int:
         return len(self.items)
+    def to_records(self, attributes: bool = False) -> list[dict[str, Any]]:
+        """One plain dict per ranked item, best first: ``user_id``, ``rank``, ``item_id``, ``title``, ``score``,
+        ``label`` and every stage's score the pipeline kept (``retrieval_score``, ``retrieval_rank``,
+        ``llm_score``, ``fused_score``, ... ``None`` where a stage did not run); with ``attributes``, the
+        item's attributes too (as ``attr_<name>``)."""
+        stages = [name for name in RankedItem.model_fields if name not in ("item", "rank", "label", "score")]
+        records = []
+        for ranked in self.items:
+            record: dict[str, Any] = {"user_id": self.user_id, "rank": ranked.rank, "item_id": ranked.item.id,
+                                      "title": ranked.item.title, "score": ranked.score, "label": ranked.label}
+            record.update({name: getattr(ranked, name) for name in stages})
+            if attributes:
+                record.update({f"attr_{key}": value for key, value in ranked.item.attributes.items()})
+            records.append(record)
+        return records
+
+    def to_pandas(self, attributes: bool = False) -> Any:
+        """The ranking as a pandas DataFrame, one row per item (the columns of :meth:`to_records`)."""
+        try:
+            import pandas
+        except ImportError:
+            from promptrec.errors import MissingDependencyError
+
+            raise MissingDependencyError("pandas", "pandas") from None
+        columns = ["user_id", "rank", "item_id", "title", "score", "label",
+                   *(name for name in RankedItem.model_fields if name not in ("item", "rank", "label", "score"))]
+        return pandas.DataFrame(self.to_records(attributes), columns=None if attributes else columns)
+

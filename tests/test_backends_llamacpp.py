@@ -15,6 +15,10 @@ def test_missing_bundled_model_says_how_to_fetch_it(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMPTREC_MODELS_DIR", str(tmp_path))
     with pytest.raises(BackendError, match=r"SmolLM2-135M-Instruct.Q4_1.gguf.*promptrec model fetch"):
         get_backend("llamacpp")
+    from promptrec.backends import llamacpp
+
+    with pytest.raises(models.ModelNotFoundError):
+        llamacpp.bundled_model_path()
 
 
 def test_missing_or_broken_model_file(tmp_path):

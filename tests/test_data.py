@@ -66,7 +66,7 @@ def test_invalid_utf8_is_reported_at_its_line(tmp_path):
 def test_missing_file_and_unknown_extension(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         read_catalog(tmp_path / "nope.jsonl")
-    with pytest.raises(DataError, match="use .jsonl or .csv"):
+    with pytest.raises(DataError, match=r"unknown file type; use one of: \.jsonl, \.ndjson, \.csv, \.tsv, \.parquet"):
         read_catalog(write(tmp_path / "c.txt", "x"))
 
 
@@ -118,6 +118,104 @@ def test_catalog_rejects_duplicates_and_history_from_items():
         Catalog([Item(id="a", title="A"), Item(id="a", title="B")])
     history = UserHistory.from_items([Item(id="a", title="A")], user_id="u")
     assert len(history) == 1 and history.user_id == "u"
+
+
+# ------------------------------------------------------------------ your own columns, TSV, Parquet, DataFrames
+
+
+def test_own_column_names_for_a_catalog_csv_and_tsv(tmp_path):
+    from promptrec.data import Columns
+
+    path = write(tmp_path / "items.tsv", "sku\tname\tbrand\tnote\np1\tShoes\tAcme\tinternal\np2\tSocks\t\tx\n")
+    catalog = read_catalog(path, Columns(id="sku", title="name", text=["brand"]))
+    assert catalog["p1"] == Item(id="p1", title="Shoes", attributes={"brand": "Acme"})
+    assert catalog["p2"].attributes == {}  # an empty cell is no attribute
+    movielens = write(tmp_path / "movies.csv", "movieId,title,genres\n1,Toy Story (1995),Animation|Children\n")
+    assert read_catalog(movielens, Columns(id="movieId", title="title"))["1"].attributes == {"genres": "Animation|Children"}
+
+
+def test_a_missing_own_column_is_named_with_the_columns_there_are(tmp_path):
+    from promptrec.data import Columns
+
+    path = write(tmp_path / "items.csv", "id,name,genres\n1,A,x\n")
+    with pytest.raises(DataError) as info:
+        read_catalog(path, Columns(id="movieId"))
+    assert (info.value.line, info.value.field) == (1, "movieId")
+    assert "missing column 'movieId'; the columns are: id, name, genres" in str(info.value)
+    with pytest.raises(DataError, match="missing column 'title'; the columns are: id, name, genres"):
+        read_catalog(path)
+    with pytest.raises(DataError, match="missing column 'year'"):
+        read_catalog(path, Columns(title="name", text="genres,year"))
+    jsonl = write(tmp_path / "items.jsonl", '{"sku": "p1", "name": "A"}\n{"sku": "p2"}\n')
+    with pytest.raises(DataError) as info:
+        read_catalog(jsonl, Columns(id="sku", title="name"))
+    assert (info.value.line, info.value.field) == (2, "name")
+
+
+def test_own_columns_for_histories_with_iso_dates(tmp_path, demo_catalog):
+    from promptrec.data import Columns
+
+    path = write(tmp_path / "orders.csv", "customer,movie,when,stars\nc1,m03,2024-05-03,4\nc1,m01,2024-05-01T10:00:00,5\n")
+    histories = read_histories(path, demo_catalog, Columns(user="customer", item="movie", time="when", rating="stars"))
+    assert [i.id for i in histories["c1"].items] == ["m01", "m03"]
+    assert histories["c1"].interactions[0].rating == 5.0
+    with pytest.raises(DataError, match="missing column 'customer'; the columns are: user_id, item_id"):
+        read_histories(write(tmp_path / "h.csv", "user_id,item_id\nu1,m01\n"), demo_catalog, Columns(user="customer"))
+    bad = write(tmp_path / "bad.csv", "user_id,item_id,timestamp\nu1,m01,last tuesday\n")
+    with pytest.raises(DataError, match="not a number of seconds or an ISO 8601 date"):
+        read_histories(bad, demo_catalog)
+
+
+def test_parquet_catalog_and_histories(tmp_path, demo_catalog):
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from promptrec.data import Columns
+
+    items = pandas.DataFrame({"sku": ["p1", "p2"], "name": ["Shoes", "Socks"], "tags": [["run", "trail"], None],
+                              "price": [89.5, float("nan")]})
+    items.to_parquet(tmp_path / "items.parquet")
+    catalog = read_catalog(tmp_path / "items.parquet", Columns(id="sku", title="name"))
+    assert catalog["p1"].attributes == {"tags": ["run", "trail"], "price": 89.5}
+    assert catalog["p2"].attributes == {}
+    with pytest.raises(DataError, match=r"items.parquet field 'id': missing column 'id' .*the columns are: sku, name"):
+        read_catalog(tmp_path / "items.parquet")
+    events = pandas.DataFrame({"user_id": ["u1", "u1"], "item_id": ["m03", "m01"],
+                               "timestamp": pandas.to_datetime(["2024-05-02", "2024-05-01"])})
+    events.to_parquet(tmp_path / "events.parquet")
+    assert [i.id for i in read_histories(tmp_path / "events.parquet", demo_catalog)["u1"].items] == ["m01", "m03"]
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        read_catalog(tmp_path / "broken.parquet")
+
+
+def test_catalog_from_pandas_records_and_polars():
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"id": ["m1", "m2"], "title": ["Alien", "Up"], "genres": ["Horror|Sci-Fi", None],
+                              "year": [1979, 2009]})
+    catalog = Catalog.from_pandas(frame)
+    assert catalog["m1"] == Item(id="m1", title="Alien", attributes={"genres": "Horror|Sci-Fi", "year": 1979})
+    assert catalog["m2"].attributes == {"year": 2009} and type(catalog["m2"].attributes["year"]) is int
+    assert list(Catalog.from_pandas(frame.set_index("id"))) == ["m1", "m2"]  # an id in the index counts
+    assert Catalog.from_records(frame.to_dict("records"))["m1"] == catalog["m1"]
+    renamed = frame.rename(columns={"id": "movie", "title": "name"})
+    assert Catalog.from_pandas(renamed, id_col="movie", title_col="name", text_cols=["year"])["m1"].attributes == {"year": 1979}
+    with pytest.raises(DataError, match="DataFrame field 'movieId': missing column 'movieId'; the columns are: id, title, genres, year"):
+        Catalog.from_pandas(frame, id_col="movieId")
+    with pytest.raises(DataError, match=r"records:2 field 'title': must not be empty"):
+        Catalog.from_records([{"id": 1, "title": "A"}, {"id": 2, "title": "  "}])
+    polars = pytest.importorskip("polars")
+    assert Catalog.from_polars(polars.from_pandas(frame))["m1"] == catalog["m1"]
+
+
+def test_history_strings_are_ids_or_titles_with_a_clear_error(demo_catalog):
+    assert [i.id for i in demo_catalog.lookup(["alien", "m04", " The Matrix "])] == ["m03", "m04", "m01"]
+    history = demo_catalog.history(["Alien", "m04"], user_id="u1")
+    assert history.user_id == "u1" and [i.id for i in history.items] == ["m03", "m04"]
+    with pytest.raises(DataError) as info:
+        demo_catalog.lookup(["Allien", "m99"])
+    message = str(info.value)
+    assert "2 history entries are neither an item id nor a title" in message
+    assert "'Allien' (did you mean 'Alien'" in message and "'m99'" in message
 
 
 # ---------------------------------------------------------------------------------------- hardening (issue 27)

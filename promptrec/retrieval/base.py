@@ -60,6 +60,8 @@ from promptrec.errors import DataError
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
+    from promptrec.data import Columns
+
 logger = logging.getLogger(__name__)
 
 #: How many items the pipeline retrieves for the LLM to rank when no pool size is given: 20, the size of
@@ -79,9 +81,20 @@ class EmptyPoolError(DataError):
     """Nothing is left to recommend: every catalog item is in the user's history (or excluded)."""
 
 
-def as_history(user: User) -> UserHistory:
-    """``user`` as a :class:`UserHistory` (a sequence of items is taken as a history, oldest first)."""
-    return user if isinstance(user, UserHistory) else UserHistory.from_items(user)
+def as_history(user: User | Sequence[Item | str], catalog: Catalog | None = None) -> UserHistory:
+    """``user`` as a :class:`UserHistory` (a sequence of items is taken as a history, oldest first). Strings
+    are item ids or titles in ``catalog`` (:meth:`~promptrec.data.Catalog.lookup`, which names the ones that
+    are neither); without a catalog they are a :class:`~promptrec.errors.DataError`."""
+    if isinstance(user, UserHistory):
+        return user
+    if isinstance(user, (str, Item)):
+        user = [user]
+    entries = list(user)
+    if all(isinstance(entry, Item) for entry in entries):
+        return UserHistory.from_items(entries)
+    if catalog is None:
+        raise DataError("a history of ids or titles needs the catalog: give Items, or catalog.history([...])")
+    return catalog.history(entries)
 
 
 # ------------------------------------------------------------------------------------------------- result
@@ -260,15 +273,17 @@ _USER_COLUMNS = ("user_id", "userId", "user")
 _ITEM_COLUMNS = ("item_id", "id", "movieId", "itemId", "item")
 
 
-def read_interactions(path: str | Path, catalog: Catalog) -> Interactions:
+def read_interactions(path: str | Path, catalog: Catalog, columns: Columns | None = None) -> Interactions:
     """Read an interactions file in the histories formats :func:`promptrec.data.read_histories` reads.
 
-    CSV: ``user_id,item_id[,timestamp][,rating]`` (MovieLens' ``userId,movieId`` also work); JSONL: ``{"user_id": ..., "history": [ids or items]}``.
+    CSV: ``user_id,item_id[,timestamp][,rating]`` (MovieLens' ``userId,movieId`` also work); TSV and Parquet
+    the same; JSONL: ``{"user_id": ..., "history": [ids or items]}``. ``columns`` names your own user and item
+    columns (:class:`~promptrec.data.Columns`).
     Unlike ``read_histories``, an item id missing from ``catalog`` is not an error: such interactions are
     counted, skipped and reported in one warning naming the first few (file:line); a file in which no
     interaction names a catalog item raises :class:`~promptrec.errors.DataError`.
     """
-    from promptrec.data import _csv_rows, _format, _pick, jsonl_objects  # the same readers, the same errors
+    from promptrec.data import Columns, _format, _pick, jsonl_objects, table_rows  # the same readers, the same errors
 
     path = Path(path)
     user_row: dict[str, int] = {}
@@ -306,7 +321,10 @@ def read_interactions(path: str | Path, catalog: Catalog) -> Interactions:
                                     field=f"history[{index}]")
                 add(str(user), entry, line)
     else:
-        for line, row in _csv_rows(path, (_USER_COLUMNS, _ITEM_COLUMNS)):
+        columns = columns or Columns()
+        required = columns.interactions_required(_USER_COLUMNS)
+        for line, raw in table_rows(path, required if columns.item else (required[0], _ITEM_COLUMNS)):
+            row = columns.interaction_record(raw)
             user_field, user = _pick(row, _USER_COLUMNS)
             if user is None or not str(user).strip():
                 raise DataError("missing user id", path=path, line=line, field=user_field)
