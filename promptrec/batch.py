@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import random
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,9 +38,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptrec.data import Catalog, Item, UserHistory, item_from_record, jsonl_objects
-from promptrec.errors import DataError, PromptrecError
+from promptrec.errors import DataError, OptionError, PromptrecError
 from promptrec.ranker import Ranker
 from promptrec.ranking import Ranking
+from promptrec.safe_output import dumps as safe_dumps
 
 logger = logging.getLogger(__name__)
 
@@ -222,8 +224,24 @@ def _resolve(entry: Any, catalog: Catalog | None, path: Path, line: int, field_n
     raise DataError("must be an item id or an item object", path=path, line=line, field=field_name)
 
 
+def _text_field(record: dict[str, Any], name: str, path: Path, line: int | None, numbers: bool = True) -> str | None:
+    """``record[name]`` as text: a string (or, with ``numbers``, an integer id), ``None`` when absent; else a
+    DataError naming the field."""
+    value = record.get(name)
+    if value is None:
+        return None
+    kinds = (str, int) if numbers else (str,)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not str(value).strip():
+        shown = json.dumps(value, default=str)[:40]
+        raise DataError(f"must be a non-empty string{' or a number' if numbers else ''}, not {shown}",
+                        path=path, line=line, field=name)
+    return str(value)
+
+
 def _request(record: dict[str, Any], line: int | None, path: Path, catalog: Catalog | None) -> BatchRequest:
-    request_id = str(record.get("id", f"line-{line}"))
+    request_id = _text_field(record, "id", path, line) or f"line-{line}"
+    _text_field(record, "user_id", path, line)
+    _text_field(record, "scenario", path, line, numbers=False)
     history_entries = record.get("history", [])
     if not isinstance(history_entries, list):
         raise DataError("must be a list", path=path, line=line, field="history")
@@ -302,6 +320,12 @@ def parse_request(record: dict[str, Any], line: int | None, path: str | Path, ca
         return InputLine(request_id, line, request=_request(record, line, Path(path), catalog))
     except PromptrecError as exc:
         return InputLine(request_id, line, error=exc)
+    except ValidationError as exc:  # a field of a type no check above foresaw
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or None
+        return InputLine(request_id, line, error=DataError(error["msg"], path=path, line=line, field=field))
+    except (ValueError, TypeError) as exc:
+        return InputLine(request_id, line, error=DataError(f"invalid request: {exc}", path=path, line=line))
 
 
 def rank_entry(
@@ -343,7 +367,7 @@ def generator_retrievers(path: str | Path) -> list[str]:
 def completed_ids(output: str | Path) -> set[str]:
     """Ids already answered in ``output``; a torn last line (from a crash mid-write) is cut off first."""
     path = Path(output)
-    if not path.exists():
+    if not path.exists() or is_stream(path):
         return set()
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
@@ -364,8 +388,15 @@ def completed_ids(output: str | Path) -> set[str]:
 def drop_error_lines(output: str | Path) -> int:
     """Remove error lines from ``output`` (atomically, via a temporary file) so a re-run retries them."""
     path = Path(output)
+    if is_stream(path):
+        raise OptionError(f"{path} is not a regular file; --retry-errors needs a results file", option="--retry-errors")
     if not path.exists():
         return 0
+    with OutputLock(path):
+        return _drop_error_lines(path)
+
+
+def _drop_error_lines(path: Path) -> int:
     completed_ids(path)  # repairs a torn last line
     kept, dropped = [], 0
     for raw in path.read_bytes().splitlines(keepends=True):
@@ -377,6 +408,80 @@ def drop_error_lines(output: str | Path) -> int:
     temporary.write_bytes(b"".join(kept))
     os.replace(temporary, path)
     return dropped
+
+
+def is_stream(path: str | Path) -> bool:
+    """Whether ``path`` is something written as a stream (``/dev/stdout``, a pipe, a terminal), not a results
+    file: it is neither read back for resuming nor locked."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def check_output(output: str | Path, input_file: str | Path | None = None) -> None:
+    """Fail now, before any work, if the results cannot go to ``output``: it is the input file itself, a
+    folder, in a folder that does not exist, or not writable. (Creates ``output`` empty if it is missing.)"""
+    path = Path(output)
+    if input_file is not None and "://" not in str(input_file) and Path(input_file).exists() and path.exists():
+        if os.path.samefile(input_file, path):
+            raise OptionError(f"-o {output} is the input file; the results would overwrite the requests. "
+                              "Give another output file", option="--output")
+    if is_stream(path):
+        return
+    if path.is_dir():
+        raise DataError("is a folder; give a file for the results", path=path)
+    if not path.parent.is_dir():
+        raise DataError(f"the folder {path.parent} does not exist", path=path)
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise DataError(f"cannot write the results: {exc.strerror or exc}", path=path) from None
+
+
+class OutputLock:
+    """An exclusive lock on a results file (``.NAME.lock`` beside it, an ``flock``), so two runs never append
+    the same requests to one file: a second run, in this process or another, is refused at once with a
+    :class:`DataError`. Streams are not locked; neither is anything where ``fcntl`` does not exist."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.path = output.with_name(f".{output.name}.lock")
+        self._handle: Any = None
+
+    def acquire(self) -> OutputLock:
+        if is_stream(self.output):
+            return self
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        try:
+            handle = open(self.path, "a+")  # noqa: SIM115 - held until release()
+        except OSError:  # a folder we cannot write: check_output or the writer says so
+            return self
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise DataError("another 'promptrec batch' is writing this file now; wait for it to finish "
+                            "(re-running then carries on where it stopped) or give another -o",
+                            path=self.output) from None
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()  # closing releases the flock
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
 
 
 def error_line(request_id: str, exc: BaseException) -> dict[str, Any]:
@@ -404,10 +509,14 @@ class Writer:
     """Appends whole lines with one write each, flushed at once (they survive the process being killed)."""
 
     def __init__(self, path: Path) -> None:
-        self._handle = path.open("ab", buffering=0)
+        try:
+            self._handle = path.open("ab", buffering=0)
+        except OSError as exc:
+            raise DataError(f"cannot write the results: {exc.strerror or exc}", path=path) from None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        # valid JSON whatever a score is (NaN becomes null), and no API key in any line
+        self._handle.write((safe_dumps(record) + "\n").encode("utf-8"))
 
     def flush(self) -> None:
         """Nothing to do: every line is written unbuffered."""
@@ -456,6 +565,8 @@ class Drain:
         resume: bool = True,
     ) -> None:
         self.summary = summary if summary is not None else BatchSummary()
+        # a second run on the same results file would answer the same requests again: it is refused
+        self._lock = OutputLock(Path(output)).acquire() if resume and open_sink is None else None
         #: ids answered before this run (read from ``output``, a torn last line cut off first)
         self.completed: frozenset[str] = frozenset(completed_ids(output)) if resume else frozenset()
         self._open_sink: Callable[[], Sink] = open_sink or (lambda: Writer(Path(output)))
@@ -508,13 +619,18 @@ class Drain:
     def close(self) -> None:
         """Flush and close the sink (once); the summary's wall time stops here."""
         sink, self._sink = self._sink, None
-        if sink is None:
-            return
+        lock, self._lock = self._lock, None
         try:
-            sink.flush()
+            if sink is None:
+                return
+            try:
+                sink.flush()
+            finally:
+                sink.close()
+                self.summary.wall_seconds = time.perf_counter() - self._started
         finally:
-            sink.close()
-            self.summary.wall_seconds = time.perf_counter() - self._started
+            if lock is not None:
+                lock.release()
 
     def __enter__(self) -> Drain:
         self._sink = self._open_sink()

@@ -239,3 +239,137 @@ def test_ctrl_c_in_a_drain_keeps_what_was_written_and_the_cli_exits_130(tmp_path
         result = CliRunner().invoke(main, [*args, "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["skipped"] == 2
     assert sorted(line["id"] for line in output_lines(output)) == [f"r{i}" for i in range(6)]
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from promptrec.batch import Drain, OutputLock, check_output, is_stream, parse_request  # noqa: E402
+from promptrec.errors import OptionError, PromptrecError  # noqa: E402
+
+#: (name, fields that replace a good request's): each fails that request alone, as an error line naming the field
+BAD_FIELDS = [
+    ("scenario a number", {"scenario": 5}, "scenario"),
+    ("scenario a list", {"scenario": ["movies"]}, "scenario"),
+    ("user_id an object", {"user_id": {"a": 1}}, "user_id"),
+    ("user_id true", {"user_id": True}, "user_id"),
+    ("id a list", {"id": [1]}, "id"),
+    ("id empty", {"id": "  "}, "id"),
+    ("k text", {"k": "ten"}, "k"),
+    ("k zero", {"k": 0}, "k"),
+    ("history an object", {"history": {"m01": 1}}, "history"),
+    ("history entry null", {"history": [None]}, "history[0]"),
+    ("candidates a number", {"candidates": 5}, "candidates"),
+    ("generator n text", {"candidates": {"generator": "random", "n": "x"}}, "candidates"),
+    ("generator unknown key", {"candidates": {"generator": "random", "size": 3}}, "candidates"),
+]
+
+
+@pytest.mark.parametrize(("name", "fields", "field"), BAD_FIELDS, ids=[case[0] for case in BAD_FIELDS])
+def test_a_wrongly_typed_field_fails_that_request_only(tmp_path, demo_catalog, name, fields, field):
+    record = {"id": "r", "user_id": "u", "history": ["m01"], "candidates": ["m02", "m03"], **fields}
+    entry = parse_request(record, 3, tmp_path / "in.jsonl", demo_catalog)
+    assert entry.request is None and isinstance(entry.error, PromptrecError)
+    assert f"in.jsonl:3 field '{field}'" in str(entry.error)
+
+
+def test_a_batch_with_one_wrongly_typed_request_answers_every_line(tmp_path):
+    requests = write_requests(tmp_path / "in.jsonl", 4)
+    lines = requests.read_text().splitlines()
+    lines[1] = json.dumps({**json.loads(lines[1]), "scenario": 5})
+    requests.write_text("\n".join(lines) + "\n")
+    with StubServer() as server:
+        result = CliRunner().invoke(main, batch_args(server, requests, tmp_path / "out.jsonl"))
+    assert result.exit_code == 0, result.output
+    out = {line["id"]: line for line in output_lines(tmp_path / "out.jsonl")}
+    assert sorted(out) == ["r0", "r1", "r2", "r3"] and [out[i]["ok"] for i in sorted(out)] == [True, False, True, True]
+    assert "field 'scenario'" in out["r1"]["error"]["message"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(record=st.dictionaries(
+    st.sampled_from(["id", "user_id", "history", "candidates", "k", "scenario", "extra"]),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)
+                 | st.sampled_from(["m01", "m02", "random", "bm25"]),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["generator", "n", "id", "title"]), inner, max_size=3),
+                 max_leaves=6)))
+def test_request_parser_property_never_raises(demo_catalog, record):
+    """Any request object becomes a request or an entry carrying a PromptrecError: never an exception."""
+    entry = parse_request(record, 1, "in.jsonl", demo_catalog)
+    assert (entry.request is None) != (entry.error is None)
+    if entry.error is not None:
+        assert isinstance(entry.error, PromptrecError) and "in.jsonl:1" in str(entry.error)
+
+
+#: (name, output, input): each refused before any work, with an error naming the file
+BAD_OUTPUTS = [
+    ("the input file itself", "in.jsonl", "in.jsonl", OptionError),
+    ("the input through another path", "./sub/../in.jsonl", "in.jsonl", OptionError),
+    ("a folder", "sub", "in.jsonl", PromptrecError),
+    ("in a missing folder", "no/such/out.jsonl", "in.jsonl", PromptrecError),
+    ("where nothing can be written", "/proc/self/promptrec-out.jsonl", "in.jsonl", PromptrecError),
+]
+
+
+@pytest.mark.parametrize(("name", "output", "given", "error"), BAD_OUTPUTS, ids=[case[0] for case in BAD_OUTPUTS])
+def test_unusable_outputs_are_refused_up_front(tmp_path, monkeypatch, name, output, given, error):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "candidates": ["m01"]}\n')
+    with pytest.raises(error):
+        check_output(output, given)
+    assert (tmp_path / "in.jsonl").read_text() == '{"id": "a", "candidates": ["m01"]}\n'
+
+
+def test_streams_are_written_not_read_back_or_locked(tmp_path):
+    assert is_stream(os.devnull) and not is_stream(tmp_path) and not is_stream(tmp_path / "missing")
+    check_output(os.devnull, tmp_path / "in.jsonl")
+    assert completed_ids(os.devnull) == set()
+    with Drain(os.devnull) as drain:
+        drain.put_line({"id": "x", "ok": True, "score": float("nan")}, counts={"cached": True, "retries": 0, "reasks": 0,
+                                                                               "input_tokens": 0, "output_tokens": 0})
+    with pytest.raises(PromptrecError):
+        drop_error_lines(os.devnull)
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tmp_path):
+    output = tmp_path / "out.jsonl"
+    first = Drain(output)
+    with pytest.raises(DataError, match="another 'promptrec batch' is writing"):
+        Drain(output)
+    with first:
+        first.put_line({"id": "a", "ok": False}, error_type="X")
+    with Drain(output) as second:  # the first finished: a new run resumes
+        assert second.completed == {"a"}
+
+
+def test_the_lock_is_held_across_processes(tmp_path):
+    output = tmp_path / "out.jsonl"
+    code = ("import sys; from promptrec.batch import Drain\n"
+            "try:\n    Drain(sys.argv[1])\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
+    with OutputLock(output):
+        held = subprocess.run([sys.executable, "-c", code, str(output)], capture_output=True, text=True, timeout=60)
+    free = subprocess.run([sys.executable, "-c", code, str(output)], capture_output=True, text=True, timeout=60)
+    assert "another 'promptrec batch' is writing" in held.stdout and free.stdout == ""
+
+
+def test_nan_in_a_result_line_is_written_as_null(tmp_path):
+    output = tmp_path / "out.jsonl"
+    with Drain(output) as drain:
+        drain.put_line({"id": "a", "ok": True, "ranking": {"items": [{"score": float("nan")}, {"score": -float("inf")}]}},
+                       counts={"cached": True, "retries": 0, "reasks": 0, "input_tokens": 0, "output_tokens": 0})
+    line = json.loads(output.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in a result line"))
+    assert [item["score"] for item in line["ranking"]["items"]] == [None, None]
+
+
+def test_batch_to_dev_stdout_through_a_pipe(tmp_path):
+    requests = write_requests(tmp_path / "in.jsonl", 5)
+    with StubServer() as server:
+        command = [sys.executable, "-m", "promptrec.cli", *batch_args(server, requests, "/dev/stdout")]
+        env = {**os.environ, "PROMPTREC_CACHE_DIR": str(tmp_path / "cache"), "PROMPTREC_FEEDBACK_DB": str(tmp_path / "f.db")}
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    ids = [json.loads(line)["id"] for line in result.stdout.splitlines() if line.startswith('{"id"')]
+    assert sorted(ids) == [f"r{i}" for i in range(5)]
