@@ -233,6 +233,47 @@ class Interactions:
         """The number of distinct (user, item) pairs."""
         return int(self.matrix.nnz)
 
+    def with_catalog(self, catalog: Catalog) -> Interactions:
+        """The same interactions over ``catalog``, a catalog that keeps this one's items in their positions
+        and appends new ones after them (what :meth:`BaseRetriever.add_items` makes); new items have none."""
+        from scipy.sparse import csr_matrix
+
+        if len(catalog) < len(self.catalog):
+            raise ValueError(f"a catalog of {len(catalog)} items cannot extend one of {len(self.catalog)}")
+        matrix = self.matrix.tocsr()
+        grown = csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], len(catalog)))
+        return Interactions(catalog, grown, self.user_ids, skipped=self.skipped)
+
+    def with_added(self, user_id: str, item_ids: Iterable[str]) -> tuple[Interactions, np.ndarray]:
+        """These interactions plus ``user_id``'s interactions with ``item_ids`` (a new user gets a new row),
+        and the catalog positions of the items that are *new* for that user (ids not in the catalog are
+        skipped with a warning; a repeated interaction counts once, as everywhere)."""
+        from scipy.sparse import csr_matrix, vstack
+
+        where = positions(self.catalog)
+        wanted = [str(i) for i in item_ids]
+        unknown = [i for i in wanted if i not in where]
+        if unknown:
+            logger.warning("add_interactions: skipped %d item id(s) that are not in the catalog (first: %s)",
+                           len(unknown), ", ".join(f"'{u}'" for u in unknown[:5]))
+        cols = sorted({where[i] for i in wanted if i in where})
+        matrix = self.matrix.tocsr()
+        users = list(self.user_ids)
+        try:
+            row = users.index(str(user_id))
+        except ValueError:
+            row = len(users)
+            users.append(str(user_id))
+            matrix = vstack([matrix, csr_matrix((1, matrix.shape[1]), dtype=np.float32)], format="csr")
+        had = set(matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]].tolist())
+        new = np.asarray([c for c in cols if c not in had], dtype=np.int64)
+        if len(new):
+            merged = np.asarray(sorted(had | set(new.tolist())), dtype=np.int64)
+            rows = [matrix[:row], _binary_matrix(np.zeros(len(merged), dtype=np.int64), merged, 1, matrix.shape[1]),
+                    matrix[row + 1:]]
+            matrix = vstack(rows, format="csr")
+        return Interactions(self.catalog, matrix, users, skipped=self.skipped), new
+
     def fingerprint(self) -> str:
         """A SHA-256 of the content (the catalog's fingerprint and the user x item pairs)."""
         if self._fingerprint is None:
@@ -469,10 +510,11 @@ def array_checksum(array: np.ndarray) -> str:
 def top_n(scores: np.ndarray, n: int, removed: np.ndarray | None = None) -> np.ndarray:
     """Positions of the ``n`` highest ``scores``, best first, ties by position; ``removed`` (a boolean mask
     or positions) never chosen. O(len(scores)) with ``argpartition`` plus O(n log n) to sort the top."""
-    values = np.asarray(scores, dtype=np.float64).copy()
+    values = np.asarray(scores)
+    values = values.astype(np.float64) if values.dtype.kind != "f" else values.copy()
     if removed is not None and len(removed):
         values[removed] = -np.inf
-        available = int(np.isfinite(values).sum() if values.dtype.kind == "f" else len(values))
+        available = int(np.isfinite(values).sum())
     else:
         available = len(values)
     n = min(n, available)
@@ -489,6 +531,25 @@ def top_n(scores: np.ndarray, n: int, removed: np.ndarray | None = None) -> np.n
         chosen = np.arange(len(values))
     order = np.lexsort((chosen, -values[chosen]))
     return chosen[order].astype(np.int64)
+
+
+def upsert_catalog(catalog: Catalog, items: Sequence[Item]) -> tuple[Catalog, np.ndarray, int]:
+    """``catalog`` with ``items`` upserted by id: a changed item keeps its position, a new one is appended.
+
+    Returns the new catalog, the positions of the items whose content changed, and how many were appended.
+    The same id twice in ``items``: the last one wins."""
+    latest: dict[str, Item] = {}
+    for item in items:
+        if not isinstance(item, Item):
+            raise DataError(f"add_items takes Item objects, not {type(item).__name__}")
+        latest[item.id] = item
+    where = positions(catalog)
+    changed = sorted(where[i] for i, item in latest.items() if i in where and catalog[i] != item)
+    added = [item for i, item in latest.items() if i not in where]
+    if not changed and not added:
+        return catalog, np.empty(0, dtype=np.int64), 0
+    merged = [latest.get(item.id, item) for item in catalog.values()] + added
+    return Catalog(merged, source=catalog.source), np.asarray(changed, dtype=np.int64), len(added)
 
 
 class BaseRetriever:
@@ -551,6 +612,52 @@ class BaseRetriever:
         self._attach(arrays)
         self._ready = True
         return self
+
+    def _export(self) -> dict[str, np.ndarray]:
+        """The index's arrays as they are now (after updates), in :meth:`_build`'s form."""
+        return self._build()
+
+    def save_index(self) -> Path | None:
+        """Store the index as it is now (after :meth:`add_items` / :meth:`add_interactions`) in the on-disk
+        cache, under the current catalog's (and interactions') key; ``None`` without a cache."""
+        self.build()
+        if self.index_cache is None:
+            return None
+        description = IndexCache.describe(self.name, self.catalog, self._params(), self._interactions())
+        return self.index_cache.store(description, self._export())
+
+    # -- incremental updates -----------------------------------------------------------------------------
+    def add_items(self, items: Sequence[Item]) -> None:
+        """Upsert ``items`` by id, in place: a changed item is re-indexed where it is, a new one is appended to
+        the catalog (:attr:`catalog` is replaced by the grown one). The index is updated, not rebuilt; the
+        result equals a fresh build over the new catalog (see each retriever for what is recomputed). The
+        on-disk cache keeps the old entry; :meth:`save_index` stores the updated one."""
+        self.build()
+        catalog, changed, added = upsert_catalog(self.catalog, items)
+        if catalog is self.catalog:
+            return
+        start = len(self._items)
+        self.catalog = catalog
+        self._items = list(catalog.values())
+        self._where = positions(catalog)
+        self._update_items(changed, start)
+        logger.info("%s: %d item(s) changed, %d added (%d in all)", self.name, len(changed), added, len(self._items))
+
+    def add_interactions(self, user_id: str, item_ids: Iterable[str]) -> None:
+        """Record that ``user_id`` interacted with ``item_ids``, in place (a no-op for retrievers that do not
+        use interactions). Ids that are not in the catalog are skipped with a warning."""
+        self.build()
+        if not self.uses_interactions:
+            return
+        interactions, new = self._interactions().with_added(user_id, item_ids)  # type: ignore[union-attr]
+        self._update_interactions(interactions, new)
+
+    def _update_items(self, changed: np.ndarray, start: int) -> None:
+        """Hook: ``self._items[i]`` changed for ``i`` in ``changed``; ``self._items[start:]`` are new."""
+        raise NotImplementedError(f"the {self.name} retriever cannot add items in place")
+
+    def _update_interactions(self, interactions: Interactions, new: np.ndarray) -> None:
+        """Hook: ``interactions`` replace the current ones; ``new``: the positions of the last user's new items."""
 
     # -- scoring -----------------------------------------------------------------------------------------
     def scores(self, user: User) -> np.ndarray:  # pragma: no cover - abstract
@@ -633,4 +740,5 @@ __all__ = [
     "query_text",
     "read_interactions",
     "top_n",
+    "upsert_catalog",
 ]

@@ -11,6 +11,10 @@ For a history ``H`` (the distinct history items in the catalog) and an item ``c`
 No item x item matrix is ever built: with ``X`` the binary users x items matrix, the score vector is
 ``X[U]^T (X[U, H] w)`` over the users ``U`` who had a history item, so one user costs time linear in the
 interactions of those users, and memory is two copies (CSR and CSC) of the interactions.
+
+Incremental: :meth:`~CooccurrenceRetriever.add_interactions` and new items update the interactions; the two
+sparse copies are re-derived from them once, at the next query (linear in the interactions, no item x item
+work), so the scores always equal a fresh build's.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class CooccurrenceRetriever(BaseRetriever):
         self._csr: Any = None
         self._csc: Any = None
         self._norm = np.zeros(0, dtype=np.float32)
+        self._stale = False
 
     def _interactions(self) -> Interactions:
         return self.interactions
@@ -85,9 +90,35 @@ class CooccurrenceRetriever(BaseRetriever):
         with np.errstate(divide="ignore"):
             self._norm = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0).astype(np.float32)
 
+    def _export(self) -> dict[str, np.ndarray]:
+        self._refresh()
+        csr, csc = self._csr, self._csc
+        return {
+            "shape": np.asarray(csr.shape, dtype=np.int64),
+            "csr_indptr": csr.indptr.astype(np.int64), "csr_indices": csr.indices.astype(np.int32),
+            "csc_indptr": csc.indptr.astype(np.int64), "csc_indices": csc.indices.astype(np.int32),
+        }
+
+    def _update_items(self, changed: np.ndarray, start: int) -> None:
+        """New items are new, empty columns (a changed item's interactions are the same)."""
+        self.interactions = self.interactions.with_catalog(self.catalog)
+        self._stale = True
+
+    def _update_interactions(self, interactions: Interactions, new: np.ndarray) -> None:
+        """The user x item matrices are re-read from ``interactions`` at the next query (one pass over them,
+        so a burst of updates costs one)."""
+        self.interactions = interactions
+        self._stale = True
+
+    def _refresh(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._attach(self._build())
+
     def scores(self, user: User) -> np.ndarray:
         """Co-occurrence scores of every catalog item with the user's history items (0 when none)."""
         self.build()
+        self._refresh()
         history = self.history_positions(user)
         n_items = len(self.catalog)
         if len(history) == 0:

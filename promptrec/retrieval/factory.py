@@ -5,7 +5,8 @@
 ``popularity``     needs interactions
 ``cooccurrence``   item-kNN, cosine; needs interactions
 ``bm25``           BM25 over item text
-``semantic``       wordllama embeddings of item text
+``semantic``       sentence embeddings of item text (all-MiniLM-L6-v2 by default; ``semantic:wordllama``,
+                   ``semantic:minilm`` name the embedder)
 ``profile``        the LLM's interest profile as the query of ``semantic`` (``profile-bm25``: of BM25)
 ``A+B[+C]``        an ensemble: the union of the members' pools, fused by reciprocal rank
 =================  ============================================================================
@@ -37,12 +38,14 @@ def make_retriever(
     interactions: Interactions | None = None,
     profile_writer: Callable[[Retriever], Retriever] | None = None,
     index_cache: IndexCache | None | bool = None,
+    embedder: str | None = None,
 ) -> Retriever:
     """The retriever named ``spec`` over ``catalog`` (see the module docstring for the names).
 
     ``profile_writer`` wraps a text retriever into a :class:`~promptrec.retrieval.profile.ProfileRetriever`
-    (it holds the model and the scenario); ``profile`` needs it. Unknown names and missing interactions
-    raise :class:`~promptrec.errors.DataError`.
+    (it holds the model and the scenario); ``profile`` needs it. ``embedder`` is the semantic retrievers'
+    embedder when the spec does not name one (``None``: :func:`~promptrec.retrieval.embedders.default_embedder`).
+    Unknown names and missing interactions raise :class:`~promptrec.errors.DataError`.
     """
     from promptrec.retrieval.bm25 import BM25Retriever
     from promptrec.retrieval.cooccurrence import CooccurrenceRetriever
@@ -50,11 +53,15 @@ def make_retriever(
     from promptrec.retrieval.popularity import PopularityRetriever
     from promptrec.retrieval.semantic import SemanticRetriever
 
-    names = [resolve_name(part, interactions is not None) for part in spec.split("+") if part.strip()]
-    if not names:
+    parts = [resolve_name(part, interactions is not None) for part in spec.split("+") if part.strip()]
+    if not parts:
         raise DataError("no retriever named", field="retriever")
     built: list[Retriever] = []
-    for name in names:
+    for part in parts:
+        name, _, named = part.partition(":")
+        if named and name not in ("semantic", "profile"):
+            raise DataError(f"only semantic and profile take an embedder (':{named}'), not {name}", field="retriever")
+        chosen = named or embedder
         if name not in RETRIEVERS:
             raise DataError(f"unknown retriever '{name}'; choose from: {', '.join(RETRIEVERS)} (or A+B)",
                             field="retriever")
@@ -68,11 +75,11 @@ def make_retriever(
         elif name == "bm25":
             built.append(BM25Retriever(catalog, cache=index_cache))
         elif name == "semantic":
-            built.append(SemanticRetriever(catalog, cache=index_cache))
+            built.append(SemanticRetriever(catalog, embedder=chosen, cache=index_cache))
         else:
             if profile_writer is None:
                 raise DataError("the profile retriever needs a model to write the profile", field="retriever")
             base = BM25Retriever(catalog, cache=index_cache) if name == "profile-bm25" else SemanticRetriever(
-                catalog, cache=index_cache)
+                catalog, embedder=chosen, cache=index_cache)
             built.append(profile_writer(base))
     return built[0] if len(built) == 1 else EnsembleRetriever(built)

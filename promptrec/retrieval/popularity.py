@@ -1,4 +1,6 @@
-"""Popularity: every item scored by how many distinct users interacted with it (the same for every user)."""
+"""Popularity: every item scored by how many distinct users interacted with it (the same for every user).
+
+Incremental: a new interaction adds one to its item's count; a new item starts at 0."""
 
 from __future__ import annotations
 
@@ -41,6 +43,19 @@ class PopularityRetriever(BaseRetriever):
 
     def _params(self) -> dict[str, Any]:
         return {}
+
+    def _export(self) -> dict[str, np.ndarray]:
+        return {"counts": self._counts.copy()}
+
+    def _update_items(self, changed: np.ndarray, start: int) -> None:
+        """New items start with no users; a changed item keeps its count (its interactions are the same)."""
+        self.interactions = self.interactions.with_catalog(self.catalog)
+        self._counts = np.concatenate([self._counts, np.zeros(len(self._items) - start, dtype=np.float32)])
+
+    def _update_interactions(self, interactions: Interactions, new: np.ndarray) -> None:
+        """One more user for each item that is new for the user."""
+        self.interactions = interactions
+        self._counts[new] += 1.0
 
     def scores(self, user: User) -> np.ndarray:
         """Distinct users per item (``user`` does not change them)."""
