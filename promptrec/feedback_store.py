@@ -72,9 +72,10 @@ class FeedbackRecord(BaseModel):
     item_id: NonEmptyText
     item_title: NonEmptyText
     label: Label
-    rating: float | None = Field(None, ge=0, le=5, validate_default=True, description="with label 'rating' only")
+    rating: float | None = Field(None, ge=0, le=5, allow_inf_nan=False, validate_default=True,
+                                 description="with label 'rating' only")
     shown: list[str] = Field(default_factory=list, description="ids of the items shown with it, in order")
-    timestamp: float = Field(default_factory=time.time, description="seconds since the epoch")
+    timestamp: float = Field(default_factory=time.time, allow_inf_nan=False, description="seconds since the epoch")
     comment: str | None = None
 
     @field_validator("shown", mode="before")
@@ -188,6 +189,8 @@ class FeedbackStore:
         except sqlite3.OperationalError as exc:
             hint = "; another process held it too long, retry or raise timeout" if "locked" in str(exc) else ""
             raise FeedbackStoreError(f"{self.path}: {exc}{hint}") from None
+        except sqlite3.IntegrityError as exc:
+            raise FeedbackStoreError(f"{self.path}: a record was refused by the database: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise FeedbackStoreError(f"{self.path}: not a usable feedback database: {exc}") from None
         finally:
@@ -278,8 +281,10 @@ class FeedbackStore:
         placeholders = ", ".join("?" for _ in _COLUMNS)
         with self._write() as connection:
             before = connection.total_changes
+            # only a known uid is skipped; any other constraint failing is an error, never a silent drop
             connection.executemany(
-                f"INSERT OR IGNORE INTO feedback ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
+                f"INSERT INTO feedback ({', '.join(_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT (uid) DO NOTHING",
+                rows,
             )
             return connection.total_changes - before
 
@@ -317,6 +322,11 @@ class FeedbackStore:
         The file is replaced atomically, so a reader never sees half of it. Returns how many were written.
         """
         path = Path(path)
+        if path.is_symlink():
+            raise DataError(f"is a symbolic link (to {os.readlink(path)}); export does not replace a link or "
+                            "the file it points to: give the real path, or another name", path=path)
+        if path.is_dir():
+            raise DataError("is a folder; give a file name", path=path)
         records = self.list(user_id, scenario)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:

@@ -204,3 +204,94 @@ def test_malformed_import_names_file_line_field_and_imports_nothing(store, tmp_p
     assert str(info.value).startswith(f"{path}:{line_no}")
     assert info.value.line == line_no and info.value.field == field and words in str(info.value)
     assert store.count() == 1  # nothing partial
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+GOOD = {"user_id": "u1", "scenario": "movies", "item_id": "m01", "item_title": "Alien", "label": "liked",
+        "timestamp": 1700000000.0}
+
+#: (name, the JSONL line): an invalid record is an error naming its line, never counted as "already present"
+BAD_RECORDS = [
+    ("rating NaN", json.dumps({**GOOD, "label": "rating"})[:-1] + ', "rating": NaN}', "NaN"),
+    ("timestamp NaN", json.dumps({k: v for k, v in GOOD.items() if k != "timestamp"})[:-1] + ', "timestamp": NaN}',
+     "NaN"),
+    ("timestamp Infinity", json.dumps({k: v for k, v in GOOD.items() if k != "timestamp"})[:-1] + ', "timestamp": Infinity}',
+     "Infinity"),
+    ("timestamp 1e999", json.dumps({k: v for k, v in GOOD.items() if k != "timestamp"})[:-1] + ', "timestamp": 1e999}',
+     "1e999"),
+    ("rating over 5", json.dumps({**GOOD, "label": "rating", "rating": 6}), "rating"),
+    ("unknown label", json.dumps({**GOOD, "label": "loved"}), "label"),
+    ("empty title", json.dumps({**GOOD, "item_title": " "}), "item_title"),
+]
+
+
+@pytest.mark.parametrize(("name", "line", "words"), BAD_RECORDS, ids=[case[0] for case in BAD_RECORDS])
+def test_import_refuses_an_invalid_record_with_its_line_and_adds_nothing(tmp_path, store, name, line, words):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({**GOOD, "item_id": "m02"}) + "\n" + line + "\n")
+    with pytest.raises(DataError) as info:
+        store.import_jsonl(path)
+    assert info.value.line == 2 and words in str(info.value)
+    assert store.count() == 0  # all or nothing
+
+
+def test_import_tells_already_present_from_added(tmp_path, store):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "item_id": "m02"}) + "\n")
+    first = store.import_jsonl(path)
+    assert (first.read, first.added, first.duplicates) == (2, 2, 0)
+    path.write_text(path.read_text() + json.dumps({**GOOD, "item_id": "m03"}) + "\n")
+    second = store.import_jsonl(path)
+    assert (second.read, second.added, second.duplicates) == (3, 1, 2)
+    assert store.count() == 3
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_add_refuses_non_finite_timestamps_and_ratings(store, value):
+    with pytest.raises(DataError, match="timestamp"):
+        store.add("u1", "movies", "m01", "liked", title="Alien", timestamp=value)
+    with pytest.raises(DataError, match="rating"):
+        store.add("u1", "movies", "m01", "rating", title="Alien", rating=value)
+    assert store.count() == 0
+
+
+def test_export_does_not_replace_a_symlink_or_its_target(tmp_path, store):
+    store.add("u1", "movies", "m01", "liked", title="Alien")
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(DataError, match="symbolic link"):
+        store.export_jsonl(link)
+    assert link.is_symlink() and target.read_text() == "keep me\n"
+    with pytest.raises(DataError, match="folder"):
+        store.export_jsonl(tmp_path)
+    assert store.export_jsonl(tmp_path / "real.jsonl") == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(
+    st.fixed_dictionaries({"user_id": st.sampled_from(["u1", "u2", ""]), "scenario": st.just("movies"),
+                           "item_id": st.sampled_from(["m1", "m2", "m3"]), "item_title": st.sampled_from(["A", "B", " "]),
+                           "label": st.sampled_from(["liked", "rating", "disliked", "meh"]),
+                           "rating": st.one_of(st.none(), st.floats(-1, 7, allow_nan=False)),
+                           "timestamp": st.floats(0, 2e9, allow_nan=False)}).map(json.dumps),
+    st.sampled_from(['{"user_id": "u1", "timestamp": NaN}', "not json", "[1]", '{"rating": Infinity}'])), max_size=6))
+def test_import_property_every_line_is_stored_or_refused(tmp_path_factory, lines):
+    """Nothing is silently dropped: an import adds every new record, or raises DataError and adds none."""
+    from promptrec.feedback_store import FeedbackStore
+
+    folder = tmp_path_factory.mktemp("prop")
+    fresh = FeedbackStore(folder / "f.sqlite3")
+    path = folder / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        result = fresh.import_jsonl(path)
+    except DataError as error:
+        assert error.path == str(path) and fresh.count() == 0
+    else:
+        assert result.read == len(lines) and fresh.count() == result.added == len(set(lines))
