@@ -50,7 +50,7 @@ from promptrec.scenario import STRATEGIES, Scenario, load_scenario
 
 if TYPE_CHECKING:
     from promptrec.cache import CompletionCache
-    from promptrec.data import Catalog
+    from promptrec.data import Catalog, Columns
     from promptrec.feedback import FeedbackConfig
     from promptrec.pipeline import Recommender
     from promptrec.ranker import Ranker
@@ -167,6 +167,26 @@ class RetrievalSection(_Section):
     interactions: str | None = Field(None, description="who interacted with what (popularity, co-occurrence)")
 
 
+class DataSection(_Section):
+    """Your data's column names (:class:`~promptrec.data.Columns`); unset: promptrec's usual names."""
+
+    id_col: str | None = Field(None, description="the catalog's item id column [default: id, item_id, movieId or itemId]")
+    title_col: str | None = Field(None, description="the catalog's title column [default: title]")
+    text_cols: tuple[str, ...] | None = Field(None, description="the catalog columns kept as attributes, in order "
+                                              "[default: every other column]")
+    user_col: str | None = Field(None, description="the interactions' user id column [default: user_id or userId]")
+    item_col: str | None = Field(None, description="the interactions' item id column [default: as the catalog's]")
+    time_col: str | None = Field(None, description="the interactions' time column, seconds or ISO 8601 [default: timestamp]")
+    rating_col: str | None = Field(None, description="the interactions' rating column [default: rating]")
+
+    def columns(self) -> Columns:
+        """These names as the readers take them."""
+        from promptrec.data import Columns
+
+        return Columns(id=self.id_col, title=self.title_col, text=self.text_cols, user=self.user_col,
+                       item=self.item_col, time=self.time_col, rating=self.rating_col)
+
+
 class PipelineConfig(_Section):
     """The whole pipeline's configuration; see the module docstring for the file format."""
 
@@ -177,6 +197,7 @@ class PipelineConfig(_Section):
     cache: CacheSection = CacheSection()
     feedback: FeedbackSection = FeedbackSection()
     retrieval: RetrievalSection = RetrievalSection()
+    data: DataSection = DataSection()
 
     # -- reading and writing ---------------------------------------------------------------------------
 
@@ -294,6 +315,12 @@ class PipelineConfig(_Section):
         return FeedbackConfig(FeedbackStore(section.db), examples=section.examples, selection=section.selection,
                               cross_scenario=section.cross_scenario, rejected=section.rejected)
 
+    def read_catalog(self, path: str | Path) -> Catalog:
+        """Read a catalog file with the data section's column names."""
+        from promptrec.data import read_catalog
+
+        return read_catalog(path, self.data.columns())
+
     def load_scenario(self, name: str | None = None) -> Scenario:
         return load_scenario(name or self.scenario or "default", self.prompts)
 
@@ -353,7 +380,7 @@ class PipelineConfig(_Section):
                                     feedback=writer.feedback_config)
 
         if interactions is None and self.retrieval.interactions:
-            interactions = read_interactions(self.retrieval.interactions, catalog)
+            interactions = read_interactions(self.retrieval.interactions, catalog, self.data.columns())
         return make_retriever(self.retrieval.retriever, catalog, interactions=interactions,
                               profile_writer=profile_writer)
 
@@ -466,6 +493,6 @@ def _explain(exc: ValidationError, source: str, text: str | None) -> str:
 
 
 __all__ = [
-    "BACKEND_FLAGS", "BackendSection", "CacheSection", "ConfigError", "config_from_options", "parse_option_pairs", "FeedbackSection", "PipelineConfig", "RankerFor", "RankerSection",
+    "BACKEND_FLAGS", "BackendSection", "CacheSection", "ConfigError", "DataSection", "config_from_options", "parse_option_pairs", "FeedbackSection", "PipelineConfig", "RankerFor", "RankerSection",
     "RetrievalSection",
 ]

@@ -258,3 +258,22 @@ def test_config_loader_property_only_config_errors(tmp_path_factory, data):
             PipelineConfig.load(path)
         except ConfigError as error:
             assert str(path) in str(error)
+
+
+def test_the_data_section_names_your_columns(tmp_path):
+    from promptrec.data import Columns
+
+    (tmp_path / "items.tsv").write_text("sku\tname\tbrand\tnote\np1\tShoes\tAcme\tx\np2\tSocks\tAcme\ty\n")
+    (tmp_path / "orders.csv").write_text("customer,sku\nc1,p1\nc1,p2\nc2,p1\n")
+    (tmp_path / "run.toml").write_text(
+        f'[data]\nid_col = "sku"\ntitle_col = "name"\ntext_cols = ["brand"]\nuser_col = "customer"\nitem_col = "sku"\n'
+        f'[retrieval]\ninteractions = "{tmp_path / "orders.csv"}"\nretriever = "cooccurrence"\n')
+    config = PipelineConfig.load(tmp_path / "run.toml")
+    assert config.data.columns() == Columns(id="sku", title="name", text=("brand",), user="customer", item="sku")
+    catalog = config.read_catalog(tmp_path / "items.tsv")
+    assert dict(catalog["p1"].attributes) == {"brand": "Acme"}
+    assert config.make_retriever(catalog).interactions.n_users == 2
+    assert PipelineConfig.from_dict(config.to_dict()) == config
+    assert 'text_cols = ["brand"]' in config.to_toml()
+    with pytest.raises(ConfigError, match="data.id_colum: unknown option"):
+        PipelineConfig.from_dict({"data": {"id_colum": "x"}})
