@@ -87,6 +87,34 @@ def redact(value: Any) -> Any:
     return value
 
 
+#: command-line options whose value is a secret
+_SECRET_FLAGS = ("--api-key",)
+_SECRET_OPTION = re.compile(r"^(?P<name>(?:api_key|password|token)\s*=)", re.IGNORECASE)
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line with its secrets masked, for a report to record: the value of ``--api-key`` (also as
+    ``--api-key=...``), of ``-O api_key=...``, and whatever :func:`redact_text` masks (URL credentials...)."""
+    masked: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            masked.append(MASK)
+            hide_next = False
+            continue
+        flag, equals, _ = arg.partition("=")
+        if flag in _SECRET_FLAGS:
+            if equals:
+                masked.append(f"{flag}={MASK}")
+            else:
+                masked.append(arg)
+                hide_next = True
+            continue
+        match = _SECRET_OPTION.match(arg)
+        masked.append(match.group("name") + MASK if match else redact_text(arg))
+    return masked
+
+
 def json_safe(value: Any) -> Any:
     """``value`` ready for JSON: NaN and infinities become ``None`` and secrets are redacted, recursively."""
     if isinstance(value, float):

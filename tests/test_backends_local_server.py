@@ -63,3 +63,24 @@ def test_a_server_that_exits_is_an_error_with_the_end_of_its_log(tmp_path):
         with local_server.serve_gguf(broken, log=log, timeout=120):
             pytest.fail("a broken model file must not serve")
     assert log.stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+#: (name, what --model points at): each a BackendError naming the file, before llama.cpp sees it
+NOT_MODELS = [
+    ("a text file", lambda tmp: ((tmp / "m.gguf").write_text("hello\n" * 50), tmp / "m.gguf")[1], "not a GGUF"),
+    ("an empty file", lambda tmp: ((tmp / "m.gguf").write_bytes(b""), tmp / "m.gguf")[1], "not a GGUF"),
+    ("a PNG", lambda tmp: ((tmp / "m.gguf").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100)), tmp / "m.gguf")[1], "not a GGUF"),
+    ("a folder", lambda tmp: tmp, "not found"),
+    ("missing", lambda tmp: tmp / "nope.gguf", "not found"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "words"), NOT_MODELS, ids=[case[0] for case in NOT_MODELS])
+def test_a_file_that_is_not_a_model_is_refused_before_the_server_loads(tmp_path, name, make, words):
+    path = make(tmp_path)
+    with pytest.raises(BackendError, match=words) as info:
+        local_server.main(["--model", str(path)])
+    assert str(path) in str(info.value)
+    local_server.check_model_file(((tmp_path / "ok.gguf").write_bytes(b"GGUF\x03\x00\x00\x00"), tmp_path / "ok.gguf")[1])

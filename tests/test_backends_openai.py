@@ -80,3 +80,40 @@ def test_openai_backend_reports_an_unreachable_server():
     backend = get_backend("openai:smollm2", base_url="http://127.0.0.1:9/v1", timeout=2)
     with pytest.raises(BackendError, match="APIConnectionError"):
         backend.complete(MESSAGES, GenerationParams(max_tokens=4))
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+from openai_stub import Reply, StubServer  # noqa: E402
+
+from promptrec.safe_output import redact_text  # noqa: E402
+
+SENTINEL_27 = "sk-SENTINEL-openai-27-zz"
+
+
+def test_credentials_in_the_base_url_never_reach_the_name():
+    backend = get_backend("openai:m", base_url=f"http://alice:{SENTINEL_27}@127.0.0.1:9/v1")
+    assert SENTINEL_27 not in backend.name and "127.0.0.1:9/v1" in backend.name
+    assert SENTINEL_27 not in redact_text(f"anything {SENTINEL_27}")  # and it is redacted wherever it shows
+
+
+def test_a_key_echoed_back_by_the_server_is_redacted_from_the_error():
+    def echo(n, body):
+        return Reply(401, body={"error": {"message": f"Incorrect API key provided: {SENTINEL_27}", "type": "auth"}})
+
+    with StubServer(echo) as server:
+        backend = get_backend("openai:m", base_url=server.url, api_key=SENTINEL_27, structured="off")
+        with pytest.raises(BackendError) as info:
+            backend.complete(MESSAGES, GenerationParams())
+    assert SENTINEL_27 not in str(info.value) and "401" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 0.5, "x", None])
+def test_log_probabilities_that_are_not_are_left_out(bad):
+    from promptrec.backends.openai import _top_logprobs
+
+    entry = SimpleNamespace
+    position = entry(token="A", logprob=-0.1, top_logprobs=[entry(token="A", logprob=-0.1), entry(token="B", logprob=bad),
+                                                             entry(token="C", logprob=-float("inf"))])
+    top = _top_logprobs(SimpleNamespace(logprobs=SimpleNamespace(content=[position])), "[")
+    assert top == {"A": -0.1, "C": -float("inf")}

@@ -13,6 +13,7 @@ from promptrec.safe_output import (
     install_log_redaction,
     json_safe,
     redact,
+    redact_argv,
     redact_text,
     register_secret,
     register_url,
@@ -111,3 +112,11 @@ def test_terminal_text_neutralises_escapes(name, text, shown):
     result = terminal_text(text)
     assert result == shown
     assert all(ch.isprintable() for ch in result)
+
+
+def test_command_lines_are_recorded_without_their_secrets():
+    argv = ["promptrec", "eval", "--api-key", "plain-unregistered-1", "--api-key=plain-unregistered-2", "-O",
+            "api_key=plain-unregistered-3", "--base-url", "http://u:plain-unregistered-4@h/v1", "-n", "4"]
+    masked = " ".join(redact_argv(argv))
+    assert "plain-unregistered" not in masked
+    assert masked == ("promptrec eval --api-key *** --api-key=*** -O api_key=*** --base-url http://***@h/v1 -n 4")

@@ -85,6 +85,22 @@ def serve_gguf(
                 process.wait()
 
 
+def check_model_file(model: str | Path) -> None:
+    """A :class:`BackendError` unless ``model`` is a readable GGUF file (it starts with the ``GGUF`` magic),
+    so that a wrong file is one clear line and not a crash deep inside llama.cpp."""
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise BackendError(f"model file not found: {model}")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise BackendError(f"cannot read the model file {model}: {exc.strerror or exc}") from None
+    if magic != b"GGUF":
+        raise BackendError(f"{model} is not a GGUF model file (it does not start with 'GGUF'); "
+                           "give a .gguf file, e.g. from Hugging Face")
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m llama_cpp.server`` with ``argv``, every model loaded under :func:`amx.apply_to_process`
     (``PROMPTREC_LLAMA_EXTRA_BUFFERS`` decides); ``--model`` defaults to the bundled GGUF."""
@@ -102,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     for index, arg in enumerate(args):
         model = arg.partition("=")[2] if arg.startswith("--model=") else args[index + 1] if (
             arg == "--model" and index + 1 < len(args)) else None
-        if model is not None and not Path(model).expanduser().is_file():
-            raise BackendError(f"model file not found: {model}")
+        if model is not None:
+            check_model_file(model)
     try:
         from llama_cpp.server.__main__ import main as server_main
     except ImportError:

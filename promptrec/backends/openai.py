@@ -28,7 +28,16 @@ from promptrec.backends.base import (
     Usage,
     estimate_tokens,
 )
+from promptrec.backends.transport import (
+    MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    call_limits,
+    http_client,
+    limit_cause,
+    openai_httpx,
+)
 from promptrec.errors import BackendError, MissingDependencyError
+from promptrec.safe_output import redact_text, register_secret, register_url
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +108,8 @@ class OpenAIOptions(BackendOptions):
 
     base_url: str | None = Field(None, description="the API's base URL, e.g. http://127.0.0.1:8000/v1")
     api_key: str | None = Field(None, description="the key [default: $OPENAI_API_KEY]", json_schema_extra={"secret": True})
-    timeout: float = Field(120.0, gt=0, description="seconds to wait for one answer")
+    timeout: float = Field(120.0, gt=0, allow_inf_nan=False, description="seconds one call may take in all (a server that drip-feeds its answer is cut off)")
+    max_answer_bytes: int = Field(MAX_ANSWER_BYTES, ge=1024, description="the largest answer read, in bytes")
     context_window: int | None = Field(None, ge=16, description="the model's context size, to fit prompts to it")
     structured: str = Field("auto", description="structured-output dialect: " + ", ".join(STRUCTURED))
 
@@ -122,7 +132,9 @@ class OpenAIBackend(BaseBackend):
         model: the model name the server expects (``gpt-4o-mini``, a vLLM model id, an Ollama tag...).
         base_url: the API's base URL, e.g. ``http://127.0.0.1:8000/v1``; default: OpenAI's.
         api_key: the key; default ``OPENAI_API_KEY``. Never logged, never part of a cache key.
-        timeout: seconds to wait for one answer.
+        timeout: seconds one call may take in all, connecting and reading included: a server that sends its
+            answer a byte at a time is cut off then (a timeout, retried like any other).
+        max_answer_bytes: the largest answer read; a larger one is a :class:`BackendError` (not retried).
         context_window: the model's context size in tokens, if you want prompts fitted to it.
         client: an ``openai.OpenAI`` client to use instead of building one (for tests and custom set-ups).
         structured: how a generate-mode answer is held to the candidate labels (structured output): a JSON
@@ -164,6 +176,7 @@ class OpenAIBackend(BaseBackend):
         context_window: int | None = None,
         client: Any = None,
         structured: Structured = "auto",
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ):
         if not model:
             raise BackendError("the openai backend needs a model name, as in 'openai:gpt-4o-mini'")
@@ -177,7 +190,14 @@ class OpenAIBackend(BaseBackend):
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.context_window = context_window
-        self.name = f"openai:{model}" + (f"@{self.base_url}" if self.base_url else "")
+        self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
+        self._httpx: Any = None  # the httpx module of the client made here (none for a client given)
+        register_url(self.base_url)  # user:pass@ in the URL is redacted wherever promptrec writes
+        register_secret(api_key)
+        register_secret(os.environ.get("OPENAI_API_KEY"))
+        # the name goes into reports, results and logs: never with the URL's credentials
+        self.name = f"openai:{model}" + (f"@{redact_text(self.base_url)}" if self.base_url else "")
         if client is None:
             try:
                 import openai
@@ -192,7 +212,9 @@ class OpenAIBackend(BaseBackend):
                     )
                 key = _PLACEHOLDER_KEY
             # promptrec retries transient failures itself (promptrec.retry); the SDK's own retries would multiply them
-            client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0)
+            self._httpx = openai_httpx()
+            client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
+                                   http_client=http_client(timeout, self._httpx))
         self._client = client
 
     def count_tokens(self, messages: list[Message]) -> int:
@@ -245,9 +267,17 @@ class OpenAIBackend(BaseBackend):
         if extra:
             request["extra_body"] = extra
         try:
-            response = self._client.chat.completions.create(**request)
+            with call_limits(self.timeout, self.max_answer_bytes, self._httpx):
+                response = self._client.chat.completions.create(**request)
         except Exception as exc:
-            raise BackendError(f"{self.name}: {_describe(exc)}") from exc
+            limit = limit_cause(exc)
+            if isinstance(limit, AnswerTooLarge):  # not retried: the same request would get the same answer
+                raise BackendError(f"{self.name}: {limit}; raise max_answer_bytes (-O max_answer_bytes=N) "
+                                   "if that is expected") from None
+            if limit is not None:
+                raise BackendError(f"{self.name}: {limit} (-O timeout=SECONDS)") from exc
+            # a server may echo the key back (an Authorization header in an error body)
+            raise BackendError(redact_text(f"{self.name}: {_describe(exc)}")) from exc
         if not getattr(response, "choices", None):
             raise BackendError(f"{self.name}: the server answered with no choices")
         return response
@@ -360,10 +390,20 @@ def _top_logprobs(choice: Any, prefix: str) -> dict[str, float]:
     while index + 1 < len(content) and (getattr(content[index], "token", None) or "").strip() in ("", prefix):
         index += 1
     position = content[index]
-    top = {entry.token: float(entry.logprob) for entry in (getattr(position, "top_logprobs", None) or [])}
+    top = {entry.token: _logprob(entry.logprob) for entry in (getattr(position, "top_logprobs", None) or [])}
     if getattr(position, "token", None) is not None and getattr(position, "logprob", None) is not None:
-        top.setdefault(position.token, float(position.logprob))
-    return top
+        top.setdefault(position.token, _logprob(position.logprob))
+    # NaN (or a positive "log-probability") is no probability: such an entry is left out, as if not returned
+    return {token: value for token, value in top.items() if value is not None}
+
+
+def _logprob(value: Any) -> float | None:
+    """A log-probability from a server: a number <= 0 (-inf allowed: probability 0), else ``None``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number <= 0 else None  # NaN fails the comparison too
 
 
 def _describe(exc: Exception) -> str:
