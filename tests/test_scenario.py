@@ -215,3 +215,84 @@ def test_the_default_scenario_shows_every_attribute_within_a_token_budget():
     assert '"Trail shoes" (brand: Acme; category: Shoes, Running; price: 89.5)' in text
     assert "X1" not in text and "http" not in text
     assert load_scenario("movies").spec.attributes == ["year", "genres"]  # a built-in keeps its own list
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+import os  # noqa: E402
+
+from promptrec.sandbox import TemplateBudgetError  # noqa: E402
+
+
+def _user_scenario(folder, user_template: str, **others: str):
+    scenario = folder / "mine"
+    scenario.mkdir(parents=True, exist_ok=True)
+    (scenario / "scenario.toml").write_text('extends = "default"\n')
+    (scenario / "user.j2").write_text(user_template)
+    for name, text in others.items():
+        (scenario / name).write_text(text)
+    return folder
+
+
+#: (name, user.j2, other templates): each refused when the scenario loads, with an error naming the template
+ENDLESS = [
+    ("self include", "{% include 'mine/user.j2' %}", {}),
+    ("mutual include", "{% include 'mine/a.j2' %}", {"a.j2": "{% include 'mine/b.j2' %}", "b.j2": "{% include 'mine/a.j2' %}"}),
+    ("import of itself", "{% import 'mine/user.j2' as me %}x", {}),
+    ("extends itself", "{% extends 'mine/user.j2' %}", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "user", "others"), ENDLESS, ids=[case[0] for case in ENDLESS])
+def test_templates_that_pull_themselves_in_are_refused_at_load(tmp_path, name, user, others):
+    folder = _user_scenario(tmp_path, user, **others)
+    with pytest.raises(ScenarioError, match="pulls itself in"):
+        load_scenario("mine", [folder])
+
+
+def test_a_template_included_twice_is_not_a_cycle(tmp_path):
+    folder = _user_scenario(tmp_path, "{% include 'mine/a.j2' %}{% include 'mine/a.j2' %}{{ answer_format }}",
+                            **{"a.j2": "x"})
+    assert load_scenario("mine", [folder]).name == "mine"
+
+
+#: budget bombs in a user's template: each a clear ScenarioError when the scenario loads (its dry run)
+BOMBS_AT_LOAD = ["{{ lipsum(10**6) }}", "{{ 9**99999999 }}", "{% for i in range(10**9) %}x{% endfor %}",
+                 "{{ 'a'*10**10 }}", "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}"]
+
+
+@pytest.mark.parametrize("bomb", BOMBS_AT_LOAD)
+def test_budget_bombs_fail_when_the_scenario_loads(tmp_path, bomb):
+    folder = _user_scenario(tmp_path, bomb)
+    with pytest.raises(TemplateBudgetError) as info:
+        load_scenario("mine", [folder])
+    assert "user.j2" in str(info.value) and "budget" in str(info.value)
+
+
+#: (name, how the link is made): a template or spec that is a link out of the prompts folder is refused
+LINKS = [
+    ("user.j2 is a link to /etc/passwd", lambda s: (s / "user.j2").symlink_to("/etc/passwd")),
+    ("an included template is such a link", lambda s: ((s / "user.j2").write_text("{% include 'mine/p.j2' %}"),
+                                                       (s / "p.j2").symlink_to("/etc/passwd"))),
+    ("scenario.toml is a link out", lambda s: ((s / "scenario.toml").unlink(),
+                                               (s / "scenario.toml").symlink_to(s.parent.parent / "outside.toml"))),
+]
+
+
+@pytest.mark.parametrize(("name", "link"), LINKS, ids=[case[0] for case in LINKS])
+def test_links_out_of_the_prompts_folder_are_refused(tmp_path, name, link):
+    (tmp_path / "outside.toml").write_text('extends = "default"\n')
+    folder = tmp_path / "prompts"
+    scenario = folder / "mine"
+    scenario.mkdir(parents=True)
+    (scenario / "scenario.toml").write_text('extends = "default"\n')
+    link(scenario)
+    with pytest.raises(ScenarioError, match="outside the prompts folder"):
+        load_scenario("mine", [folder])
+
+
+def test_a_link_inside_the_prompts_folder_is_fine(tmp_path):
+    folder = _user_scenario(tmp_path, "{{ answer_format }} shared", **{"shared.j2": "{{ answer_format }}"})
+    os.remove(folder / "mine" / "user.j2")
+    (folder / "mine" / "user.j2").symlink_to(folder / "mine" / "shared.j2")
+    assert load_scenario("mine", [folder]).name == "mine"
