@@ -167,9 +167,21 @@ def catalog_fingerprint(catalog: Catalog) -> str:
     return value
 
 
+_POSITIONS: dict[int, tuple[weakref.ref[Catalog], dict[str, int]]] = {}  # id(catalog) -> (the catalog, its map)
+
+
 def positions(catalog: Catalog) -> dict[str, int]:
-    """Item id -> its position in the catalog (the index of its score in a score vector)."""
-    return {item_id: index for index, item_id in enumerate(catalog)}
+    """Item id -> its position in the catalog (the index of its score in a score vector).
+
+    Made once per catalog object (catalogs are immutable) and shared: do not modify it. (The pipeline asks
+    for it per recommended item; rebuilding it each time cost 4 ms per call on a 9,742-item catalog.)"""
+    cached = _POSITIONS.get(id(catalog))
+    if cached is not None and cached[0]() is catalog:
+        return cached[1]
+    value = {item_id: index for index, item_id in enumerate(catalog)}
+    key = id(catalog)
+    _POSITIONS[key] = (weakref.ref(catalog, lambda _: _POSITIONS.pop(key, None)), value)
+    return value
 
 
 # ---------------------------------------------------------------------------------------- interactions
