@@ -29,6 +29,7 @@ import random
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -166,6 +167,8 @@ class BatchSummary:
     output_tokens: int = 0
     wall_seconds: float = 0.0
     interrupted: bool = False
+    #: of the skipped requests, those whose earlier line is an error (``--retry-errors`` asks them again)
+    skipped_failed: int = 0
     price_in: float | None = None
     price_out: float | None = None
     errors: dict[str, int] = field(default_factory=dict)
@@ -207,9 +210,15 @@ class BatchSummary:
         self.failed += 1
         self.errors[error_type] = self.errors.get(error_type, 0) + 1
 
+    @property
+    def failed_total(self) -> int:
+        """Requests whose line in the output is an error: this run's failures and earlier ones not retried."""
+        return self.failed + self.skipped_failed
+
     def as_dict(self) -> dict[str, Any]:
         """Everything, with the derived numbers, for ``--json`` output."""
-        return {**asdict(self), "done": self.done, "throughput": self.throughput, "cost": self.cost}
+        return {**asdict(self), "done": self.done, "throughput": self.throughput, "cost": self.cost,
+                "failed_total": self.failed_total}
 
 
 def _resolve(entry: Any, catalog: Catalog | None, path: Path, line: int, field_name: str) -> Item:
@@ -366,9 +375,15 @@ def generator_retrievers(path: str | Path) -> list[str]:
 
 def completed_ids(output: str | Path) -> set[str]:
     """Ids already answered in ``output``; a torn last line (from a crash mid-write) is cut off first."""
+    return answered(output)[0]
+
+
+def answered(output: str | Path) -> tuple[set[str], set[str]]:
+    """Ids already answered in ``output``, and those of them whose line is an error; a torn last line (from a
+    crash mid-write) is cut off first."""
     path = Path(output)
     if not path.exists() or is_stream(path):
-        return set()
+        return set(), set()
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
     if end < len(data):
@@ -377,12 +392,16 @@ def completed_ids(output: str | Path) -> set[str]:
             handle.truncate(end)
         data = data[:end]
     done: set[str] = set()
+    failed: set[str] = set()
     for number, raw in enumerate(data.splitlines(), start=1):
         try:
-            done.add(str(json.loads(raw)["id"]))
+            record = json.loads(raw)
+            done.add(str(record["id"]))
         except (ValueError, KeyError, TypeError):
             raise DataError("not an output line of promptrec batch; refusing to append to it", path=path, line=number) from None
-    return done
+        if isinstance(record, dict) and record.get("ok") is False:
+            failed.add(str(record["id"]))
+    return done, failed
 
 
 def drop_error_lines(output: str | Path) -> int:
@@ -568,7 +587,10 @@ class Drain:
         # a second run on the same results file would answer the same requests again: it is refused
         self._lock = OutputLock(Path(output)).acquire() if resume and open_sink is None else None
         #: ids answered before this run (read from ``output``, a torn last line cut off first)
-        self.completed: frozenset[str] = frozenset(completed_ids(output)) if resume else frozenset()
+        done, failed = answered(output) if resume else (set(), set())
+        self.completed: frozenset[str] = frozenset(done)
+        #: of those, the ids whose line is an error
+        self.completed_failed: frozenset[str] = frozenset(failed)
         self._open_sink: Callable[[], Sink] = open_sink or (lambda: Writer(Path(output)))
         self._sink: Sink | None = None
         self._on_result = on_result
@@ -579,12 +601,14 @@ class Drain:
         pending = [entry for entry in entries if entry.id not in self.completed]
         self.summary.total = len(entries)
         self.summary.skipped = len(entries) - len(pending)
+        self.summary.skipped_failed = sum(entry.id in self.completed_failed for entry in entries)
         return pending
 
     def needs(self, request_id: str) -> bool:
         """Whether ``request_id`` still needs an output line; one answered before counts as skipped."""
         if request_id in self.completed:
             self.summary.skipped += 1
+            self.summary.skipped_failed += request_id in self.completed_failed
             return False
         return True
 
@@ -655,15 +679,20 @@ def run_batch(
     on_result: Callable[[BatchSummary], None] | None = None,
     summary: BatchSummary | None = None,
     retriever_for: RetrieverFor | None = None,
+    ordered: bool = True,
+    drain: Drain | None = None,
 ) -> BatchSummary:
     """Rank every entry not yet in ``output`` and append one line per entry (through a :class:`Drain`).
 
     ``ranker_for(scenario)`` gives the ranker for a request's scenario (``None``: the default one);
     ``retriever_for(name)`` the retriever of a retriever generator (a :class:`RetrieverSet`).
     ``workers`` requests run at once (the ranker serialises calls to a backend that cannot take more).
+    ``ordered`` (default): lines are written in input order (a finished request waits for the ones before
+    it, at most ``4 * workers`` requests in flight or waiting); ``False``: as requests finish.
+    ``drain``: write through this one (standard output, say) instead of appending to ``output``.
     Ctrl-C stops cleanly: what was written stays, and the next run carries on.
     """
-    drain = Drain(output, summary, on_result=on_result)
+    drain = drain if drain is not None else Drain(output, summary, on_result=on_result)
     pending = drain.pending(entries)
     with drain:
         if workers <= 1:  # one at a time: no hand-off to a thread
@@ -672,25 +701,53 @@ def run_batch(
             return drain.summary
         queue: Iterator[InputLine] = iter(pending)
         running: dict[Future[Ranking | Exception], InputLine] = {}
+        # ordered: every submitted entry in input order, with its result once known (a parse error at once)
+        waiting: deque[tuple[InputLine, Future[Ranking | Exception] | None]] = deque()
+        window = workers * 4 if ordered else workers * 2
         pool = ThreadPoolExecutor(max_workers=workers)
         interrupted = False
+
+        def result_of(entry: InputLine, future: Future[Ranking | Exception] | None) -> Ranking | BaseException:
+            if future is None:
+                return entry.error  # type: ignore[return-value]
+            error = future.exception()
+            return error if error is not None else future.result()
+
+        exhausted = False
         try:
             while True:
-                while len(running) < workers * 2:
+                while not exhausted and (len(waiting) if ordered else len(running)) < window:
                     entry = next(queue, None)
                     if entry is None:
+                        exhausted = True
                         break
-                    if entry.error is not None:
+                    future = None
+                    if entry.error is None:
+                        future = pool.submit(rank_entry, entry, ranker_for, retriever_for)
+                        running[future] = entry
+                    elif not ordered:
                         drain.put(entry.id, entry.error, line=entry.line)
-                    else:
-                        running[pool.submit(rank_entry, entry, ranker_for, retriever_for)] = entry
+                    if ordered:
+                        waiting.append((entry, future))
+                if ordered:
+                    while waiting and (waiting[0][1] is None or waiting[0][1].done()):  # type: ignore[union-attr]
+                        entry, future = waiting.popleft()
+                        if future is not None:
+                            running.pop(future, None)
+                        drain.put(entry.id, result_of(entry, future), line=entry.line)
+                    if waiting:
+                        wait([waiting[0][1]], return_when=FIRST_COMPLETED)  # type: ignore[list-item]
+                    elif exhausted:
+                        break
+                    continue
                 if not running:
-                    break
+                    if exhausted:
+                        break
+                    continue
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     entry = running.pop(future)
-                    error = future.exception()
-                    drain.put(entry.id, error if error is not None else future.result(), line=entry.line)
+                    drain.put(entry.id, result_of(entry, future), line=entry.line)
         except KeyboardInterrupt:
             interrupted = True  # the drain reports it; requests in flight are not waited for
             raise

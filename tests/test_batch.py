@@ -373,3 +373,53 @@ def test_batch_to_dev_stdout_through_a_pipe(tmp_path):
     assert result.returncode == 0, result.stderr
     ids = [json.loads(line)["id"] for line in result.stdout.splitlines() if line.startswith('{"id"')]
     assert sorted(ids) == [f"r{i}" for i in range(5)]
+
+
+def _sleepy_backend(catalog):
+    """A backend whose earlier requests answer later: request i (whose history starts with item i) sleeps
+    (24 - i) x 4 ms, so with several workers they finish out of input order."""
+    import re
+
+    from promptrec.backends import BaseBackend, Completion
+
+    position = {item.title: IDS.index(item_id) for item_id, item in catalog.items()}
+
+    class Sleepy(BaseBackend):
+        supports_concurrency = True
+        name = "sleepy"
+
+        def complete(self, messages, params):
+            text = messages[-1]["content"]
+            first = re.search(r'^1\. "([^"]+)"', text, flags=re.MULTILINE).group(1)
+            time.sleep((24 - position[first]) * 0.004)
+            labels = list(dict.fromkeys(re.findall(r"^\[([A-Z])\]", text, flags=re.MULTILINE)))
+            return Completion(text=" > ".join(f"[{label}]" for label in labels), model=self.name)
+
+    return Sleepy()
+
+
+def test_lines_are_written_in_input_order_by_default_and_as_finished_on_request(tmp_path, demo_catalog):
+    from promptrec.batch import run_batch
+    from promptrec.ranker import Ranker
+
+    entries = read_requests(write_requests(tmp_path / "in.jsonl", 24), demo_catalog)
+    ranker = Ranker(_sleepy_backend(demo_catalog), "movies", cache=None)
+    ordered = run_batch(entries, tmp_path / "ordered.jsonl", lambda scenario: ranker, workers=6)
+    assert ordered.succeeded == 24
+    assert [line["id"] for line in output_lines(tmp_path / "ordered.jsonl")] == [f"r{i}" for i in range(24)]
+    loose = run_batch(entries, tmp_path / "loose.jsonl", lambda scenario: ranker, workers=6, ordered=False)
+    assert loose.succeeded == 24
+    assert sorted(line["id"] for line in output_lines(tmp_path / "loose.jsonl")) == sorted(f"r{i}" for i in range(24))
+
+
+def test_a_resumed_run_counts_the_error_lines_it_skips(tmp_path, demo_catalog):
+    from promptrec.batch import Drain, error_line
+
+    entries = read_requests(write_requests(tmp_path / "in.jsonl", 3), demo_catalog)
+    output = tmp_path / "out.jsonl"
+    with Drain(output) as drain:
+        drain.put_line(error_line("r1", TimeoutError("slow")), error_type="TimeoutError")
+    again = Drain(output)
+    assert [e.id for e in again.pending(entries)] == ["r0", "r2"]
+    assert (again.summary.skipped, again.summary.skipped_failed, again.summary.failed_total) == (1, 1, 1)
+    assert again.summary.as_dict()["failed_total"] == 1
