@@ -214,3 +214,23 @@ def private_cache(folder: Path) -> Iterator[None]:
         patch.setenv("PROMPTREC_CACHE_DIR", str(folder / "cache"))
         patch.setenv("PROMPTREC_FEEDBACK_DB", str(folder / "feedback.sqlite3"))
         yield
+
+
+@contextlib.contextmanager
+def demo_service(folder: Path, kind: str = "sqlite", **settings: Any) -> Iterator[Any]:
+    """The service over the demo catalog, in this process, on 127.0.0.1 (``kind``: its database); yields an
+    ``httpx.Client`` on its URL with ``.service`` (the RecommendationService) and ``.key`` set."""
+    import httpx
+
+    from promptrec.config import PipelineConfig
+    from promptrec.service import ServiceSettings, create_app
+
+    with private_cache(folder):
+        config = PipelineConfig.from_dict({"scenario": "movies"})
+        options = {"db": database_url(kind, folder), "catalog": "demo", "api_key": "test-key", "config": config,
+                   **settings}
+        app = create_app(ServiceSettings(**options))
+        with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+            client.service = app.state.service  # type: ignore[attr-defined]
+            client.key = options["api_key"]  # type: ignore[attr-defined]
+            yield client
