@@ -223,3 +223,42 @@ def test_a_private_service_wants_the_key_for_reads_too(tmp_path):
         assert client.get("/items/m01", headers=key(client)).status_code == 200
         assert client.get("/metrics").status_code == 401
         assert client.get("/health").status_code == 200  # load balancers ask it without a key
+
+
+def test_with_an_llm_weight_the_llm_ranks_in_a_worker_thread_and_its_answers_are_cached(tmp_path):
+    """The stub LLM holds its answer until the test has seen /health answered: the event loop stayed free."""
+    import threading
+
+    from openai_stub import Reply, StubServer
+
+    from promptrec.config import PipelineConfig
+
+    release = threading.Event()
+
+    def held(number, body):
+        release.wait(30)
+        return Reply()
+
+    with StubServer(held) as stub:
+        config = PipelineConfig.from_dict({"scenario": "movies", "retrieval": {"llm_weight": 0.5},
+                                           "backend": {"spec": "openai:stub", "base_url": stub.url, "api_key": "x"}})
+        with demo_service(tmp_path, config=config) as client:
+            answers = []
+            asking = threading.Thread(target=lambda: answers.append(
+                client.get("/users/u1/recommendations", params={"n": 5, "query": "space"})))
+            asking.start()
+            while stub.calls == 0 and asking.is_alive():
+                threading.Event().wait(0.02)
+            assert stub.calls == 1 and asking.is_alive()  # the LLM call is in flight...
+            assert client.get("/health").status_code == 200  # ...and the service still answers
+            assert client.get("/items/m01").status_code == 200
+            release.set()
+            asking.join()
+            answer = answers[0].json()
+            assert answer["llm_asked"] is True and not answer["cached"]
+            assert all(item["stages"]["llm"] is not None and item["reason"] for item in answer["items"])
+            again = client.get("/users/u1/recommendations", params={"n": 5, "query": "space"}).json()
+            assert again["cached"] is True and stub.calls == 1
+            assert [i["id"] for i in again["items"]] == [i["id"] for i in answer["items"]]
+            metrics = client.get("/metrics").text
+            assert "promptrec_llm_calls_total 1.0" in metrics and "promptrec_llm_cache_hits_total 1.0" in metrics
