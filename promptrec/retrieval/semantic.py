@@ -150,6 +150,13 @@ class SemanticRetriever(BaseRetriever):
             self._graph = HNSW.build(self._vectors)
 
     @property
+    def vectors(self) -> np.ndarray:
+        """The items' embeddings, one normalised row per catalog item (in catalog order); builds the index.
+        The pipeline's diverse cold-start fallback spreads over them."""
+        self.build()
+        return self._vectors
+
+    @property
     def uses_ann(self) -> bool:
         """Whether :meth:`retrieve` asks an HNSW graph (built) rather than scanning every vector."""
         self.build()
