@@ -112,3 +112,55 @@ def test_promptrec_csv_histories_are_split_by_timestamp(tmp_path):
     assert dataset.name == "items" and dataset.scenario == "books" and dataset.pool == ("i0", "i1", "i2", "i3", "i4")
     with pytest.raises(DataError, match="separated by a comma"):
         load_promptrec(str(tmp_path / "items.csv"))
+
+
+# ------------------------------------------------------------------ issue 26: GroupLens' own files, the tie rule
+
+_ITEM_100K = ("1|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+              "2|Misérables, Les (1995)|01-Jan-1995||http://x|0|0|0|0|0|0|0|0|1|0|0|0|0|0|1|0|0|1|0\n"
+              "3|Heat (1995)|01-Jan-1995||http://x|0|1|0|0|0|0|1|0|0|0|0|0|0|0|0|0|1|0|0\n")
+
+
+def test_ml100k_files_are_read_in_their_own_format_and_encoding(tmp_path):
+    (tmp_path / "u.item").write_bytes(_ITEM_100K.encode("latin-1"))
+    (tmp_path / "u.data").write_text("7\t1\t4\t100\n7\t3\t5\t300\n7\t2\t3\t200\n9\t2\t5\t50\n9\t3\t1\t60\n")
+    dataset = load_dataset(f"movielens:{tmp_path}")
+    assert dataset.items["2"].title == "Misérables, Les (1995)"
+    assert dataset.items["2"].attributes["genres"] == ["Drama", "Romance", "War"]
+    assert dataset.items["1"].attributes["genres"] == ["Animation", "Children's", "Comedy"]
+    seven = next(r for r in dataset.test.records if r.user_id == "7")
+    assert (seven.history, seven.truth) == (("1", "2"), "3") and dataset.pool == ("1", "2", "3")
+    assert "ML-100K layout; u.item read as ISO-8859-1" in dataset.notes["files"]
+    (tmp_path / "u.data").write_text("7\t1\t4\n")
+    with pytest.raises(DataError, match=r"u\.data:1: expected 4 fields"):
+        load_movielens(tmp_path)
+
+
+def test_ml1m_files_are_read_in_their_own_format_and_encoding(tmp_path):
+    (tmp_path / "movies.dat").write_bytes("1::Toy Story (1995)::Animation|Children's|Comedy\n"
+                                          "2::Misérables, Les (1995)::Drama\n".encode("latin-1"))
+    (tmp_path / "ratings.dat").write_text("1::2::5::978300760\n1::1::3::978300761\n2::1::4::978300000\n")
+    dataset = load_movielens(tmp_path, "ml-1m")
+    assert dataset.items["2"].title == "Misérables, Les (1995)" and dataset.items["1"].attributes["genres"][1] == "Children's"
+    one = next(r for r in dataset.test.records if r.user_id == "1")
+    assert (one.history, one.truth) == (("2",), "1")
+    (tmp_path / "ratings.dat").write_text("1::2::5::978300760\n1::9::5::978300761\n")
+    with pytest.raises(DataError, match=r"ratings\.dat:2 field 'movieId': movie 9 is not in movies\.dat"):
+        load_movielens(tmp_path)
+
+
+def test_a_folder_without_ratings_names_every_layout(tmp_path):
+    with pytest.raises(DataError, match=r"ratings\.csv \+ movies\.csv.*u\.data \+ u\.item.*ratings\.dat \+ movies\.dat"):
+        load_movielens(tmp_path)
+
+
+def test_timestamp_ties_keep_the_ratings_file_order(tmp_path):
+    """The stable tie rule: with equal timestamps the later line is the later rating, so the file decides
+    (and reordering the file's tied lines changes the split: the report names the rule)."""
+    folder = _movielens(tmp_path, "1,1,4.0,100\n1,2,4.0,100\n")
+    first = load_movielens(folder)
+    assert (first.test.records[0].history, first.test.records[0].truth) == (("1",), "2")
+    (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,4.0,100\n1,1,4.0,100\n")
+    second = load_movielens(folder)
+    assert (second.test.records[0].history, second.test.records[0].truth) == (("2",), "1")
+    assert "ties: the ratings file's order, a stable rule" in first.notes["split"]

@@ -8,8 +8,10 @@ case's :class:`Query`, which has no field for the held-out item.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from promptrec.data import Item
@@ -73,6 +75,20 @@ class EvalDataset:
     target_domain: str | None = None
     disjoint_valid_users: bool = False
     notes: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def content_key(self) -> str:
+        """A SHA-256 (16 hex digits) of what the protocol samples from: the protocol, the target catalog's
+        ids in order and every record's user and history in both splits (never a held-out item, so the
+        sample cannot depend on one). Seeds derive from it and ``--seed``, never from the dataset's name or
+        path, so the same files under another name give the same users and numbers."""
+        digest = hashlib.sha256(f"{self.protocol}\n".encode())
+        digest.update("\x1f".join(self.pool).encode("utf-8"))
+        for split in (self.test, self.valid):
+            digest.update(f"\n{split.name}\n".encode())
+            for r in split.records:
+                digest.update("\x1e".join((r.user_id, "\x1f".join(r.history))).encode("utf-8") + b"\n")
+        return digest.hexdigest()[:16]
 
     def split(self, name: str) -> Split:
         """The ``test`` or ``valid`` split."""

@@ -2,29 +2,39 @@
 input to the same builder.
 
 The protocol (:func:`build_cross_domain`): a *cold-start user* has items in both the source and the target
-domain. Their history is every source-domain item, in time order; the truth is their first target-domain
-item (earliest time, ties by item id): what they chose when they had nothing in that domain yet.
-Candidates and negatives come from the target catalog and are never one of the user's own items in either
-domain. The cold-start users' interactions never enter the training interactions (popularity,
-co-occurrence), which hold the source- and target-domain interactions of every other user. Validation users
-are cold-start users too, disjoint from the test users (both splits hold the same records).
+domain. Their truth is their first target-domain item, and their history is every source-domain item
+ordered *before* that truth: what they had when they chose in the new domain. Order is the interactions'
+order column; ties keep the files' order (the stable rule: of two rows with the same order value, the one
+read first comes first). Source items ordered after the truth never enter the history (no leak from the
+future); a user with none before it drops out, and the report counts both. Candidates and negatives come
+from the target catalog and are never one of the user's own items in either domain (later ones included).
+The cold-start users' interactions never enter the training interactions (popularity, co-occurrence),
+which hold the source- and target-domain interactions of every other user. Validation users are cold-start
+users too, disjoint from the test users.
 
-The file format (``crossdomain:PATH:SOURCE:TARGET``), either layout, ``.csv`` (also ``.csv.gz``) or
-``.jsonl``::
+The file format (``crossdomain:PATH:SOURCE:TARGET``), either layout, ``.csv`` (also ``.csv.gz``), ``.tsv``
+or ``.jsonl``::
 
     PATH/items.csv          id (or item_id), title, domain, and any other columns: attributes
-    PATH/interactions.csv   user_id, item_id, timestamp, [rating], [domain]
+    PATH/interactions.csv   user_id, item_id, ORDER, [rating], [domain], [split]
+    PATH/splits.csv         optional: user_id, split
 
     PATH/<domain>/items.csv            id, title, attributes   (the folder names the domain)
-    PATH/<domain>/interactions.csv     user_id, item_id, timestamp, [rating]
+    PATH/<domain>/interactions.csv     user_id, item_id, ORDER, [rating], [split]
 
-``timestamp`` is a number (e.g. Unix seconds) or an ISO 8601 date/time; ``rating`` is read and checked but
-every row counts as an interaction. An interaction's domain is its item's; a ``domain`` column, where
-given, must agree. Which users are cold-start users: with :func:`read_crossdomain` files, the users who
-have both domains are split by a stable hash of their id (SHA-256, independent of ``--seed``) into
-cold-start users (``COLD_START_SHARE``) and *bridge* users, whose interactions in both domains are training
-data (without bridges, co-occurrence could never link a source item to a target item). The RecSys'24 files
-name their cold-start users themselves (:func:`load_cross_domain`).
+``ORDER`` is the first of the columns ``timestamp``, ``time``, ``position``, ``seq`` that the header has:
+a number (Unix seconds, a sequence position...) or an ISO 8601 date/time. ``rating`` is read and checked
+but every row counts as an interaction. An interaction's domain is its item's; a ``domain`` column, where
+given, must agree. An item id names one item: the same id in two domains is an error that names both
+places.
+
+Which users are test and validation users: a ``split`` column (the same value on every row of a user) or
+a ``splits.csv`` file names them, ``test``, ``valid`` (or ``validation``) and ``train``; users it does not
+name are training users. Without either, the users who have both domains are split by a stable hash of
+their id (SHA-256, independent of ``--seed``) into cold-start users (``COLD_START_SHARE``), sampled into
+test and validation users by the protocol, and *bridge* users, whose interactions in both domains are
+training data (without bridges, co-occurrence could never link a source item to a target item). The
+RecSys'24 files name their cold-start users themselves (:func:`load_cross_domain`).
 
 RecSys'24 (``raw/<Source>/<source>_3_5__N.csv`` -> ``<target>_8_10.csv`` / ``_10_10.csv``): the paper's ready
 cold-start pairs, found by their identical user sets, are the cold-start users; every ``raw/*/<domain>_*.csv``
@@ -35,6 +45,7 @@ and training interactions of the loader this module replaces.
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import logging
 import re
@@ -44,7 +55,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from promptrec.data import Item, jsonl_objects, read_catalog
+from promptrec.data import Item, csv_rows, item_from_record, jsonl_objects
 from promptrec.errors import DataError
 from promptrec.evaluation.cases import EvalDataset, Split, UserRecord
 from promptrec.evaluation.files import clean_text, csv_records, number, required_text
@@ -74,12 +85,20 @@ DOMAIN_SCENARIOS: dict[str, str] = {
 COLD_START_SHARE = 0.5
 
 
+#: the columns that may give the interactions' order, the first one present is used
+ORDER_COLUMNS: tuple[str, ...] = ("timestamp", "time", "position", "seq")
+
+#: what a split column or file may say -> the split
+SPLIT_VALUES: dict[str, str] = {"test": "test", "valid": "valid", "validation": "valid", "train": "train"}
+
+
 @dataclass
 class CrossDomainData:
     """Interactions and items of several domains, in the order they were read.
 
-    ``events`` are ``(user, item, timestamp)``; ties in a user's timestamps keep this order. ``domain_of``
-    names every item's domain. ``cold_start`` (optional) names the users to evaluate.
+    ``events`` are ``(user, item, order)``; ties in a user's order values keep this (file) order.
+    ``domain_of`` names every item's domain. ``cold_start`` (optional) names the users to evaluate;
+    ``splits`` (optional) names test, validation and training users.
     """
 
     items: dict[str, Item]
@@ -88,6 +107,7 @@ class CrossDomainData:
     source: str = ""
     cold_start: frozenset[str] | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    splits: dict[str, str] = field(default_factory=dict)
 
     @property
     def domains(self) -> list[str]:
@@ -124,7 +144,15 @@ def build_cross_domain(
     if source == target:
         raise DataError("the source and the target domain must differ", path=data.source, field="domain")
     both = overlap_users(data, source, target)
-    if data.cold_start is not None:
+    named: dict[str, str] = {}
+    if data.splits:
+        named = {user: split for user, split in data.splits.items() if split in ("test", "valid")}
+        cohort = set(named) & both
+        lacking = len(named) - len(cohort)
+        how = (f"named by the split column or file: {sum(1 for u in cohort if named[u] == 'test')} test and "
+               f"{sum(1 for u in cohort if named[u] == 'valid')} validation users"
+               + (f" ({lacking} named users without items in both domains left out)" if lacking else ""))
+    elif data.cold_start is not None:
         cohort = set(data.cold_start) & both
         how = "the users the files name as cold-start users"
     else:
@@ -134,11 +162,12 @@ def build_cross_domain(
                "interactions in both domains are training data")
     if not cohort:
         raise DataError(f"no user has items in both '{source}' and '{target}'", path=data.source, field="user_id")
+    # (order value, read position): the stable order of a user's events
     history: dict[str, dict[str, tuple[float, int]]] = {user: {} for user in cohort}
-    heldout: dict[str, list[tuple[float, str]]] = {user: [] for user in cohort}
+    heldout: dict[str, list[tuple[float, int, str]]] = {user: [] for user in cohort}
     owned: dict[str, set[str]] = {user: set() for user in cohort}
     training: dict[str, dict[str, None]] = {}
-    for position, (user_id, item_id, timestamp) in enumerate(data.events):
+    for position, (user_id, item_id, order) in enumerate(data.events):
         domain = data.domain_of[item_id]
         if domain not in (source, target):
             continue
@@ -147,14 +176,36 @@ def build_cross_domain(
             continue
         owned[user_id].add(item_id)
         if domain == source:
-            history[user_id].setdefault(item_id, (timestamp, position))  # an item's first interaction counts
+            seen = history[user_id].get(item_id)
+            history[user_id][item_id] = min(seen, (order, position)) if seen else (order, position)  # its first time
         else:
-            heldout[user_id].append((timestamp, item_id))
-    records = []
+            heldout[user_id].append((order, position, item_id))
+    records: dict[str, UserRecord] = {}
+    trimmed, dropped = 0, 0
     for user_id in sorted(cohort):
-        ordered = tuple(sorted(history[user_id], key=history[user_id].__getitem__))
-        first = min(heldout[user_id])[1]
-        records.append(UserRecord(user_id, ordered, first, frozenset(owned[user_id])))
+        first_order, first_position, truth = min(heldout[user_id])
+        before = sorted((key, item_id) for item_id, key in history[user_id].items()
+                        if key < (first_order, first_position))
+        if len(before) < len(history[user_id]):
+            trimmed += 1
+        if not before:
+            dropped += 1
+            continue
+        records[user_id] = UserRecord(user_id, tuple(item_id for _, item_id in before), truth,
+                                      frozenset(owned[user_id]))
+    if not records:
+        raise DataError(f"no cold-start user has a '{source}' item ordered before their first '{target}' item",
+                        path=data.source, field="user_id")
+    if named:
+        test_records = tuple(r for u, r in records.items() if named[u] == "test")
+        valid_records = tuple(r for u, r in records.items() if named[u] == "valid")
+    else:
+        test_records = valid_records = tuple(records.values())
+    leak = (f"{trimmed} of {len(cohort)} cold-start users had {source} items ordered after their first {target} "
+            f"item; those items are not in their history (they stay excluded from negatives); {dropped} users had "
+            f"no {source} item before it and drop out, leaving {len(records)}")
+    if trimmed:
+        logger.info("%s->%s: %s", source, target, leak)
     pool = [item_id for item_id, domain in data.domain_of.items() if domain == target]
     train = tuple(tuple(items) for items in training.values())
     logger.info("%s->%s: %d cold-start users, %d training users, %d target items", source, target, len(records),
@@ -165,8 +216,8 @@ def build_cross_domain(
         scenario=scenario or DOMAIN_SCENARIOS.get(target.lower(), "products"),
         items=data.items,
         pool=tuple(pool),
-        test=Split("test", tuple(records), train),
-        valid=Split("valid", tuple(records), train),
+        test=Split("test", test_records, train),
+        valid=Split("valid", valid_records, train),
         source_domain=source,
         target_domain=target,
         disjoint_valid_users=True,
@@ -174,8 +225,10 @@ def build_cross_domain(
             "files": data.source,
             **data.notes,
             "cold-start users": f"{len(records)}: {how}",
-            "split": f"history = all of the user's {source} items (time order); truth = the user's first {target} "
-            "item (earliest time, ties by id); validation users are cold-start users disjoint from the test users",
+            "split": f"truth = the user's first {target} item; history = the user's {source} items ordered before "
+            "it (by the order column; ties: file order); validation users are cold-start users disjoint from the "
+            "test users" + ("; the split column or file names both" if named else ""),
+            "leak guard": leak,
             "negatives": f"uniform over the {target} catalog ({len(pool)} items), excluding every item the user "
             "has in either domain",
             "training": f"{source} and {target} interactions of the {len(train)} users who are not cold-start users; "
@@ -187,12 +240,12 @@ def build_cross_domain(
 # ------------------------------------------------------------------------------------ the generic format
 
 
-def _timestamp(value: Any, path: Path, line: int) -> float:
+def _order_value(value: Any, path: Path, line: int, column: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     text = str(value if value is not None else "").strip()
     if not text:
-        raise DataError("empty value", path=path, line=line, field="timestamp")
+        raise DataError("empty value", path=path, line=line, field=column)
     try:
         return float(text)
     except ValueError:
@@ -200,53 +253,106 @@ def _timestamp(value: Any, path: Path, line: int) -> float:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise DataError(f"not a number or an ISO 8601 date: {text[:40]!r}", path=path, line=line, field="timestamp") from None
+        raise DataError(f"not a number or an ISO 8601 date: {text[:40]!r}", path=path, line=line, field=column) from None
+
+
+_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".jsonl")
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    found = [folder / f"{stem}{suffix}" for suffix in (".csv", ".csv.gz", ".jsonl")]
+    found = [folder / f"{stem}{suffix}" for suffix in _SUFFIXES]
     present = [path for path in found if path.is_file()]
     if len(present) > 1:
         raise DataError(f"both {present[0].name} and {present[1].name}; keep one", path=folder)
     return present[0] if present else None
 
 
-def _records(path: Path, required: tuple[str, ...]) -> Iterable[tuple[int, Mapping[str, Any]]]:
+def _tab_hint(path: Path) -> str:
+    """A hint when a ``.csv`` file is really tab-separated (its header has tabs and no comma)."""
+    try:
+        with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.name.endswith(".gz")
+              else path.open(encoding="utf-8", errors="replace")) as handle:
+            header = handle.readline()
+    except OSError:
+        return ""
+    if "\t" in header and "," not in header:
+        return (" (this file is tab-separated: name it .tsv, or write it with commas; the header read as one "
+                "column)")
+    return ""
+
+
+def _records(path: Path, required: tuple[tuple[str, ...], ...]) -> Iterable[tuple[int, Mapping[str, Any]]]:
+    """(line, record) of a CSV, TSV or JSONL file; ``required`` lists, per needed field, its accepted names."""
     if path.name.endswith(".jsonl"):
         for line, record in jsonl_objects(path):
-            for name in required:
-                if name not in record:
-                    raise DataError("missing field", path=path, line=line, field=name)
+            for names in required:
+                if not any(name in record for name in names):
+                    raise DataError("missing field", path=path, line=line, field=names[0])
             yield line, record
-    else:
-        yield from csv_records(path, required)
+        return
+    delimiter = "\t" if ".tsv" in path.suffixes else ","
+    try:
+        yield from csv_rows(path, required, delimiter=delimiter)
+    except DataError as exc:
+        hint = _tab_hint(path) if delimiter == "," and exc.line == 1 else ""
+        if not hint:
+            raise
+        raise DataError(exc.reason + hint, path=path, line=1, field=exc.field) from None
 
 
-def _read_items(path: Path, domain: str | None, data: CrossDomainData) -> None:
-    if path.name.endswith(".csv.gz"):
-        records = list(csv_records(path, ("title",)))
-        from promptrec.data import item_from_record
-
-        catalog = [(line, item_from_record(record, path, line)) for line, record in records]
-    else:
-        catalog = [(0, item) for item in read_catalog(path).values()]
-    for line, item in catalog:
+def _read_items(path: Path, domain: str | None, data: CrossDomainData, seen_at: dict[str, str]) -> None:
+    """Items of one file into ``data``; ``seen_at`` (item id -> ``file:line``) names where an id was first read."""
+    for line, record in _records(path, (("id", "item_id"), ("title",))):
+        item = item_from_record(record, path, line)
         attributes = dict(item.attributes)
         given = str(attributes.pop("domain", "") or "").strip()
         if domain is None and not given:
-            raise DataError("missing domain (one items file for all domains needs a 'domain' column)",
-                            path=path, line=line or None, field="domain")
+            raise DataError("missing domain (one items file for all domains needs a 'domain' value on every row)",
+                            path=path, line=line, field="domain")
         if domain is not None and given and given != domain:
-            raise DataError(f"domain '{given}' in the folder of domain '{domain}'", path=path, line=line or None, field="domain")
+            raise DataError(f"domain '{given}' in the folder of domain '{domain}'", path=path, line=line, field="domain")
         if item.id in data.items:
-            raise DataError(f"item id '{item.id}' is also in domain '{data.domain_of[item.id]}'", path=path,
-                            line=line or None, field="id")
+            raise DataError(f"item id '{item.id}' (domain '{domain or given}') was already read at {seen_at[item.id]} "
+                            f"(domain '{data.domain_of[item.id]}'); an id must name one item in one domain",
+                            path=path, line=line, field="id")
+        seen_at[item.id] = f"{path.name}:{line}"
         data.items[item.id] = Item(id=item.id, title=clean_text(item.title), attributes=attributes)
         data.domain_of[item.id] = domain or given
 
 
-def _read_interactions(path: Path, domain: str | None, data: CrossDomainData) -> None:
-    for line, row in _records(path, ("user_id", "item_id", "timestamp")):
+def _order_column(path: Path, record: Mapping[str, Any]) -> str:
+    for name in ORDER_COLUMNS:
+        if name in record:
+            return name
+    raise DataError(f"no order column: give one of {', '.join(ORDER_COLUMNS)}", path=path, line=1, field="timestamp")
+
+
+def _split_of(value: Any, path: Path, line: int) -> str:
+    text = str(value if value is not None else "").strip().lower()
+    if text not in SPLIT_VALUES:
+        raise DataError(f"unknown split {text!r}; use one of {', '.join(SPLIT_VALUES)}", path=path, line=line, field="split")
+    return SPLIT_VALUES[text]
+
+
+def _set_split(data: CrossDomainData, user_id: str, split: str, path: Path, line: int) -> None:
+    known = data.splits.setdefault(user_id, split)
+    if known != split:
+        raise DataError(f"user '{user_id}' is in split '{known}' on an earlier line and '{split}' here",
+                        path=path, line=line, field="split")
+
+
+def _read_interactions(path: Path, domain: str | None, data: CrossDomainData) -> str:
+    """The interactions of one file into ``data``; returns the order column it used."""
+    column = ""
+    try:
+        rows = list(_records(path, (("user_id",), ("item_id",), ORDER_COLUMNS)))
+    except DataError as exc:
+        if exc.line == 1 and exc.field == ORDER_COLUMNS[0] and "missing" in exc.reason:
+            raise DataError(f"no order column: give one of: {', '.join(ORDER_COLUMNS)} ({exc.reason})", path=path,
+                            line=1, field=exc.field) from None
+        raise
+    for line, row in rows:
+        column = column or _order_column(path, row)
         user_id = required_text(str(row["user_id"]), path, line, "user_id")
         item_id = required_text(str(row["item_id"]), path, line, "item_id")
         if item_id not in data.domain_of:
@@ -260,7 +366,24 @@ def _read_interactions(path: Path, domain: str | None, data: CrossDomainData) ->
                             path=path, line=line, field="item_id")
         if row.get("rating") not in (None, ""):
             number(str(row["rating"]), path, line, "rating")
-        data.events.append((user_id, item_id, _timestamp(row["timestamp"], path, line)))
+        if row.get("split") not in (None, ""):
+            _set_split(data, user_id, _split_of(row["split"], path, line), path, line)
+        data.events.append((user_id, item_id, _order_value(row[column], path, line, column)))
+    return column
+
+
+def _read_splits(folder: Path, data: CrossDomainData) -> None:
+    path = _find(folder, "splits")
+    if path is None:
+        return
+    if data.splits:
+        raise DataError("the splits are named twice: a split column in the interactions and a splits file; keep one",
+                        path=path)
+    for line, row in _records(path, (("user_id",), ("split",))):
+        user_id = required_text(str(row["user_id"]), path, line, "user_id")
+        _set_split(data, user_id, _split_of(row["split"], path, line), path, line)
+    data.notes["splits"] = f"{path.name}: " + ", ".join(
+        f"{sum(1 for s in data.splits.values() if s == name)} {name}" for name in ("test", "valid", "train"))
 
 
 def read_crossdomain(path: str | Path) -> CrossDomainData:
@@ -269,27 +392,33 @@ def read_crossdomain(path: str | Path) -> CrossDomainData:
     if not folder.is_dir():
         raise DataError("folder not found (give the folder that holds items and interactions)", path=folder)
     data = CrossDomainData(items={}, domain_of={}, events=[], source=str(folder))
+    seen_at: dict[str, str] = {}
     items, interactions = _find(folder, "items"), _find(folder, "interactions")
     if items is not None or interactions is not None:
         if items is None or interactions is None:
-            raise DataError("give both items.csv (or .jsonl) and interactions.csv (or .jsonl)", path=folder)
-        _read_items(items, None, data)
-        _read_interactions(interactions, None, data)
-        data.notes["layout"] = f"{items.name} + {interactions.name}, domains from the 'domain' column"
-        return data
-    pairs = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        sub_items, sub_interactions = _find(sub, "items"), _find(sub, "interactions")
-        if sub_items is not None and sub_interactions is not None:
-            pairs.append((sub.name, sub_items, sub_interactions))
-    if len(pairs) < 2:
-        raise DataError("expected items + interactions files, or one <domain>/ folder of them per domain "
-                        f"(found {len(pairs)})", path=folder)
-    for domain, sub_items, _ in pairs:
-        _read_items(sub_items, domain, data)
-    for domain, _, sub_interactions in pairs:
-        _read_interactions(sub_interactions, domain, data)
-    data.notes["layout"] = "one folder per domain: " + ", ".join(d for d, _, _ in pairs)
+            raise DataError("give both items.csv (or .tsv, .jsonl) and interactions.csv (or .tsv, .jsonl)", path=folder)
+        _read_items(items, None, data, seen_at)
+        column = _read_interactions(interactions, None, data)
+        data.notes["layout"] = (f"{items.name} + {interactions.name}, domains from the 'domain' column, order from "
+                                f"the '{column}' column (ties: file order)")
+    else:
+        pairs = []
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            sub_items, sub_interactions = _find(sub, "items"), _find(sub, "interactions")
+            if sub_items is not None and sub_interactions is not None:
+                pairs.append((sub.name, sub_items, sub_interactions))
+        if len(pairs) < 2:
+            raise DataError("expected items + interactions files, or one <domain>/ folder of them per domain "
+                            f"(found {len(pairs)})", path=folder)
+        for domain, sub_items, _ in pairs:
+            _read_items(sub_items, domain, data, seen_at)
+        columns = [_read_interactions(sub_interactions, domain, data) for domain, _, sub_interactions in pairs]
+        data.notes["layout"] = ("one folder per domain: " + ", ".join(d for d, _, _ in pairs)
+                                + f"; order from the '{'/'.join(dict.fromkeys(columns))}' column (ties: file order)")
+    if data.splits:
+        data.notes["splits"] = "split column: " + ", ".join(
+            f"{sum(1 for s in data.splits.values() if s == name)} {name}" for name in ("test", "valid", "train"))
+    _read_splits(folder, data)
     return data
 
 

@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from promptrec.data import Item, read_catalog, read_histories
 from promptrec.errors import DataError
 from promptrec.evaluation.cases import EvalDataset, Split, UserRecord
-from promptrec.evaluation.files import clean_text, csv_records, default_data_dir, number, required_text
+from promptrec.evaluation.files import (
+    clean_text,
+    csv_records,
+    default_data_dir,
+    legacy_lines,
+    number,
+    required_text,
+)
 
 if TYPE_CHECKING:
     from promptrec.evaluation.pointwise import PointwiseDataset
@@ -76,11 +83,21 @@ def leave_last_out(sequences: Mapping[str, Sequence[str]]) -> tuple[Split, Split
     )
 
 
-def load_movielens(folder: Path, name: str = "movielens") -> EvalDataset:
-    """GroupLens ``ratings.csv`` + ``movies.csv``: every rating is an interaction, ordered by time.
+#: ML-100K's genre flags in ``u.item``, in order (``u.genre`` overrides them where present)
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+                 "War", "Western")
 
-    Ties in a user's timestamps keep the file's order. Titles keep their year; genres become an attribute.
-    """
+#: the MovieLens layouts :func:`load_movielens` reads: (ratings file, movies file, releases)
+MOVIELENS_LAYOUTS = (("ratings.csv", "movies.csv", "ml-latest, ml-latest-small, ML-20M, ML-25M, ML-32M"),
+                     ("u.data", "u.item", "ML-100K"),
+                     ("ratings.dat", "movies.dat", "ML-1M, ML-10M"))
+
+#: one rating: (user id, movie id, timestamp, line)
+_Rating = tuple[str, str, float, int]
+
+
+def _movielens_csv(folder: Path) -> tuple[dict[str, Item], list[_Rating], str]:
     items: dict[str, Item] = {}
     movies = folder / "movies.csv"
     for line, row in csv_records(movies, ("movieId", "title", "genres")):
@@ -89,14 +106,92 @@ def load_movielens(folder: Path, name: str = "movielens") -> EvalDataset:
         title = clean_text(required_text(row["title"], movies, line, "title"))
         items[movie_id] = Item(id=movie_id, title=title, attributes={"genres": genres} if genres else {})
     ratings = folder / "ratings.csv"
-    events: dict[str, list[tuple[float, int, str]]] = {}
+    rows = []
     for line, row in csv_records(ratings, ("userId", "movieId", "rating", "timestamp")):
         user_id = required_text(row["userId"], ratings, line, "userId")
         movie_id = required_text(row["movieId"], ratings, line, "movieId")
-        if movie_id not in items:
-            raise DataError(f"movie {movie_id} is not in {movies.name}", path=ratings, line=line, field="movieId")
         number(row["rating"], ratings, line, "rating")
-        events.setdefault(user_id, []).append((number(row["timestamp"], ratings, line, "timestamp"), line, movie_id))
+        rows.append((user_id, movie_id, number(row["timestamp"], ratings, line, "timestamp"), line))
+    return items, rows, "UTF-8"
+
+
+def _fields(text: str, sep: str, names: tuple[str, ...], path: Path, line: int, at_least: bool = False) -> list[str]:
+    parts = text.split(sep)
+    if len(parts) < len(names) or (not at_least and len(parts) != len(names)):
+        raise DataError(f"expected {len(names)} fields ({', '.join(names)}) separated by {sep!r}, got {len(parts)}",
+                        path=path, line=line)
+    return parts
+
+
+def _ratings_lines(path: Path, sep: str) -> list[_Rating]:
+    rows = []
+    names = ("user id", "item id", "rating", "timestamp")
+    lines, _ = legacy_lines(path)
+    for line, text in lines:
+        user, movie, rating, stamp = (p.strip() for p in _fields(text.strip(), sep, names, path, line))
+        number(rating, path, line, "rating")
+        rows.append((required_text(user, path, line, "user id"), required_text(movie, path, line, "item id"),
+                     number(stamp, path, line, "timestamp"), line))
+    return rows
+
+
+def _movielens_100k(folder: Path) -> tuple[dict[str, Item], list[_Rating], str]:
+    genres = list(ML100K_GENRES)
+    if (folder / "u.genre").is_file():
+        listed, _ = legacy_lines(folder / "u.genre")
+        genres = [name for _, name in sorted((int(i), n) for n, i in (t.split("|") for _, t in listed) if i.isdigit())]
+    movies = folder / "u.item"
+    lines, encoding = legacy_lines(movies)
+    items: dict[str, Item] = {}
+    for line, text in lines:
+        parts = _fields(text, "|", ("movie id", "title", "release date", "video release date", "IMDb URL"),
+                        movies, line, at_least=True)
+        movie_id = required_text(parts[0], movies, line, "movie id")
+        flags = parts[5:]
+        chosen = [genres[i] for i, flag in enumerate(flags) if flag.strip() == "1" and i < len(genres)]
+        chosen = [g for g in chosen if g != "unknown"]
+        title = clean_text(required_text(parts[1], movies, line, "title"))
+        items[movie_id] = Item(id=movie_id, title=title, attributes={"genres": chosen} if chosen else {})
+    return items, _ratings_lines(folder / "u.data", "\t"), encoding
+
+
+def _movielens_dat(folder: Path) -> tuple[dict[str, Item], list[_Rating], str]:
+    movies = folder / "movies.dat"
+    lines, encoding = legacy_lines(movies)
+    items: dict[str, Item] = {}
+    for line, text in lines:
+        movie_id, title, genre_text = _fields(text, "::", ("movie id", "title", "genres"), movies, line)
+        genres = [g for g in genre_text.strip().split("|") if g and g != "(no genres listed)"]
+        movie_id = required_text(movie_id, movies, line, "movie id")
+        items[movie_id] = Item(id=movie_id, title=clean_text(required_text(title, movies, line, "title")),
+                               attributes={"genres": genres} if genres else {})
+    return items, _ratings_lines(folder / "ratings.dat", "::"), encoding
+
+
+def load_movielens(folder: Path, name: str = "movielens") -> EvalDataset:
+    """A GroupLens MovieLens folder in any of its own layouts (:data:`MOVIELENS_LAYOUTS`): ``ratings.csv`` +
+    ``movies.csv``; ML-100K's ``u.data`` + ``u.item`` (+ ``u.genre``); ML-1M's ``ratings.dat`` + ``movies.dat``.
+    The old files are read as UTF-8 where valid, else as ISO-8859-1 (what GroupLens wrote them in).
+
+    Every rating is an interaction, ordered by time. The tie rule (stable): ratings with the same
+    timestamp keep the ratings file's order, so the same file always gives the same split, and a file
+    sorted differently may give another one (the report says which rule applied). Titles keep their year;
+    genres become an attribute.
+    """
+    for ratings_name, movies_name, releases in MOVIELENS_LAYOUTS:
+        if (folder / ratings_name).is_file():
+            break
+    else:
+        expected = "; ".join(f"{r} + {m} ({what})" for r, m, what in MOVIELENS_LAYOUTS)
+        raise DataError(f"no MovieLens ratings file here; expected one of: {expected}", path=folder)
+    reader = {"ratings.csv": _movielens_csv, "u.data": _movielens_100k, "ratings.dat": _movielens_dat}[ratings_name]
+    items, rows, encoding = reader(folder)
+    ratings = folder / ratings_name
+    events: dict[str, list[tuple[float, int, str]]] = {}
+    for user_id, movie_id, timestamp, line in rows:
+        if movie_id not in items:
+            raise DataError(f"movie {movie_id} is not in {movies_name}", path=ratings, line=line, field="movieId")
+        events.setdefault(user_id, []).append((timestamp, line, movie_id))
     sequences = {user: [movie for _, _, movie in sorted(rows)] for user, rows in events.items()}
     test, valid = leave_last_out(sequences)
     rated = sorted({movie for sequence in sequences.values() for movie in sequence}, key=_natural)
@@ -109,9 +204,9 @@ def load_movielens(folder: Path, name: str = "movielens") -> EvalDataset:
         test=test,
         valid=valid,
         notes={
-            "files": f"{ratings} , {movies}",
-            "split": "per user, ratings ordered by timestamp (ties: file order); test = last, validation = "
-            "second to last; every rating counts as an interaction",
+            "files": f"{ratings} , {folder / movies_name} ({releases} layout; {movies_name} read as {encoding})",
+            "split": "per user, ratings ordered by timestamp (ties: the ratings file's order, a stable rule); "
+            "test = last, validation = second to last; every rating counts as an interaction",
             "negatives": "uniform over rated movies, excluding every movie the user rated",
             "training": "all ratings except each user's held-out one(s) (popularity, co-occurrence)",
         },
@@ -180,7 +275,7 @@ def help_text() -> str:
 #: every format ``FORMAT:PATH`` may name, one entry each
 FORMATS: dict[str, Format] = {
     "movielens": Format(lambda p, n, s: load_movielens(Path(p), n), lambda p: Path(p).name,
-                        "GroupLens folder with ratings.csv and movies.csv"),
+                        "GroupLens folder: ratings.csv + movies.csv, ML-100K's u.data + u.item, or ML-1M's ratings.dat + movies.dat"),
     "llmrank": Format(lambda p, n, s: _lazy("amazon", "load_llmrank")(Path(p), n), lambda p: Path(p).name,
                       "RecBole files PREFIX.item/.test.inter/.valid.inter/.random"),
     "minionerec": Format(lambda p, n, s: _lazy("amazon", "load_minionerec")(Path(p), n), lambda p: Path(p).name,

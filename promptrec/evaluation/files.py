@@ -65,6 +65,24 @@ def tsv_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
             raise DataError(f"not valid UTF-8 ({exc.reason})", path=path) from None
 
 
+def legacy_lines(path: Path) -> tuple[list[tuple[int, str]], str]:
+    """(line number, text) for every non-blank line of an old GroupLens file (``u.item``, ``movies.dat``...),
+    and the encoding it was read in: UTF-8 where the whole file is valid UTF-8, else ISO-8859-1 (Latin-1),
+    which those files use."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror}", path=path) from None
+    try:
+        text, encoding = raw.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError:
+        text, encoding = raw.decode("latin-1"), "ISO-8859-1"
+    lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    return lines, encoding
+
+
 def number(value: str, path: Path, line: int, field: str) -> float:
     """``value`` as a float, or a :class:`DataError` at ``path:line`` naming ``field``."""
     try:

@@ -15,6 +15,7 @@ target as the one candidate, and scores it by log P("Yes") - log P("No"); the di
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -171,6 +172,15 @@ class PointwiseRun:
     protocol: dict[str, str]
 
 
+def content_key(cases: Sequence[PointwiseCase]) -> str:
+    """A SHA-256 (16 hex digits) of the records' ids, targets and labels: the sample's seed derives from it,
+    never from the dataset's name or folder."""
+    digest = hashlib.sha256()
+    for case in cases:
+        digest.update(f"{case.case_id}\x1f{case.target.id}\x1f{case.label}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def run_pointwise(
     dataset: PointwiseDataset,
     n: int | None,
@@ -182,7 +192,7 @@ def run_pointwise(
     (LLMs, shown the liked books and the target alone); AUC for each."""
     cases = sorted(dataset.test, key=lambda c: c.case_id)
     if n is not None and n < len(cases):
-        cases = random.Random(f"{seed}|users|{dataset.name}|test").sample(cases, n)
+        cases = random.Random(f"{seed}|users|{content_key(cases)}|test").sample(cases, n)
     liked: Counter[str] = Counter()
     for case in dataset.valid:
         liked.update(item.id for item in case.liked)

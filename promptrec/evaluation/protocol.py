@@ -1,10 +1,13 @@
 """Turning records into cases: a seeded user sample, the last H history items, negatives, a shuffle.
 
-Every random choice has its own generator, seeded by a string built from the run's seed and what is being
-drawn (``"0|users|movielens|test"``), so a choice never depends on how many others were made before it,
-and nothing depends on the held-out item beyond excluding it from the negatives:
+Every random choice has its own generator, seeded by a string built from the run's seed, the dataset's
+content (:attr:`~promptrec.evaluation.cases.EvalDataset.content_key`, never its name or path) and what is
+being drawn (``"0|users|<content key>|test"``), so a choice never depends on how many others were made
+before it, and nothing depends on the held-out item beyond excluding it from the negatives:
 
 * users: a seeded sample of the split's records (sorted by user id first); never filtered by their truth.
+  :func:`sample_users` draws it once per dataset and seed: every protocol of a run (20 candidates, full
+  catalog) uses the same test and validation users; :func:`users_hash` names the sample in reports.
 * negatives: ``n_candidates - 1`` items from the target catalog that are neither in the user's full
   history, nor among the user's other known items, nor the truth; drawn uniformly with a seed per user,
   or taken in order from a published fixed list (LLMRank's ``.random``), skipping the same items.
@@ -13,6 +16,7 @@ and nothing depends on the held-out item beyond excluding it from the negatives:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Sequence
@@ -39,7 +43,7 @@ class ProtocolConfig:
     """
 
     users: int | None = 200
-    valid_users: int = 50
+    valid_users: int = 200
     candidates: int = 20
     history: int = 20
     seed: int = 0
@@ -70,6 +74,22 @@ def sample_records(
     if n is None or n >= len(eligible):
         return eligible
     return _rng(seed, "users", label).sample(eligible, n)
+
+
+def sample_users(dataset: EvalDataset, config: ProtocolConfig) -> tuple[list[UserRecord], list[UserRecord]]:
+    """The test and validation records of ``dataset`` under ``config``: the one user sample every protocol
+    of a run uses. Validation users are sampled from those not in the test sample, so a validation case
+    never shares a user with a test case (needed where both splits hold the same held-out item)."""
+    key = dataset.content_key
+    test = sample_records(dataset.test.records, config.users, config.seed, f"{key}|test")
+    taken = frozenset(r.user_id for r in test)
+    valid = sample_records(dataset.valid.records, config.valid_users, config.seed, f"{key}|valid", exclude_users=taken)
+    return test, valid
+
+
+def users_hash(user_ids: Sequence[str]) -> str:
+    """A SHA-256 (12 hex digits) of a set of user ids (sorted), shown in reports beside the sample."""
+    return hashlib.sha256("\n".join(sorted(user_ids)).encode("utf-8")).hexdigest()[:12]
 
 
 def draw_negatives(record: UserRecord, pool: Sequence[str], n: int, seed: int, label: str) -> list[str]:
@@ -103,7 +123,7 @@ def draw_negatives(record: UserRecord, pool: Sequence[str], n: int, seed: int, l
 
 def make_case(record: UserRecord, dataset: EvalDataset, split: str, config: ProtocolConfig) -> Case:
     """One case: the last H history items, the truth plus negatives, shuffled with a per-case seed."""
-    label = f"{dataset.name}|{split}"
+    label = f"{dataset.content_key}|{split}"
     negatives = draw_negatives(record, dataset.pool, config.candidates - 1, config.seed, label)
     order = [record.truth, *negatives]
     case_id = f"{split}:{record.user_id}"
@@ -124,14 +144,9 @@ def make_case(record: UserRecord, dataset: EvalDataset, split: str, config: Prot
 def build_cases(dataset: EvalDataset, config: ProtocolConfig) -> tuple[list[Case], list[Case]]:
     """The test and validation cases of ``dataset`` under ``config``.
 
-    Validation users are sampled from those not in the test sample, so a validation case never shares a
-    user with a test case (needed where both splits hold the same held-out item, as in cross-domain).
+    The users are :func:`sample_users`' (the same for every protocol of a run).
     """
-    test_records = sample_records(dataset.test.records, config.users, config.seed, f"{dataset.name}|test")
-    taken = frozenset(r.user_id for r in test_records)
-    valid_records = sample_records(
-        dataset.valid.records, config.valid_users, config.seed, f"{dataset.name}|valid", exclude_users=taken
-    )
+    test_records, valid_records = sample_users(dataset, config)
     logger.info("%s: %d test and %d validation users", dataset.name, len(test_records), len(valid_records))
     test = [make_case(r, dataset, "test", config) for r in test_records]
     valid = [make_case(r, dataset, "valid", config) for r in valid_records]
