@@ -42,8 +42,13 @@ _NAMED = re.compile(r"(?P<name>\b(?:api[_-]?key|x-api-key|authorization)['\"]?\s
                     r"(?P<value>[^'\"\s,}&]{4,})", re.IGNORECASE)
 
 
+#: loggers of the HTTP clients that log request URLs (with their credentials) and options
+_CLIENT_LOGGERS = ("httpx", "httpx2", "openai", "openai._base_client", "openai._response")
+
+
 def register_secret(value: str | None) -> None:
-    """Redact ``value`` (an API key, a password) wherever promptrec writes from now on in this process."""
+    """Redact ``value`` (an API key, a password) wherever promptrec writes from now on in this process
+    (the HTTP clients' own loggers get a :class:`RedactingFilter` too)."""
     global _pattern
     if not value or not isinstance(value, str) or len(value) < _MIN_SECRET or value == MASK:
         return
@@ -52,6 +57,10 @@ def register_secret(value: str | None) -> None:
             return
         _secrets.add(value)
         _pattern = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
+    for name in _CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 def register_url(url: str | None) -> None:
