@@ -138,6 +138,8 @@ def import_results(
                 result: Ranking | PromptrecError = _finish_imported(entry, record, ranker_for)
             except PromptrecError as exc:
                 result = exc
+            except (AttributeError, TypeError, ValueError) as exc:  # a field of the wrong shape: that request fails
+                result = DataError(f"malformed Batch API result: {type(exc).__name__}: {exc}", path=results, line=line)
             drain.put(request_id, result, line=entry.line)
     return drain.summary
 

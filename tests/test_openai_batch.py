@@ -186,3 +186,69 @@ def test_cli_export_with_the_default_backend_is_a_usage_error_without_loading_a_
     refused = CliRunner().invoke(main, ["batch", str(requests), "--catalog", "demo", "--export-openai-batch",
                                         str(exported), "--backend", "openai:m", "--permutations", "3"])
     assert refused.exit_code == 2 and "one generated answer per request" in refused.output and not exported.exists()
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from promptrec.errors import PromptrecError  # noqa: E402
+
+#: (name, what replaces a good result record's fields): that request alone gets an error line naming the line
+MALFORMED_RESULTS = [
+    ("response a number", {"response": 5}),
+    ("body a list", {"response": {"status_code": 200, "body": [1, 2]}}),
+    ("choices a string", {"response": {"status_code": 200, "body": {"choices": "abc"}}}),
+    ("a choice a number", {"response": {"status_code": 200, "body": {"choices": [7]}}}),
+    ("message a list", {"response": {"status_code": 200, "body": {"choices": [{"message": [1]}]}}}),
+    ("usage a string", {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "[A]"}}],
+                                                                  "usage": "lots"}}}),
+    ("tokens text", {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "[A]"}}],
+                                                               "usage": {"prompt_tokens": "x"}}}}),
+    ("content a number", {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": 12}}]}}}),
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, demo_catalog):
+    folder = tmp_path_factory.mktemp("exported")
+    entries = read_requests(write_requests(folder / "in.jsonl", 3), demo_catalog)
+    ranker_for = rankers(get_backend("openai:stub", base_url="http://127.0.0.1:9/v1"))
+    export_requests(entries, ranker_for, folder / "batch.jsonl")
+    return entries, ranker_for, answered(folder / "batch.jsonl")
+
+
+@pytest.mark.parametrize(("name", "fields"), MALFORMED_RESULTS, ids=[case[0] for case in MALFORMED_RESULTS])
+def test_a_malformed_result_fails_that_request_only(tmp_path, exported, name, fields):
+    entries, ranker_for, records = exported
+    records = [dict(record) for record in records]
+    records[1].update(fields)
+    results = write_jsonl(tmp_path / "results.jsonl", records)
+    summary = import_results(entries, ranker_for, results, tmp_path / "out.jsonl")
+    lines = {json.loads(line)["id"]: json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()}
+    assert sorted(lines) == ["r0", "r1", "r2"] and lines["r0"]["ok"] and lines["r2"]["ok"]
+    assert not lines["r1"]["ok"] and summary.failed == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.lists(st.one_of(
+    st.recursive(st.none() | st.integers() | st.text(max_size=5) | st.sampled_from(["r0", "r1", "r2", 200]),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                     st.sampled_from(["custom_id", "response", "status_code", "body", "choices", "message", "content",
+                                      "usage", "error"]), inner, max_size=4), max_leaves=8).map(json.dumps),
+    st.sampled_from(["not json", '{"custom_id": NaN}', "[1]"])), max_size=4))
+def test_results_importer_property_only_promptrec_errors(tmp_path_factory, exported, data):
+    """Any results file: every line it answers is written (a ranking or an error line), or the import stops
+    with a PromptrecError naming the file; never another exception, never an id twice."""
+    entries, ranker_for, _ = exported
+    folder = tmp_path_factory.mktemp("prop")
+    results = folder / "results.jsonl"
+    results.write_text("\n".join(data) + "\n")
+    output = folder / "out.jsonl"
+    try:
+        import_results(entries, ranker_for, results, output)
+    except PromptrecError as error:
+        assert str(results) in str(error) or "results" in str(error)
+    ids = [json.loads(line)["id"] for line in output.read_text().splitlines()] if output.exists() else []
+    assert len(ids) == len(set(ids))
