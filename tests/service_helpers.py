@@ -206,12 +206,24 @@ class ServiceProcess:
         self.stop()
 
 
+_SESSION_CACHE: list[Path] = []
+
+
+def session_cache() -> Path:
+    """One cache folder for the service tests of this test session: the demo catalog's indexes (keyed by its
+    content) are built once, not once per test; completions the tests cache go to their own folders."""
+    if not _SESSION_CACHE:
+        _SESSION_CACHE.append(Path(tempfile.mkdtemp(prefix="promptrec-service-cache-")))
+        atexit.register(shutil.rmtree, _SESSION_CACHE[0], True)
+    return _SESSION_CACHE[0]
+
+
 @contextlib.contextmanager
 def private_cache(folder: Path) -> Iterator[None]:
-    """``PROMPTREC_CACHE_DIR`` and ``PROMPTREC_FEEDBACK_DB`` in ``folder`` while the block runs (for fixtures
-    wider than one test, which the autouse fixtures of conftest.py do not reach)."""
+    """``PROMPTREC_CACHE_DIR`` (:func:`session_cache`) and ``PROMPTREC_FEEDBACK_DB`` (in ``folder``) while the
+    block runs (for fixtures wider than one test, which the autouse fixtures of conftest.py do not reach)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PROMPTREC_CACHE_DIR", str(folder / "cache"))
+        patch.setenv("PROMPTREC_CACHE_DIR", str(session_cache()))
         patch.setenv("PROMPTREC_FEEDBACK_DB", str(folder / "feedback.sqlite3"))
         yield
 
@@ -226,7 +238,7 @@ def demo_service(folder: Path, kind: str = "sqlite", **settings: Any) -> Iterato
     from promptrec.service import ServiceSettings, create_app
 
     with private_cache(folder):
-        config = PipelineConfig.from_dict({"scenario": "movies"})
+        config = PipelineConfig.from_dict({"scenario": "movies", "cache": {"dir": str(folder / "completions")}})
         options = {"db": database_url(kind, folder), "catalog": "demo", "api_key": "test-key", "config": config,
                    **settings}
         app = create_app(ServiceSettings(**options))

@@ -241,7 +241,8 @@ def test_with_an_llm_weight_the_llm_ranks_in_a_worker_thread_and_its_answers_are
 
     with StubServer(held) as stub:
         config = PipelineConfig.from_dict({"scenario": "movies", "retrieval": {"llm_weight": 0.5},
-                                           "backend": {"spec": "openai:stub", "base_url": stub.url, "api_key": "x"}})
+                                           "backend": {"spec": "openai:stub", "base_url": stub.url, "api_key": "x"},
+                                           "cache": {"dir": str(tmp_path / "completions")}})
         with demo_service(tmp_path, config=config) as client:
             answers = []
             asking = threading.Thread(target=lambda: answers.append(

@@ -10,6 +10,8 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="needs the server extra")
 
+from service_helpers import session_cache  # noqa: E402
+
 from promptrec.config import PipelineConfig  # noqa: E402
 from promptrec.data import Item, read_catalog  # noqa: E402
 from promptrec.feedback_store import FeedbackRecord  # noqa: E402
@@ -23,7 +25,8 @@ CONFIG = PipelineConfig.from_dict({"scenario": "movies", "feedback": {"enabled":
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
+def store(tmp_path, monkeypatch) -> Store:
+    monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(session_cache()))  # the demo's indexes, built once
     store = Store(sqlalchemy_url(str(tmp_path / "engine.sqlite3")))
     store.upsert_items(list(read_catalog(demo_catalog_path()).values()))
     return store
