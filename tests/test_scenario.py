@@ -296,3 +296,30 @@ def test_a_link_inside_the_prompts_folder_is_fine(tmp_path):
     os.remove(folder / "mine" / "user.j2")
     (folder / "mine" / "user.j2").symlink_to(folder / "mine" / "shared.j2")
     assert load_scenario("mine", [folder]).name == "mine"
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from promptrec.scenario import Scenario  # noqa: E402
+
+_SNIPPETS = ["{{ answer_format }}", "{% for c in candidates %}{{ c.text }}{% endfor %}", "{{ 9**99 }}", "{{ 'a' * 10**7 }}",
+             "{% for i in range(10**6) %}{% endfor %}", "{{ lipsum(30) }}", "{% include 'p/user.j2' %}", "{{ ", "{% if %}",
+             "{{ x.__class__ }}", "{{ unknown }}", "{{ history|length }}", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+             "{{ k }}", "{% raw %}", "}}", "{{ '%9999999d'|format(1) }}", "plain text"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from(_SNIPPETS) | st.text(max_size=10), max_size=5),
+       spec=st.sampled_from(['extends = "default"', 'extends = "default"\nmax_history = -1', "extends = 5", "[[[",
+                             'extends = "nope"', 'extends = "default"\nattributes = "x"']) | st.text(max_size=20))
+def test_scenario_loader_property_only_scenario_errors(parts, spec):
+    """Any spec text and any template text: the scenario loads (and renders) or is a ScenarioError."""
+    try:
+        scenario = Scenario.from_strings("p", spec, {"user.j2": "".join(parts)})
+    except ScenarioError:
+        return
+    try:
+        scenario.render([Item(id="h", title="H")], [("A", Item(id="a", title="A"))], answer_format="[A]")
+    except ScenarioError:
+        pass
