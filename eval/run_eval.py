@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from promptrec.evaluation.cli import eval_command
+from promptrec.cli.eval import eval_command
 
 DEFAULTS = [
     "-d", "movielens", "-d", "games", "-d", "books-movies", "-d", "cds-books",

@@ -125,7 +125,7 @@ def main() -> None:
     if sys.argv[1] == "summary":
         print(summary(sys.argv[2:]))
         return
-    from promptrec.evaluation.cli import eval_command
+    from promptrec.cli.eval import eval_command
 
     preset, extra = sys.argv[1], sys.argv[2:]
     for args in PRESETS[preset]:

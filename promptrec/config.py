@@ -384,17 +384,28 @@ class PipelineConfig(_Section):
         return make_retriever(self.retrieval.retriever, catalog, interactions=interactions,
                               profile_writer=profile_writer)
 
-    def make_recommender(self, catalog: Catalog, ranker_for: RankerFor | None = None) -> Recommender:
-        """The two-stage pipeline over ``catalog``: the retriever's pool, ranked by the LLM, fused.
+    def make_recommender(self, catalog: Catalog, ranker_for: RankerFor | None = None, *,
+                         interactions: Interactions | None = None) -> Recommender:
+        """The pipeline over ``catalog``: the retriever's pool, the feedback stage (the store of the feedback
+        section, in every scenario), the LLM ranking it, and the fusion. ``interactions`` replace the retrieval
+        section's file (an evaluation's training split).
 
-        With ``llm_weight = 0`` no model is loaded."""
-        from promptrec.pipeline import Recommender
+        At ``llm_weight = 0`` (also the bundled model's measured default) no model is loaded."""
+        from promptrec.feedback_store import FeedbackStore
+        from promptrec.pipeline import EMBEDDED_LLM_WEIGHT, Recommender
+        from promptrec.retrieval import read_interactions
 
         rankers = ranker_for or self.rankers()
-        retriever = self.make_retriever(catalog, lambda: rankers(None))
         weight = self.retrieval.llm_weight
+        if weight is None and self.backend.spec.strip() == DEFAULT_BACKEND:  # the bundled model: measured at 0
+            weight = EMBEDDED_LLM_WEIGHT
+        if interactions is None and self.retrieval.interactions:
+            interactions = read_interactions(self.retrieval.interactions, catalog, self.data.columns())
+        retriever = self.make_retriever(catalog, lambda: rankers(None), interactions)
+        store = FeedbackStore(self.feedback.db) if self.feedback.enabled else None
         return Recommender(retriever, rankers(None) if weight != 0 else None, llm_weight=weight,
-                           pool=self.retrieval.pool, fusion=self.retrieval.fusion)
+                           pool=self.retrieval.pool, fusion=self.retrieval.fusion, feedback_store=store,
+                           rejected=self.feedback.rejected, interactions=interactions)
 
 
 #: command-line flag -> backend option, for the flags every command that builds a backend has

@@ -60,6 +60,9 @@ class RankedItem(BaseModel):
     (the retriever's, its own scale) and ``retrieval_rank`` (1-based, in the retrieved pool), ``llm_score``
     (the ranker's score as above; ``None`` when the LLM was not asked) and ``fused_score`` (what the order
     comes from); ``score`` is then the fused score. Outside the pipeline these fields are ``None``.
+    ``feedback_score`` is what the user's feedback added to the retrieval score (liked items' neighbours up,
+    rejected items' neighbours and items shown without a reaction down; ``None`` without feedback), and
+    ``reason`` a short line saying why the item is recommended (:mod:`promptrec.reasons`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -72,6 +75,8 @@ class RankedItem(BaseModel):
     retrieval_rank: int | None = None
     llm_score: float | None = None
     fused_score: float | None = None
+    feedback_score: float | None = None
+    reason: str = ""
 
 
 class Ranking(BaseModel):
@@ -81,6 +86,9 @@ class Ranking(BaseModel):
     ``profile`` (the interest profile the query was made from, if any), ``pool`` (how many items were
     retrieved and ranked), ``llm_weight`` (the weight on the LLM's score in the fusion; 0 = the retriever's
     order) and ``fusion`` (``wsum`` or ``rrf``). Outside the pipeline these are ``None``.
+    ``fallback`` names the cold-start strategy used when the user had no usable history
+    (:mod:`promptrec.coldstart`), ``query`` the free-text interests given, and ``feedback`` what the feedback
+    stage did (``liked``, ``rejected``, ``rejected_mode``, ``skipped_unknown``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -108,6 +116,9 @@ class Ranking(BaseModel):
     pool: int | None = None
     llm_weight: float | None = None
     fusion: str | None = None
+    fallback: str | None = None
+    query: str | None = None
+    feedback: dict[str, Any] | None = None
 
     def ids(self, k: int | None = None) -> list[str]:
         """The item ids, best first; the top ``k`` only when ``k`` is given."""

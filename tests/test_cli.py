@@ -1,6 +1,5 @@
-import json
+"""The command group: every command answers --help, and is registered once."""
 
-import pytest
 from click.testing import CliRunner
 
 from promptrec.cli import main
@@ -17,89 +16,5 @@ def test_help_everywhere():
     assert "--backend" in run("rank", "--help").output
 
 
-def test_scenarios_list_and_show(tmp_path):
-    result = run("scenarios", "list")
-    assert result.exit_code == 0
-    assert {line.split()[0] for line in result.output.splitlines()} >= {"default", "movies", "games", "books", "products", "music", "news"}
-    result = run("scenarios", "show", "books", "--strategy", "recency")
-    assert result.exit_code == 0
-    assert '"item_noun": "book"' in result.output and "--- user ---" in result.output and "most recently" in result.output
-    result = run("scenarios", "show", "podcasts")
-    assert result.exit_code == 1 and "unknown scenario 'podcasts'" in result.output and "movies" in result.output
-
-
-@pytest.mark.parametrize(
-    "args, words",
-    [
-        (["--catalog", "demo", "--history", "m01,zz"], "not in the catalog"),
-        (["--history", "m01"], "add --catalog"),
-        (["--catalog", "demo", "--history", "m01", "--scenario", "nope"], "available scenarios"),
-        (["--catalog", "demo", "--history", "m01", "--backend", "magic"], "known kinds: llamacpp, openai"),
-        (["--catalog", "missing.jsonl", "--history", "m01"], "missing.jsonl: file not found"),
-        (["--catalog", "demo", "--user-file", "u.jsonl"], "--user-file needs --user"),
-        (["--catalog", "demo", "--history", "m01", "--backend", "llamacpp:/nonexistent/model.gguf"], "model file not found"),
-    ],
-)
-def test_rank_errors_are_clear(args, words):
-    result = run("rank", *args)
-    assert result.exit_code != 0
-    assert words in result.output
-
-
-@pytest.mark.model
-def test_rank_from_files(tmp_path):
-    (tmp_path / "items.csv").write_text("id,title,author\nb1,Dune,Frank Herbert\nb2,Emma,Jane Austen\nb3,Neuromancer,William Gibson\n")
-    (tmp_path / "users.jsonl").write_text('{"user_id": "u7", "history": ["b1"]}\n')
-    result = run(
-        "rank", "--catalog", str(tmp_path / "items.csv"), "--user-file", str(tmp_path / "users.jsonl"),
-        "--user", "u7", "--scenario", "books", "--json", "--show-prompt", "--llm-weight", "1",
-    )
-    assert result.exit_code == 0, result.output
-    ranking = json.loads(result.stdout)
-    assert sorted(r["item"]["id"] for r in ranking["items"]) == ["b2", "b3"]
-    assert ranking["scenario"] == "books" and ranking["user_id"] == "u7"
-    assert '"Dune" (Frank Herbert)' in ranking["prompt"][1]["content"]
-    assert "--- answer ---" in result.stderr
-
-
-def test_rank_demo_table_the_readme_main_job():
-    """The README's main job: the embedded default's measured weight is 0, so the retriever's order, no model."""
-    result = run("rank", "--catalog", "demo", "--history", "m01,m03,m04", "-k", "5")
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["rank", "label", "id", "title"]
-    assert [line.split()[0] for line in lines[1:6]] == ["1", "2", "3", "4", "5"]
-    assert "Aliens" in result.stdout and "Terminator 2" in result.stdout  # science fiction for a sci-fi fan
-    assert "LLM weight 0.0" in result.stderr and "the LLM was not asked" in result.stderr
-
-
-@pytest.mark.model
-def test_rank_demo_table_on_the_embedded_model():
-    result = run("rank", "--catalog", "demo", "--history", "m01,m03,m04", "-k", "5", "--llm-weight", "0.5", "--scores")
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["rank", "label", "id", "retrieval", "llm", "fused", "title"]
-    assert [line.split()[0] for line in lines[1:6]] == ["1", "2", "3", "4", "5"]
-    assert "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf | scenario movies" in result.stderr
-
-
-@pytest.mark.model
-def test_rank_free_text_history_json():
-    result = run("rank", "--catalog", "demo", "--history-title", "the matrix", "--history-title", "Solaris", "--json",
-                 "--llm-weight", "0.3")
-    assert result.exit_code == 0, result.output
-    ranking = json.loads(result.stdout)
-    # the pipeline's pool of 20 from the 23 catalog items left once The Matrix is removed (Solaris is not in it)
-    assert len(ranking["items"]) == 20 and "m01" not in [r["item"]["id"] for r in ranking["items"]]
-    assert ranking["retriever"] == "semantic" and ranking["pool"] == 20
-    assert ranking["history_used"] == 2 and '"Solaris"' in ranking["prompt"][1]["content"]
-
-
-@pytest.mark.server
-def test_rank_against_the_server(llama_server, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    result = run("rank", "--catalog", "demo", "--history", "m02,m05", "--candidates", "m12,m17,m23,m06",
-                 "--backend", "openai:smollm2", "--base-url", llama_server, "--json")
-    assert result.exit_code == 0, result.output
-    ranking = json.loads(result.stdout)
-    assert sorted(r["item"]["id"] for r in ranking["items"]) == ["m06", "m12", "m17", "m23"]
+def test_every_command_is_registered():
+    assert {"rank", "batch", "scenarios", "config", "backends", "cache", "serve", "feedback", "eval"} <= set(main.commands)

@@ -168,7 +168,7 @@ def test_an_evaluation_embeds_its_configuration_and_repeats_from_it(tmp_path, mo
     from conftest import TINYLENS
 
     from promptrec.backends import BaseBackend, Completion
-    from promptrec.evaluation.cli import eval_command
+    from promptrec.cli.eval import eval_command
 
     class Reversing(BaseBackend):
         def __init__(self, model=None):

@@ -1,5 +1,5 @@
 """Feedback as in-context examples: selection (recent, similar, token budget), rendering into prompts, demotion,
-the cache key. The store is tested in test_feedback_store.py, the CLI in test_feedback_cli.py."""
+the cache key. The store is tested in test_feedback_store.py, the CLI in test_cli_feedback.py."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def test_wal_mode_and_not_a_database(tmp_path, store):
 
 
 def test_written_by_one_process_read_by_another(store):
-    cli = "from promptrec.feedback_cli import feedback_group; feedback_group()"
+    cli = "from promptrec.cli.feedback import feedback_group; feedback_group()"
     python(cli, "add", "--db", str(store.path), "--user", "u1", "--scenario", "movies", "--item", "m03",
            "--title", "Alien", "--label", "liked", "--shown", "m03,m12", "--comment", "scary")
     (record,) = store.list("u1")

@@ -19,7 +19,7 @@ PENDING: dict[str, str] = {}
 
 def modules() -> list[str]:
     """Every module of the package except __init__.py files (a package's own tests are optional)."""
-    return sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py")
+    return sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
 
 
 def mirror(module: str) -> Path:

@@ -203,3 +203,120 @@ def test_the_demo_through_the_pipeline_on_the_embedded_model(demo_catalog, llama
     assert ranking.llm_weight == 0.3 and ranking.report.valid > 0
     assert all("Sci-Fi" in r.item.attributes["genres"] for r in ranking), [r.item.title for r in ranking]
     assert all(r.llm_score is not None for r in ranking)
+
+
+# ------------------------------------------------------------------------------------------ the feedback stage
+
+def _record(item: Item, label: str, at: float, user: str = "u9", **extra):
+    from promptrec.feedback_store import FeedbackRecord
+
+    return FeedbackRecord(user_id=user, scenario="movies", item_id=item.id, item_title=item.title, label=label,
+                          timestamp=at, **extra)
+
+
+@pytest.fixture()
+def demo_semantic(demo_catalog, tmp_path):
+    from promptrec.retrieval import IndexCache
+
+    return SemanticRetriever(demo_catalog, cache=IndexCache(tmp_path / "semantic"))
+
+
+SCIFI = ("m01", "m03", "m04")  # The Matrix, Alien, Blade Runner
+ANIMATED = {"m02", "m05", "m08", "m12", "m17", "m23"}
+
+
+@pytest.mark.parametrize("mode", ["demote", "remove"])
+def test_a_disliked_item_leaves_the_top_at_weight_zero(demo_catalog, demo_semantic, mode):
+    history = [demo_catalog[i] for i in SCIFI]
+    plain = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5)
+    first = plain.items[0].item
+    disliked = [_record(first, "disliked", 1.0)]
+    ranking = Recommender(demo_semantic, llm_weight=0.0, rejected=mode).recommend(history, 5, feedback=disliked)
+    assert first.id not in ranking.ids()
+    everything = Recommender(demo_semantic, llm_weight=0.0, rejected=mode, pool=30).recommend(history, None,
+                                                                                           feedback=disliked)
+    if mode == "remove":
+        assert first.id not in everything.ids()
+    else:  # below every item not rejected
+        assert everything.ids()[-1] == first.id
+    assert ranking.feedback == {"liked": [], "rejected": [first.id], "rejected_mode": mode, "shown_decayed": 0,
+                                "skipped_unknown": []}
+
+
+def test_a_liked_item_pulls_its_neighbours_in_and_is_not_recommended_back(demo_catalog, demo_semantic):
+    history = [demo_catalog[i] for i in SCIFI]
+    plain = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5)
+    liked = [_record(demo_catalog["m02"], "liked", 1.0)]  # Toy Story
+    ranking = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5, feedback=liked)
+    assert ranking.ids() != plain.ids() and "m02" not in ranking.ids()
+    assert ANIMATED & set(ranking.ids())
+    assert all(r.feedback_score is not None for r in ranking.items)
+    assert any("because you liked Toy Story" in r.reason for r in ranking.items)
+
+
+def test_without_feedback_or_query_the_pool_is_exactly_the_retrievers(demo_catalog, demo_semantic):
+    history = [demo_catalog[i] for i in SCIFI]
+    ranking = Recommender(demo_semantic, llm_weight=0.0, pool=20).recommend(history, None)
+    assert ranking.ids() == demo_semantic.retrieve(history, 20).ids()
+    assert ranking.feedback is None and ranking.fallback is None
+    assert all(r.feedback_score is None and r.reason for r in ranking.items)
+
+
+def test_the_latest_reaction_wins_and_skips_and_showings_count(demo_catalog, demo_semantic):
+    history = [demo_catalog[i] for i in SCIFI]
+    first = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5).items[0].item
+    records = [_record(first, "disliked", 1.0), _record(first, "liked", 2.0)]
+    ranking = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5, feedback=records)
+    assert ranking.feedback["rejected"] == [] and ranking.feedback["liked"] == [first.id]
+    skipped = [_record(first, "skipped", 3.0)]
+    assert first.id not in Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5, feedback=skipped).ids()
+
+
+def test_feedback_on_items_outside_the_catalog_is_skipped_and_said(demo_catalog, demo_semantic):
+    history = [demo_catalog[i] for i in SCIFI]
+    gone = [_record(Item(id="zz9", title="Gone"), "liked", 1.0)]
+    ranking = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5, feedback=gone)
+    assert ranking.feedback["skipped_unknown"] == ["zz9"]
+    assert ranking.ids() == Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5).ids()
+
+
+def test_a_stored_users_feedback_is_read_in_every_scenario(demo_catalog, demo_semantic, tmp_path):
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    history = [demo_catalog[i] for i in SCIFI]
+    first = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5).items[0].item
+    store.add("u9", "books", first, "disliked")
+    recommender = Recommender(demo_semantic, llm_weight=0.0, feedback_store=store)
+    assert first.id not in recommender.recommend(history, 5, user_id="u9").ids()
+    assert first.id in recommender.recommend(history, 5, user_id="u10").ids()
+
+
+def test_cold_start_falls_back_by_name_never_to_arbitrary_rows(demo_catalog, demo_semantic):
+    diverse = Recommender(demo_semantic, llm_weight=0.0).recommend([], 5)
+    assert diverse.fallback == "diverse" and len(diverse) == 5
+    assert diverse.ids() != list(demo_catalog)[:5]
+    assert len({g for r in diverse.items for g in r.item.attributes.get("genres", [])}) >= 6
+    interactions = Interactions.from_sequences(demo_catalog, {"a": ["m05", "m01"], "b": ["m05"], "c": ["m09"]})
+    popular = Recommender(demo_semantic, llm_weight=0.0, interactions=interactions).recommend([], 3)
+    assert popular.fallback == "popularity" and popular.ids()[0] == "m05"
+    assert popular.items[0].reason == "popular with everyone"
+    everything_rejected = [_record(demo_catalog[i], "disliked", 1.0) for i in SCIFI]
+    history = [demo_catalog[i] for i in SCIFI]
+    again = Recommender(demo_semantic, llm_weight=0.0).recommend(history, 5, feedback=everything_rejected)
+    assert again.fallback == "diverse"
+
+
+def test_a_query_is_the_users_interests_in_their_own_words(demo_catalog, demo_semantic):
+    ranking = Recommender(demo_semantic, llm_weight=0.0).recommend([], 3, query="animated family film")
+    assert ranking.fallback is None and ranking.query == "animated family film"
+    assert len(ANIMATED & set(ranking.ids())) >= 2
+    assert all("matches" in r.reason for r in ranking.items)
+    mixed = Recommender(demo_semantic, llm_weight=0.0).recommend([demo_catalog["m01"]], 5, query="animated family film")
+    assert ANIMATED & set(mixed.ids())
+
+
+def test_similar_items_come_with_reasons(demo_catalog, demo_semantic):
+    ranking = Recommender(demo_semantic, llm_weight=0.0).similar("m03", 3)
+    assert "m03" not in ranking.ids() and len(ranking) == 3
+    assert all(r.reason.startswith("like Alien") for r in ranking.items)
+    with pytest.raises(DataError, match="not in the catalog"):
+        Recommender(demo_semantic, llm_weight=0.0).similar("nope")

@@ -9,7 +9,7 @@ pytest.importorskip("ir_measures", reason="the evaluation tests need: pip instal
 from click.testing import CliRunner  # noqa: E402
 from conftest import DATASETS, TINYCROSS, TINYLENS, needs_datasets  # noqa: E402
 
-from promptrec.evaluation.cli import eval_command  # noqa: E402
+from promptrec.cli.eval import eval_command  # noqa: E402
 
 
 @needs_datasets
@@ -57,16 +57,6 @@ def test_eval_command_on_the_bundled_model(tmp_path):
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     scores = [row["score"] for row in rows if row.get("method") == name]
     assert len(scores) == 4 and len(set(scores)) > 1  # one log-odds per record, not a constant
-
-
-def test_the_command_module_imports_nothing_heavy():
-    import subprocess
-    import sys
-
-    code = ("import sys, promptrec.evaluation.cli, promptrec.evaluation; "
-            "print(sorted(m for m in ('ir_measures', 'bm25s', 'matplotlib', 'llama_cpp') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
 
 
 @needs_datasets

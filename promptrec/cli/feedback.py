@@ -1,17 +1,19 @@
 """``promptrec feedback``: add, list, export, import and clear the feedback users gave.
 
 A thin shell over :class:`promptrec.feedback_store.FeedbackStore`; registered in :mod:`promptrec.cli`,
-and runnable alone as ``python -m promptrec.feedback_cli``.
+and runnable alone as ``python -m promptrec.cli.feedback``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 
+from promptrec.data import Item
 from promptrec.errors import PromptrecError
 from promptrec.feedback_store import LABELS, FeedbackRecord, FeedbackStore
 
@@ -40,7 +42,8 @@ def _ids(values: tuple[str, ...]) -> list[str]:
 
 @click.group("feedback")
 def feedback_group() -> None:
-    """Record what users thought of recommendations; it becomes in-context examples in their next prompts.
+    """Record what users thought of recommendations: it shapes their next recommendations ('rank --user ID'
+    reads it in every scenario) and becomes in-context examples in their next prompts.
 
     \b
     Examples:
@@ -56,10 +59,11 @@ def feedback_group() -> None:
 
 @feedback_group.command("add")
 @click.option("--user", "user_id", required=True, help="User id.")
-@click.option("--scenario", default="default", show_default=True, help="Scenario the feedback belongs to.")
 @click.option("--item", "item_id", required=True, help="Id of the item acted on.")
-@click.option("--title", required=True, help="Its title (shown in prompts, so no catalog is needed).")
 @click.option("--label", type=click.Choice(LABELS), required=True, help="What the user did.")
+@click.option("--catalog", metavar="FILE|demo", help="The catalog the item is in: its title comes from there, and the scenario defaults to the one 'promptrec rank' uses for it.")
+@click.option("--scenario", help="Scenario of the in-context examples [default: movies with --catalog demo, else default]. The ranking signal applies in every scenario.")
+@click.option("--title", help="The item's title (shown in prompts) [default: from --catalog; needed without it].")
 @click.option("--rating", type=click.FloatRange(0, 5), help="Rating on a 1-5 scale (with --label rating).")
 @click.option("--shown", multiple=True, metavar="IDS", help="Ids of the items shown with it, comma-separated or repeated.")
 @click.option("--comment", help="Free-text comment.")
@@ -67,32 +71,55 @@ def feedback_group() -> None:
 @_db_option
 def add(
     user_id: str,
-    scenario: str,
     item_id: str,
-    title: str,
     label: str,
+    catalog: str | None,
+    scenario: str | None,
+    title: str | None,
     rating: float | None,
     shown: tuple[str, ...],
     comment: str | None,
     timestamp: float | None,
     db: str | None,
 ) -> None:
-    """Add one feedback record.
+    """Add one feedback record. The next 'promptrec rank --user ID' reads it: liked items join the user's
+    history, disliked ones are demoted (or removed with --rejected remove).
 
     \b
     Examples:
+      promptrec feedback add --user u1 --item m11 --label disliked --catalog demo
       promptrec feedback add --user u1 --scenario movies --item m03 --title Alien --label liked
       promptrec feedback add --user u1 --scenario books --item b7 --title Dune --label rating --rating 5
     """
+    for name, value in (("--timestamp", timestamp), ("--rating", rating)):
+        if value is not None and not math.isfinite(value):
+            raise click.BadParameter(f"{value} is not a finite number", param_hint=f"'{name}'")
+    item: Item | str = item_id
+    if catalog is not None:
+        from promptrec.cli.common import load_catalog
+
+        try:
+            items = load_catalog(catalog)
+        except PromptrecError as exc:
+            raise click.ClickException(str(exc)) from None
+        assert items is not None
+        if item_id not in items:
+            raise click.BadParameter(f"item '{item_id}' is not in the catalog {catalog} ({len(items)} items)",
+                                     param_hint="'--item'")
+        item = items[item_id]
+    elif title is None:
+        raise click.UsageError("give the item's --title, or --catalog FILE to take it from")
+    scenario = scenario or ("movies" if catalog == "demo" else "default")
     store = _store(db)
     try:
         record = store.add(
-            user_id, scenario, item_id, label,  # type: ignore[arg-type]
+            user_id, scenario, item, label,  # type: ignore[arg-type]
             title=title, shown=_ids(shown), rating=rating, comment=comment, timestamp=timestamp,
         )
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"added {record.label} on {record.item_id} for {record.user_id} ({record.scenario}) to {store.path}")
+    click.echo(f"added {record.label} on {record.item_id} ({record.item_title}) for {record.user_id} "
+               f"({record.scenario}) to {store.path}")
 
 
 def _when(timestamp: float) -> str:

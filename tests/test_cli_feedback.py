@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
+from promptrec.cli.feedback import feedback_group
 from promptrec.feedback import FeedbackStore
-from promptrec.feedback_cli import feedback_group
 
 
 def cli(*args: str, input: str | None = None):
@@ -56,7 +56,7 @@ def test_promptrec_feedback_is_the_same_group_and_defaults_to_the_environments_d
     result = CliRunner().invoke(main, ["feedback", "add", "--user", "u7", "--scenario", "books", "--item", "b1",
                                        "--title", "Dune", "--label", "rating", "--rating", "5", "--timestamp", "0"])
     assert result.exit_code == 0, result.output
-    assert f"added rating on b1 for u7 (books) to {db}" in result.output
+    assert f"added rating on b1 (Dune) for u7 (books) to {db}" in result.output
     (record,) = FeedbackStore(db).list("u7")
     assert (record.scenario, record.item_title, record.rating, record.timestamp) == ("books", "Dune", 5.0, 0.0)
     listed = CliRunner().invoke(main, ["feedback", "list"])
