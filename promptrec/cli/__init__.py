@@ -28,7 +28,7 @@ from promptrec.cli.eval import eval_command
 from promptrec.cli.feedback import feedback_group
 from promptrec.cli.rank import rank
 from promptrec.cli.scenarios import scenarios
-from promptrec.cli.serve import serve
+from promptrec.cli.serve import serve, serve_model
 from promptrec.errors import PromptrecError
 
 
@@ -93,7 +93,7 @@ def main(verbose: int) -> None:
 
 
 
-for command in (rank, scenarios, batch, config_group, backends_command, cache, serve, feedback_group):
+for command in (rank, scenarios, batch, config_group, backends_command, cache, serve, serve_model, feedback_group):
     main.add_command(command)
 main.add_command(eval_command, "eval")
 

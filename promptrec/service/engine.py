@@ -30,6 +30,7 @@ from typing import Any
 
 from promptrec.config import PipelineConfig
 from promptrec.data import Catalog, Item, UserHistory
+from promptrec.errors import PromptrecError
 from promptrec.feedback_store import FeedbackRecord
 from promptrec.pipeline import Recommender
 from promptrec.ranking import Ranking
@@ -314,7 +315,7 @@ class PipelineEngine:
             self._on_ranking(ranking)
 
 
-class EmptyCatalogError(LookupError):
+class EmptyCatalogError(PromptrecError):
     """The database has no item to recommend."""
 
 
