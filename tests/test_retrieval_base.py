@@ -185,3 +185,85 @@ def test_an_entry_without_checksums_is_rebuilt(tmp_path):
         meta.write_text(json.dumps(data))
     assert not BM25Retriever(catalog, cache=cache).build().index_loaded_from_cache
     assert BM25Retriever(catalog, cache=cache).build().index_loaded_from_cache
+
+
+# ------------------------------------------------------------------------------------- incremental updates
+
+
+def _final(items, changed):
+    by_id = {item.id: item for item in changed}
+    return [by_id.get(item.id, item) for item in items]
+
+
+def test_adding_1000_items_to_a_100k_index_equals_a_full_rebuild():
+    from retrieval_helpers import HashEmbedder, synthetic_items
+
+    from promptrec.retrieval import PopularityRetriever
+
+    items = synthetic_items(101_000)
+    start, new = Catalog(items[:100_000]), items[100_000:]
+    changed = [Item(id=items[i].id, title="Silent Storm Dragon", attributes={"genres": ["Horror"]}) for i in (3, 999)]
+    rng = np.random.default_rng(1)
+    sequences = {f"u{u}": [items[i].id for i in rng.integers(0, 100_000, 12)] for u in range(3000)}
+    later = {"u7": [new[0].id, new[1].id, items[5].id], "u9999": [new[2].id, items[5].id, "not-an-item"]}
+    embedder = HashEmbedder()
+
+    def made(catalog, interactions):
+        return [BM25Retriever(catalog, cache=False), PopularityRetriever(catalog, interactions, cache=False),
+                CooccurrenceRetriever(catalog, interactions, cache=False),
+                SemanticRetriever(catalog, embedder=embedder, ann="exact", cache=False)]
+
+    updated = made(start, Interactions.from_sequences(start, sequences))
+    for retriever in updated:
+        retriever.build()
+        retriever.add_items(new + changed)
+        for user, ids in later.items():
+            retriever.add_interactions(user, ids)
+    final = Catalog(_final(items, changed))
+    merged = dict(sequences)
+    for user, ids in later.items():
+        merged[user] = merged.get(user, []) + [i for i in ids if i in final]
+    rebuilt = made(final, Interactions.from_sequences(final, merged))
+    users = [[final[i] for i in sequences[f"u{u}"]] for u in (1, 2, 3)] + [[final[i] for i in merged["u7"]],
+                                                                        [new[5], final[items[3].id]]]
+    for a, b in zip(updated, rebuilt):
+        assert list(a.catalog) == list(final)
+        for user in users:
+            np.testing.assert_allclose(a.scores(user), b.scores(user), rtol=1e-6, atol=1e-6, err_msg=a.name)
+            assert a.retrieve(user, 20).ids() == b.retrieve(user, 20).ids(), a.name
+
+
+def test_adding_items_to_an_hnsw_index_keeps_recall_above_095():
+    from retrieval_helpers import HashEmbedder, synthetic_items
+
+    items = synthetic_items(31_000, seed=3)
+    retriever = SemanticRetriever(Catalog(items[:30_000]), embedder=HashEmbedder(), cache=False)
+    assert retriever.uses_ann  # 30k items: past the threshold
+    retriever.add_items(items[30_000:])
+    exact = SemanticRetriever(Catalog(items), embedder=HashEmbedder(), ann="exact", cache=False)
+    rng = np.random.default_rng(4)
+    overlap = []
+    for _ in range(10):
+        user = [items[i] for i in rng.integers(0, 31_000, 5)]
+        got, want = retriever.retrieve(user, 100), exact.retrieve(user, 100)
+        assert got.info == {"search": "hnsw"}
+        overlap.append(len(set(got.ids()) & set(want.ids())) / 100)
+    assert np.mean(overlap) >= 0.95, overlap
+
+
+def test_add_items_upserts_by_id_and_saves_under_the_new_catalog(tmp_path):
+    catalog = _catalog(["Alien", "Heat", "Up"])
+    cache = IndexCache(tmp_path)
+    retriever = BM25Retriever(catalog, cache=cache)
+    retriever.add_items([])  # nothing to do
+    assert retriever.catalog is catalog
+    retriever.add_items([Item(id="i1", title="Heat Wave"), Item(id="i9", title="Alien Nation"),
+                         Item(id="i9", title="Alien Nation 2")])
+    assert [(i, retriever.catalog[i].title) for i in retriever.catalog] == [
+        ("i0", "Alien"), ("i1", "Heat Wave"), ("i2", "Up"), ("i9", "Alien Nation 2")]
+    retriever.save_index()
+    loaded = BM25Retriever(retriever.catalog, cache=cache).build()
+    assert loaded.index_loaded_from_cache
+    assert np.array_equal(loaded.text_scores("alien heat"), retriever.text_scores("alien heat"))
+    with pytest.raises(DataError, match="Item objects"):
+        retriever.add_items([{"id": "x", "title": "X"}])  # type: ignore[list-item]

@@ -71,6 +71,7 @@ class BM25Retriever(BaseRetriever):
         self._indptr = np.zeros(1, dtype=np.int64)
         self._stop = _stopwords()
         self._vocab_all: dict[str, int] = {"": 0}
+        self._csr: Any = None
         self._p_term = self._p_doc = np.zeros(0, dtype=np.int64)
         self._p_tf = np.zeros(0, dtype=np.float32)
         self._doclen = np.zeros(0, dtype=np.int64)
@@ -118,6 +119,7 @@ class BM25Retriever(BaseRetriever):
         self._indices = self._p_doc.astype(np.int32)
         self._indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self._vocab = {word: index for word, index in self._vocab_all.items() if word}
+        self._csr = None
 
     def _build(self) -> dict[str, np.ndarray]:
         self._vocab_all = {"": 0}  # bm25s' empty token: keeps a document with no words indexable
@@ -150,6 +152,7 @@ class BM25Retriever(BaseRetriever):
         self._doclen = np.asarray(arrays["doclen"], dtype=np.int64)
         self._p_doc = self._indices.astype(np.int64)
         self._p_term = np.repeat(np.arange(len(self._indptr) - 1, dtype=np.int64), np.diff(self._indptr))
+        self._csr = None
 
     def _update_items(self, changed: np.ndarray, start: int) -> None:
         """Only the changed and new items are tokenised; their postings replace the old ones, and every
@@ -175,11 +178,18 @@ class BM25Retriever(BaseRetriever):
             return np.zeros(n_items, dtype=np.float32)
         terms = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         weights = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        starts, ends = self._indptr[terms], self._indptr[terms + 1]
-        lengths = ends - starts
-        docs = np.concatenate([self._indices[s:e] for s, e in zip(starts, ends)])
-        values = np.concatenate([self._data[s:e] for s, e in zip(starts, ends)]) * np.repeat(weights, lengths)
-        return np.bincount(docs, weights=values, minlength=n_items).astype(np.float32)
+        # the query terms' rows of the terms x items weight matrix, summed with their counts as weights (scipy's
+        # sparse product: one pass over those postings in C, about 2x numpy's concatenate + bincount)
+        return np.asarray(self._matrix()[terms].T @ weights, dtype=np.float32).ravel()
+
+    def _matrix(self) -> Any:
+        """The weights as a terms x items CSR matrix (views of the index arrays, made once)."""
+        if self._csr is None or self._csr.shape != (len(self._indptr) - 1, len(self._items)):
+            from scipy.sparse import csr_matrix
+
+            self._csr = csr_matrix((self._data, self._indices, self._indptr),
+                                   shape=(len(self._indptr) - 1, len(self._items)))
+        return self._csr
 
     def scores(self, user: User) -> np.ndarray:
         """BM25 of every item against the text of the user's most recent ``max_query_items`` items."""

@@ -125,6 +125,30 @@ class SemanticRetriever(BaseRetriever):
             arrays["graph"] = HNSW.build(vectors).to_bytes()
         return arrays
 
+    def build_from_vectors(self, vectors: np.ndarray) -> SemanticRetriever:
+        """Use ``vectors`` (one unit row per catalog item, in catalog order, made by this retriever's embedder
+        elsewhere: :func:`promptrec.retrieval.build.embed_with_ray`) as the index: the graph is built where
+        the catalog is large enough, and the index is stored in the cache under the usual key."""
+        from promptrec.retrieval.base import IndexCache as _Cache
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(self._items), self.embedder.dim):
+            raise DataError(f"expected {len(self._items)} x {self.embedder.dim} vectors for the catalog, got "
+                            f"{' x '.join(map(str, vectors.shape))}")
+        if self.dim != vectors.shape[1]:
+            vectors = np.ascontiguousarray(vectors[:, : self.dim])
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        arrays = {"vectors": vectors}
+        if self._use_graph():
+            arrays["graph"] = HNSW.build(vectors).to_bytes()
+        if self.index_cache is not None:
+            self.index_cache.store(_Cache.describe(self.name, self.catalog, self._params(), None), arrays)
+        self._attach(arrays)
+        self.index_loaded_from_cache = False
+        self._ready = True
+        return self
+
     def _attach(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._vectors = np.ascontiguousarray(arrays["vectors"], dtype=np.float32)
         self._graph = HNSW.from_bytes(arrays["graph"]) if "graph" in arrays else None
