@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from promptrec.backends import DEFAULT_BACKEND, Backend, check_backend_options, get_backend, options_model
 from promptrec.data import MAX_JSON_DEPTH, json_depth, loads_json
 from promptrec.errors import BackendError, OptionError, PromptrecError
-from promptrec.modes import MODE_CLASSES
+from promptrec.llm import MODE_CLASSES
 from promptrec.safe_output import redact, redact_text, register_secret, register_url
 from promptrec.scenario import STRATEGIES, Scenario, load_scenario
 

@@ -9,23 +9,19 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from promptrec.backends import Backend, Completion, GenerationParams, Message, get_backend
-from promptrec.backends.base import LabelScores, capability, supports_scoring
-from promptrec.cache import CompletionCache, completion_key
+from promptrec.backends.base import capability, supports_scoring
+from promptrec.cache import CompletionCache
 from promptrec.data import Item, UserHistory
 from promptrec.debias import merge_reports, order_by_score, pass_shift, rotate, sliding_windows
 from promptrec.errors import BackendError, DataError, OptionError
 from promptrec.feedback import FeedbackConfig, FeedbackRecord, demote, select_examples
-from promptrec.modes import MODE_CLASSES, GenerateMode, RankingMode, get_mode
+from promptrec.llm import MODE_CLASSES, GenerateMode, LLMCall, RankingMode, get_mode
 from promptrec.prompting import (  # noqa: F401  (answer_instruction and label_list_grammar: re-exported)
     PreparedRequest,
     answer_instruction,
@@ -34,17 +30,16 @@ from promptrec.prompting import (  # noqa: F401  (answer_instruction and label_l
     shown_order,
 )
 from promptrec.ranking import RankedItem, Ranking
-from promptrec.retry import RetryPolicy, call_with_retries
+from promptrec.retry import RetryPolicy
 from promptrec.scenario import STRATEGIES, Scenario, Strategy, load_scenario
 
-#: a mode's name: one of :data:`MODES` (the classes are in :mod:`promptrec.modes`)
+#: a mode's name: one of :data:`MODES` (the classes are in :mod:`promptrec.llm`)
 Mode = str
 MODES: tuple[str, ...] = tuple(MODE_CLASSES)
 
 logger = logging.getLogger(__name__)
 
 
-T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -57,15 +52,6 @@ class _Resolved:
     examples: list[dict[str, Any]] = field(default_factory=list)
     examples_cut: int = 0
     demote: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class _Call(Generic[T]):
-    """What one backend call gave, whether it came from the cache, and how often it was retried."""
-
-    value: T
-    cached: bool
-    retries: int
 
 
 def check_options(
@@ -201,7 +187,7 @@ class Ranker:
         self.retry = retry
         self.feedback_config = feedback
         self.mode_impl: RankingMode = get_mode(mode)
-        """the mode's object (:mod:`promptrec.modes`); :attr:`mode` is its name"""
+        """the mode's object (:mod:`promptrec.llm`); :attr:`mode` is its name"""
         if self.mode_impl.scoring and not supports_scoring(self.backend):
             raise BackendError(f"{self.backend.name} cannot score labels (no log-probabilities); use mode='generate'")
         self.mode: Mode = mode
@@ -210,10 +196,8 @@ class Ranker:
         self.window = window
         self.stride = stride or max(1, (window or 2) // 2)
         self._priors: dict[tuple[str, ...], dict[str, float]] = {}  # (mode, *labels) -> prior
-        self._labels: dict[int, list[str]] = {}
-        # backends that do not say they take concurrent calls get one at a time (the llama.cpp backend also
-        # serializes its own calls, tokenizing included; this covers backends that do not)
-        self._lock = nullcontext() if capability(self.backend, "supports_concurrency") else threading.Lock()
+        self.llm = LLMCall(self.backend, cache, retry)
+        """the cached, retried, counted backend calls (:class:`promptrec.llm.LLMCall`), shared with the modes"""
 
     def rank(
         self,
@@ -380,7 +364,9 @@ class Ranker:
         ranking = _GENERATE.parse(self, request, completion, cached=cached, retries=retries)
         return _finalize(ranking, request.demote, request.k)
 
-    def _ranking(self, request: PreparedRequest, order: list[int], scores: list[float], **fields: Any) -> Ranking:
+    def ranking(self, request: PreparedRequest, order: list[int], scores: list[float], **fields: Any) -> Ranking:
+        """The :class:`Ranking` of ``request``'s candidates in ``order`` (indices into its labelled candidates), with
+        ``scores`` by index and the run's fields (the modes build their results with it)."""
         items = [
             RankedItem(item=request.labelled[i][1], rank=rank, label=request.labelled[i][0], score=scores[i])
             for rank, i in enumerate(order, start=1)
@@ -401,59 +387,19 @@ class Ranker:
             **fields,
         )
 
-    def _prior(self, request: PreparedRequest) -> dict[str, float]:
+    def prior(self, request: PreparedRequest) -> dict[str, float]:
         """The label prior: the scores of a content-free prompt (no history, every candidate titled with the
         scenario's ``content_free``, "N/A"), computed once per ranker and label set and cached like any answer."""
         labels, shown = self.mode_impl.prior_query(request)
         key = (self.mode, *labels)
         if key not in self._priors:
             blank = [(label, Item(id=f"content-free-{label}", title=self.scenario.spec.content_free)) for label in shown]
-            scores = self._label_scores(self._render([], blank), list(labels), prefix=self.mode_impl.prefix)
+            scores = self.llm.label_scores(self._render([], blank), list(labels), prefix=self.mode_impl.prefix)
             self._priors[key] = scores.value.logprobs
         return self._priors[key]
 
-    def _label_scores(self, messages: list[Message], labels: list[str], prefix: str = "[") -> _Call[LabelScores]:
-        """One ``score_labels`` call through the cache and the retry policy."""
-        params = GenerationParams(max_tokens=1)
-        kind = "score" if prefix == "[" else f"score after {prefix!r}"  # the prefix is part of the cache key
-        return self._cached_call(
-            completion_key(self.backend.name, messages, params, mode=kind, labels=labels),
-            LabelScores,
-            lambda: self.backend.score_labels(messages, labels, prefix=prefix),  # type: ignore[attr-defined]
-        )
-
     def _labels_for(self, n: int) -> list[str]:
         return self.mode_impl.labels(self, n)
-
-    def _complete(self, messages: list[Message], request: PreparedRequest) -> _Call[Completion]:
-        """One ``complete`` call through the cache and the retry policy."""
-        return self._cached_call(
-            completion_key(self.backend.name, messages, request.params, mode="generate", labels=request.labels),
-            Completion,
-            lambda: self.backend.complete(messages, request.params),
-        )
-
-    def _cached_call(self, key: str, model: type[T], call: Callable[[], T]) -> _Call[T]:
-        """``call()`` answered from the cache under ``key`` when it can be, else made (one at a time for a
-        backend that cannot take more), retried on transient failures, and cached."""
-        if self.cache is not None:
-            hit = self.cache.get(key, model)
-            if hit is not None:
-                return _Call(hit, cached=True, retries=0)
-        retries = 0
-
-        def count(error: BaseException, delay: float) -> None:
-            nonlocal retries
-            retries += 1
-
-        def locked() -> T:
-            with self._lock:
-                return call()
-
-        value = call_with_retries(locked, self.retry, on_retry=count)
-        if self.cache is not None:
-            self.cache.set(key, value)
-        return _Call(value, cached=False, retries=retries)
 
     def _params(self, labels: Sequence[str]) -> GenerationParams:
         return self.mode_impl.params(self, labels)
