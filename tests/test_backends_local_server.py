@@ -1,4 +1,4 @@
-"""promptrec serve / serve_gguf: the arguments handed to llama-cpp-python's server, missing model files, a
+"""promptrec serve-model / serve_gguf: the arguments handed to llama-cpp-python's server, missing model files, a
 server that does not start."""
 
 import socket

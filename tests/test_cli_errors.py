@@ -49,7 +49,7 @@ CASES = [
     (["feedback", "import", "{tmp}/missing.jsonl"], 1, "missing.jsonl"),
     (["feedback", "import", "{tmp}/bad.jsonl"], 1, "bad.jsonl:1"),
     (["eval", "-d", "nosuch"], 1, "unknown dataset 'nosuch'"),
-    (["serve", "--model", "{tmp}/nope.gguf"], 1, "model file not found"),
+    (["serve-model", "--model", "{tmp}/nope.gguf"], 1, "model file not found"),
 ]
 
 

@@ -22,7 +22,7 @@ The switch, for when the default is wrong for a machine (``auto`` is the default
     PROMPTREC_LLAMA_EXTRA_BUFFERS=on     # always use them (llama.cpp's own default)
 
 The in-process backend (:class:`~promptrec.backends.llamacpp.LlamaCppBackend`, option ``extra_buffers``)
-and the local server (``promptrec serve``, :func:`~promptrec.backends.local_server.serve_gguf`) both apply it.
+and the local server (``promptrec serve-model``, :func:`~promptrec.backends.local_server.serve_gguf`) both apply it.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def model_params(extra_buffers: bool) -> Iterator[None]:
 
 
 def apply_to_process(setting: str | bool | None = None) -> bool:
-    """For a process that only serves models (``promptrec serve``): every later ``Llama()`` load in it
+    """For a process that only serves models (``promptrec serve-model``): every later ``Llama()`` load in it
     follows :func:`use_extra_buffers`. Returns the decision."""
     extra = use_extra_buffers(setting)
     lib = _lib()
@@ -157,7 +157,7 @@ def system_info() -> str:
 
 
 def describe() -> str:
-    """What promptrec decides on this machine, and why, in one line (printed by CI and ``promptrec serve``)."""
+    """What promptrec decides on this machine, and why, in one line (printed by CI and ``promptrec serve-model``)."""
     amx = cpu_has_amx()
     setting = resolve_setting()
     extra = use_extra_buffers(setting)

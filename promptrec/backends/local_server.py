@@ -6,7 +6,7 @@ benchmarks::
     with serve_gguf() as base_url:               # the bundled SmolLM2 model, as model "smollm2"
         backend = get_backend("openai:smollm2", base_url=base_url, api_key="unused")
 
-From a shell, ``promptrec serve`` (or ``python -m promptrec.backends.local_server``) takes the arguments of
+From a shell, ``promptrec serve-model`` (or ``python -m promptrec.backends.local_server``) takes the arguments of
 ``python -m llama_cpp.server`` and runs it with the AMX protection of :mod:`promptrec.backends.amx` (a
 plain ``python -m llama_cpp.server`` crashes on the first prompt on CPUs with AMX); ``--model`` defaults
 to the bundled GGUF.
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
 
         raise MissingDependencyError("llama-cpp-python[server]", "dev") from None
     amx.apply_to_process()
-    print(f"promptrec serve: {amx.describe()}", file=sys.stderr, flush=True)
+    print(f"promptrec serve-model: {amx.describe()}", file=sys.stderr, flush=True)
     sys.argv = [sys.argv[0], *args]
     server_main()
 
