@@ -81,3 +81,53 @@ def test_every_module_has_its_mirror_test_file_that_imports_it(module):
 
 def test_pending_entries_name_real_modules():
     assert set(PENDING) <= set(modules())
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the promptrec modules it imports anywhere in its code (lazy imports and TYPE_CHECKING ones
+    included), resolved to the deepest module that exists."""
+    modules: dict[str, Path] = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [f"{node.module}.{alias.name}" for alias in node.names]
+            for target in targets:
+                found = resolve(target)
+                if found and found != name and not name.startswith(found + "."):
+                    graph[name].add(found)
+    return graph
+
+
+def test_no_module_imports_a_module_that_imports_it_back():
+    graph = import_graph()
+    cycles = []
+    for start in graph:  # a path from start back to itself, by depth-first search
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    cycles.append(" -> ".join([*path, start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles))[:20])
+
+
+def test_fusion_is_defined_once():
+    definitions = [f"{path.relative_to(ROOT)}" for path in PACKAGE.rglob("*.py")
+                   if "def fuse(" in path.read_text(encoding="utf-8")]
+    assert definitions == ["promptrec/pipeline.py"]
