@@ -1,385 +1,193 @@
-"""From a model's answer to a valid permutation of the candidates. Pure functions, no I/O.
+"""From a model's answer to a valid permutation of the candidates, read as a person would. Pure functions,
+no I/O.
 
-The parser accepts the shapes models actually produce: a JSON list (of labels, titles or objects),
-``[C] > [A] > [B]``, numbered or bulleted lines (``1. (C) Alien``, ``1. **C** - Alien``), bare label
-sequences (``C, A, B``, one label per line, labels in markdown bold), titles (in any case, in library order
-as in "Matrix, The (1999)", separated by lines, ``>``, commas or RecLM-eval's ``<end>``), and a sentence
-that names labels in order ("C first, then A, then B"), with reasoning (``<think>`` blocks, prose before an
-``Answer:``) around them and full-width or superscript characters in them. Every reading is tried and the
-one that names the most distinct candidates wins. Then the answer is repaired as rank_llm does: duplicates,
-hallucinated items and history items are dropped, and candidates the answer left out are appended in the
-caller's fallback order. It never raises on model output.
+1. Reasoning is dropped: ``<think>``-style blocks (and all before a dangling ``</think>``), and everything
+   outside ``<answer>``-style tags where the answer has them.
+2. The committed answer wins: the text after the last answer marker ("Final answer:", "## Ranking", "my
+   ranking:") or revision ("Actually, let me revise:", "on second thought") is read on its own, and beats
+   whatever an analysis before it named, as long as it names at least two candidates (or as many as the
+   whole answer).
+3. Every reading of that text is tried (:mod:`promptrec.parsing_readers`: JSON, code lists, tables,
+   stated ranks, numbered lines, headings, label sequences, separated items, and scans for labels or
+   titles anywhere). A structural reading that looks like the ranking (two or more candidates, at most half
+   of its items invented) beats the scans, so a title named in a reason or a "Why" column is not a ranked
+   item; among the rest, the reading that names the most distinct candidates wins, ties going to the
+   earlier format in ``FORMAT_PRIORITY``.
+4. The answer is repaired as rank_llm does: duplicates, invented items and history items are dropped, and
+   candidates the answer left out are appended in the caller's fallback order.
+
+It never raises on model output, and it is linear in the answer's length (every reader is; an answer longer
+than ``WINDOW`` characters is read from its start and its end).
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from promptrec.parsing_match import TITLE_MATCH_THRESHOLD, Matcher, Resolved, label_alphabet, normalize_text
+from promptrec.parsing_readers import Reading, names_labels, readings
 from promptrec.ranking import AnswerFormat, ParseReport
+
+__all__ = ["FORMAT_PRIORITY", "TITLE_MATCH_THRESHOLD", "WINDOW", "label_alphabet", "normalize_text", "parse_ranking"]
 
 logger = logging.getLogger(__name__)
 
-_REASONING = re.compile(r"<(think|thinking|reasoning|reflection)>.*?</\1>", re.IGNORECASE | re.DOTALL)
-_REASONING_CLOSE = re.compile(r"</(think|thinking|reasoning|reflection)>", re.IGNORECASE)
+#: the order in which readings naming as many candidates win
+FORMAT_PRIORITY: tuple[AnswerFormat, ...] = (
+    "json", "code", "table", "ranks", "arrow", "headings", "list", "labels", "titles"
+)
+_REASONING_TAG = re.compile(r"<(/?)(think|thinking|reasoning|reflection|analysis|scratchpad|thoughts?)>", re.IGNORECASE)
+_ANSWER_TAG = re.compile(r"<(/?)(answer|final_answer|final|ranking|output|result)>", re.IGNORECASE)
+_KEYWORD = r"(?:answer|rankings?|ranked[ \t]+list|recommendations?|output|答案|排名|推荐)"
+#: where the committed answer starts: "Final answer:", "Here is my ranking:", "## Final Ranking", "**Answer**"
 _ANSWER_MARKER = re.compile(
-    r"^[ \t#*_>]*(?:final[ \t]+)?(?:answer|ranking|ranked[ \t]+list|recommendations?|output)[ \t]*[:：]",
+    rf"^[ \t#*_>\-]*(?:[\w'’]+[ \t]+){{0,6}}?(?:(?:final|revised|updated|corrected)[ \t]+)?{_KEYWORD}"
+    rf"[^\n:：]{{0,40}}[:：]"
+    rf"|^[ \t]*(?:#{{1,6}}[ \t]*|\*\*|__)(?:[\w'’]+[ \t]+){{0,4}}?(?:(?:final|revised|updated)[ \t]+)?{_KEYWORD}\b"
+    rf"[^\n:：]{{0,40}}$"
+    r"|\bfinal[ \t]+(?:answer|ranking|order|list)\b(?:[ \t]+is)?[ \t]*[:：]?",
     re.IGNORECASE | re.MULTILINE,
 )
-_REASONING_OPEN = re.compile(r"<(think|thinking|reasoning|reflection)>", re.IGNORECASE)
-_BRACKET_LABEL = re.compile(r"\[\s*([A-Za-z]{1,2}|\d{1,4})\s*\]")
-_LIST_LINE = re.compile(r"^(?:\d{1,4} ?[.):]|[-*•+](?= )|#\d{1,4}[.:]?) ?(.+)$")
-_LIST_MARKER = re.compile(r"^(?:\d{1,4} ?[.):]|[-*•+](?= )|#\d{1,4}[.:]?) ?")
-_MARKUP = re.compile(r"\*\*|__|`")
-#: words that may stand before a label ("1. Candidate C: Alien", "option B")
-_LABEL_NOUN = r"(?:(?i:candidate|option|item|choice|movie|film|book|product|game|track|article|no\.)\s?)?"
-#: a title in library order, "Matrix, The (1999)": the article moved back to the front for matching
-_LIBRARY_ORDER = re.compile(
-    r"^(?P<body>.+?), (?P<article>the|an?|les?|la|l'|il|el|los|las|der|die|das|den|det|de|het|os?|as)"
-    r"(?P<rest>(?: \([^()]*\))*)$",
+#: where a revision of an earlier answer starts
+_REVISION = re.compile(
+    r"\b(?:actually|on second thought|scratch that|correction|let me (?:revise|reconsider|correct|re-?rank|"
+    r"rethink|redo|fix|adjust|reorder|change)|i(?:'ll| will) revise|(?:revised|updated|corrected|new|better) "
+    r"(?:ranking|order|list|answer))\b[ \t]*[:：]?",
     re.IGNORECASE,
 )
-_TRAILING_PARENS = re.compile(r"(?: ?\([^()]*\))+$")
-#: separators of a list of items written on one line (RecLM-eval asks for titles each followed by <end>)
-_SEGMENT_SEPARATORS = (re.compile(r"<\s*end\s*>", re.IGNORECASE), re.compile(r"\s*(?:>|→|⇒|➜)\s*"),
-                       re.compile(r"\s*[,;|]\s*"))
-_SEGMENT_STRIP = " \t\"'*_`.:!"
-#: a segment this long is prose, not an item: it is not reported as a hallucinated item
-_SEGMENT_WORDS = 12
-#: words after "A" or "I" that make it a label ("A and B", "I first"), not an article or a pronoun
-_LABEL_FOLLOWERS = frozenset(
-    "and or then first second third fourth fifth next last followed is comes ranks goes over before after at "
-    "because since".split()
+#: where an explanation after the answer starts (the answer section ends there)
+_SECTION_END = re.compile(
+    r"^[ \t#*_>]*(?:explanation|reasoning|rationale|justification|analysis)\b[^\n:：]{0,30}[:：]",
+    re.IGNORECASE | re.MULTILINE,
 )
-_SEPARATORS = r"[\s,;>|→\-–—.]"
-_TITLE_SPLIT = re.compile(r" [-–—:] | ?\( ?(?:because|since|as)\b", re.IGNORECASE)
-_JSON_START = re.compile(r"\[\s*[\"\d\-{\]]|\{\s*[\"}]")
-_PARTIAL_JSON = re.compile(r"\[\s*(\"(?:[^\"\\]|\\.)*\"\s*(?:,\s*\"(?:[^\"\\]|\\.)*\"\s*)*)")
-_QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"")
-_NON_ALNUM = re.compile(r"[\W_]+")
-_ARROWS = (">", "→", "⇒", "➜")
-_FORMAT_PRIORITY: tuple[AnswerFormat, ...] = ("json", "arrow", "list", "labels", "titles")
-
-#: Fuzzy title matches below this similarity (difflib ratio on normalised text) count as hallucinations.
-TITLE_MATCH_THRESHOLD = 0.75
-
-
-def label_alphabet(n: int) -> list[str]:
-    """Labels for ``n`` candidates: ``A``..``Z`` up to 26, else ``1``..``n``."""
-    if n <= 26:
-        return [chr(ord("A") + i) for i in range(n)]
-    return [str(i + 1) for i in range(n)]
-
-
-def normalize_text(text: str) -> str:
-    """Casefolded, NFKC-normalised text with punctuation removed and spaces collapsed (for title matching)."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_ALNUM.sub(" ", text).split())
-
-
-def _title_forms(title: str) -> list[str]:
-    """The forms a title may be written in, normalised: as given, with a library-order article moved back
-    to the front ("Matrix, The (1999)" -> "the matrix 1999"), and each without trailing parentheses (years,
-    alternative titles). Distinct, longest first."""
-    text = unicodedata.normalize("NFKC", title).strip()
-    forms = [text]
-    library = _LIBRARY_ORDER.match(text)
-    if library:
-        forms.append(f"{library['article']} {library['body']}{library['rest']}".replace("' ", "'"))
-    forms += [_TRAILING_PARENS.sub("", form).strip() for form in forms]
-    normalised = [normalize_text(form) for form in forms]
-    return sorted({form for form in normalised if form}, key=len, reverse=True)
-
-
-def _display_forms(title: str) -> list[str]:
-    """The un-normalised short forms of a title (as given, article in front, without parentheses), for the
-    case-sensitive search of titles under 4 characters."""
-    text = unicodedata.normalize("NFKC", title).strip()
-    forms = [text]
-    library = _LIBRARY_ORDER.match(text)
-    if library:
-        forms.append(f"{library['article']} {library['body']}{library['rest']}")
-    forms += [_TRAILING_PARENS.sub("", form).strip() for form in forms]
-    return [form for form in dict.fromkeys(forms) if form]
+#: an answer longer than this many characters is read from its first and last halves of it (a person reads
+#: the start and the end of a runaway answer, not megabytes of its middle); keeps a parse under a second
+WINDOW = 32_000
+#: at most this many answer markers and revisions are tried, the last first (keeps the parser linear)
+_MAX_SECTIONS = 4
 
 
 @dataclass
-class _Mention:
-    kind: str  # "label", "text", or "prose" (a text too long to be an item: not reported as hallucinated)
-    value: str
+class _Choice:
+    format: AnswerFormat
+    resolved: Resolved
+    structural: bool = False
 
 
-@dataclass
-class _Resolved:
-    order: list[int] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    hallucinated: list[str] = field(default_factory=list)
-    history: list[str] = field(default_factory=list)
+_NONE = _Choice("none", Resolved())
 
 
-class _Matcher:
-    """Resolves label and title mentions against one candidate set."""
-
-    def __init__(self, labels: Sequence[str], titles: Sequence[str], history_titles: Sequence[str]):
-        self.labels = [label.upper() for label in labels]
-        self.label_index = {label: i for i, label in enumerate(self.labels)}
-        self.numeric = bool(labels) and all(label.isdigit() for label in labels)
-        self.forms = [_title_forms(t) for t in titles]
-        self.exact: dict[str, int] = {}
-        for i, forms in enumerate(self.forms):
-            for form in forms:
-                self.exact.setdefault(form, i)  # a form two candidates share goes to the first
-        candidate_forms = set(self.exact)
-        self.history = {form for t in history_titles for form in _title_forms(t)} - candidate_forms
-
-    def title_index(self, wanted: str) -> int | None:
-        """The candidate one of whose title forms is contained in, or closely resembles, ``wanted``."""
-        contained = [
-            (len(form), -i, i)
-            for i, forms in enumerate(self.forms)
-            for form in forms
-            if len(form) >= 4 and f" {form} " in f" {wanted} "
-        ]
-        if contained:
-            return max(contained)[2]
-        scores = [
-            (difflib.SequenceMatcher(None, wanted, form).ratio(), -i, i)
-            for i, forms in enumerate(self.forms)
-            for form in forms
-        ]
-        best = max(scores, default=(0.0, 0, -1))
-        return best[2] if best[0] >= TITLE_MATCH_THRESHOLD else None
-
-    def is_history(self, wanted: str) -> bool:
-        return any(difflib.SequenceMatcher(None, wanted, h).ratio() >= TITLE_MATCH_THRESHOLD for h in self.history)
-
-    def label(self, text: str) -> int | None:
-        """The candidate whose label ``text`` is (``C``, ``[C]``, ``(C)``, ``**C**``), else ``None``."""
-        token = _MARKUP.sub("", text).strip().strip("[]()").strip().upper()
-        return self.label_index.get(token)
-
-    def index(self, mention: _Mention) -> int | str | None:
-        """A candidate index, ``"history"`` for an item the user already has, or ``None``."""
-        label = self.label_index.get(mention.value.strip().upper())
-        if mention.kind == "label" or label is not None:
-            return label
-        wanted_forms = _title_forms(mention.value)
-        if not wanted_forms:
-            return None
-        for wanted in wanted_forms:
-            if wanted in self.exact:
-                return self.exact[wanted]
-        if any(wanted in self.history for wanted in wanted_forms):  # exact history titles win over fuzzy matches
-            return "history"
-        found = self.title_index(wanted_forms[0])
-        if found is not None:
-            return found
-        return "history" if any(self.is_history(wanted) for wanted in wanted_forms) else None
-
-    def resolve(self, mentions: list[_Mention]) -> _Resolved:
-        result = _Resolved()
-        seen: set[int] = set()
-        for mention in mentions:
-            index = self.index(mention)
-            if index == "history":
-                result.history.append(mention.value)
-            elif index is None:
-                if mention.kind != "prose":  # a long segment of prose is not an invented item
-                    result.hallucinated.append(mention.value)
-            elif index in seen:
-                result.duplicates.append(self.labels[index])  # type: ignore[index]
-            else:
-                seen.add(index)  # type: ignore[arg-type]
-                result.order.append(index)  # type: ignore[arg-type]
-        return result
+def _window(text: str) -> str:
+    """The answer, or its first and last ``WINDOW // 2`` characters where it is longer than ``WINDOW``."""
+    if len(text) <= WINDOW:
+        return text
+    logger.debug("answer of %d characters: reading its first and last %d", len(text), WINDOW // 2)
+    return f"{text[: WINDOW // 2]}\n{text[-(WINDOW // 2) :]}"
 
 
 def _strip_reasoning(text: str) -> tuple[str, bool]:
-    stripped = _REASONING.sub(" ", text)
-    closes = list(_REASONING_CLOSE.finditer(stripped))
-    if closes:  # the opening tag was in the prompt (some chat templates add it)
-        stripped = stripped[closes[-1].end() :]
-    opened = _REASONING_OPEN.search(stripped)
-    if opened:  # cut off while still reasoning: nothing after it is an answer
-        stripped = stripped[: opened.start()]
+    """The text without reasoning blocks; a dangling close tag (the opening one was in the prompt) drops all
+    before it, an unclosed one (cut off while reasoning) all after it. One pass over the tags."""
+    pieces: list[str] = []
+    inside: str | None = None
+    last = 0
+    for tag in _REASONING_TAG.finditer(text):
+        closing, name = tag.group(1) == "/", tag.group(2).casefold()
+        if inside is None:
+            if closing:
+                pieces, last = [], tag.end()
+            else:
+                pieces.append(text[last : tag.start()])
+                inside = name
+        elif closing and name == inside:
+            inside, last = None, tag.end()
+    if inside is None:
+        pieces.append(text[last:])
+    stripped = " ".join(pieces)
     return stripped, stripped != text
 
 
-def _json_mentions(text: str) -> list[list[_Mention]]:
-    """Every JSON list in the text (or list inside a JSON object), as mention lists; then a cut-off list."""
-    decoder = json.JSONDecoder()
-    found: list[list[_Mention]] = []
-    for start in _JSON_START.finditer(text):
-        try:
-            value, _ = decoder.raw_decode(text, start.start())
-        except (ValueError, RecursionError):
+def _answer_region(text: str) -> tuple[str, bool]:
+    """The content of the last ``<answer>``-style tag (to the end where it is not closed), or the text."""
+    opened: int | None = None
+    region: tuple[int, int] | None = None
+    for tag in _ANSWER_TAG.finditer(text):
+        if tag.group(1) != "/":
+            opened = tag.end()
+        elif opened is not None:
+            region, opened = (opened, tag.start()), None
+    if opened is not None:
+        region = (opened, len(text))
+    if region is None:
+        return text, False
+    inner = text[region[0] : region[1]]
+    return inner, bool(text[: region[0]].strip(" \t\n<>/") or text[region[1] :].strip(" \t\n<>/"))
+
+
+def _tier(reading: Reading) -> int:
+    """How deliberate a structure is: machine formats, then lists and lines of labels, then separated pieces."""
+    if reading.format in ("json", "table"):
+        return 2
+    return 0 if reading.segments else 1
+
+
+def _best_reading(text: str, matcher: Matcher) -> _Choice:
+    """A structural reading that looks like the ranking, else any reading.
+
+    Among structural readings, a more deliberate structure (``_tier``) wins unless a less deliberate one names
+    more than twice as many candidates; within a tier, and among all readings, the one naming the most
+    distinct candidates wins, ties to the earlier format in ``FORMAT_PRIORITY``, then to the reading that
+    accounts for more of the answer (so an invented title between ``<end>`` markers is reported), then to
+    the earlier one."""
+    best, best_key = _NONE, (0, 0, 0)
+    structural, structural_key, structural_tier = _NONE, (0, 0, 0), -1
+    for reading in readings(text, matcher):
+        if not reading.mentions:
             continue
-        lists = [v for v in value.values() if isinstance(v, list)] if isinstance(value, dict) else [value]
-        for candidate_list in lists:
-            if isinstance(candidate_list, list):
-                mentions = [m for m in (_json_element(e) for e in candidate_list) if m is not None]
-                if mentions:
-                    found.append(mentions)
-    for partial in _PARTIAL_JSON.finditer(text):  # e.g. '["C", "A", ' from a truncated answer
-        found.append([_Mention("text", value) for value in _QUOTED.findall(partial.group(1))])
-    return found
-
-
-def _json_element(element: object) -> _Mention | None:
-    if isinstance(element, dict):
-        for key in ("label", "id", "item", "title", "name"):
-            if key in element:
-                return _json_element(element[key])
-        return None
-    if isinstance(element, bool) or element is None:
-        return None
-    if isinstance(element, (int, float, str)):
-        text = str(element).strip()
-        bracket = _BRACKET_LABEL.fullmatch(text)
-        return _Mention("label", bracket.group(1)) if bracket else _Mention("text", text)
-    return None
-
-
-def _bracket_mentions(text: str) -> list[_Mention]:
-    return [_Mention("label", m.group(1)) for m in _BRACKET_LABEL.finditer(text)]
-
-
-def _lines(text: str) -> list[str]:
-    """Lines with runs of whitespace collapsed (which also keeps the regular expressions linear)."""
-    return [" ".join(line.split()) for line in text.splitlines()]
-
-
-def _list_mentions(text: str, matcher: _Matcher) -> list[_Mention]:
-    label = r"\d{1,4}" if matcher.numeric else r"[A-Z]{1,2}"
-    leading = re.compile(
-        rf"^{_LABEL_NOUN}(?:\[ ?({label}) ?\]|\( ?({label}) ?\)|({label})(?: ?[.):\-–—] | ?$))"
-    )
-    mentions = []
-    for line in _lines(text):
-        match = _LIST_LINE.match(line)
-        if not match:
+        resolved = matcher.resolve(reading.mentions)
+        if not resolved.order:
             continue
-        body = " ".join(_MARKUP.sub("", match.group(1)).split()).strip("*_").strip()
-        head = leading.match(body)
-        token = next((group for group in head.groups() if group), None) if head else None
-        if token is not None and token.upper() in matcher.label_index:
-            mentions.append(_Mention("label", token))
-        elif body:
-            mentions.append(_Mention("text", _TITLE_SPLIT.split(body, maxsplit=1)[0].strip(" \"'*_`")))
-    return mentions
-
-
-def _label_sequence_mentions(text: str, matcher: _Matcher) -> list[_Mention]:
-    label = r"\d{1,4}" if matcher.numeric else r"[A-Z]{1,2}"
-    sequence = re.compile(rf"^{_SEPARATORS}*{label}(?:{_SEPARATORS}+{label})+{_SEPARATORS}*$")
-    best: list[_Mention] = []
-    for line in _lines(text):
-        line = _MARKUP.sub("", line).strip("*_")
-        if sequence.match(line):
-            mentions = [_Mention("label", token) for token in re.findall(label, line)]
-            if len(mentions) > len(best):
-                best = mentions
-    return best
-
-
-def _title_mentions(text: str, titles: Sequence[str], matcher: _Matcher) -> list[_Mention]:
-    """Candidate titles found verbatim (in any of their forms) in the text, in order; forms under 4
-    characters must match case too.
-
-    History titles are blanked out first, so "Toy Story" is not found inside a recommended "Toy Story 2"
-    that the user already has.
-    """
-    haystack = f" {normalize_text(text)} "
-    for seen in sorted(matcher.history, key=len, reverse=True):
-        while seen and f" {seen} " in haystack:
-            haystack = haystack.replace(f" {seen} ", " \x00 ")
-    found = []
-    for title, forms in zip(titles, matcher.forms):
-        positions = []
-        for needle in forms:
-            if len(needle) < 4:
-                shown = [form for form in _display_forms(title) if normalize_text(form) == needle]
-                if not any(re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text) for form in shown):
-                    continue
-            position = haystack.find(f" {needle} ")
-            if position >= 0:
-                positions.append((position, -len(needle)))
-        if positions:
-            found.append((*min(positions), title))
-    return [_Mention("text", title) for _, _, title in sorted(found)]
-
-
-def _segment_mentions(text: str, matcher: _Matcher) -> Iterator[tuple[AnswerFormat, list[_Mention]]]:
-    """The answer cut into items at one kind of separator (lines, ``<end>``, arrows, commas), each item a
-    label or a title: bare labels one per line, ``**C** > **A**``, lower-case titles, RecLM-eval's
-    ``Title<end>Title<end>``. Items as long as a sentence are kept out of the hallucination count."""
-    splits = [[line for line in _lines(text) if line.strip()]]
-    splits += [[part for line in _lines(text) for part in separator.split(line)] for separator in _SEGMENT_SEPARATORS]
-    for parts in splits:
-        mentions = []
-        for part in parts:
-            item = _LIST_MARKER.sub("", _MARKUP.sub("", part).strip()).strip(_SEGMENT_STRIP)
-            if not item or item.endswith(":"):
-                continue
-            if matcher.label(item) is not None:
-                mentions.append(_Mention("label", matcher.labels[matcher.label(item)]))  # type: ignore[index]
-                continue
-            item = _TITLE_SPLIT.split(item, maxsplit=1)[0].strip(_SEGMENT_STRIP)
-            long = len(item.split()) > _SEGMENT_WORDS
-            mentions.append(_Mention("prose" if long else "text", item))
-        if len(mentions) >= 2:
-            kind: AnswerFormat = "labels" if all(m.kind == "label" for m in mentions) else "titles"
-            yield kind, mentions
-
-
-def _prose_label_mentions(text: str, matcher: _Matcher) -> list[_Mention]:
-    """Letter labels named in running text, in order ("I would put C first, then A and B"). "A" and "I"
-    followed by a lower-case word count only where that word is one that follows a label ("A and B",
-    "I first"): "A great film" and "I think" name no candidate."""
-    if matcher.numeric:
-        return []
-    mentions = []
-    for match in re.finditer(r"(?<![\w'’])([A-Z]{1,2})(?![\w'’])", text):
-        token = match.group(1)
-        if token not in matcher.label_index:
+        key = (len(resolved.order), -FORMAT_PRIORITY.index(reading.format), len(reading.mentions))
+        if key > best_key:
+            best, best_key = _Choice(reading.format, resolved), key
+        if not reading.structural or not resolved.credible:
             continue
-        follower = re.match(r"\s+([a-z]+)", text[match.end() :])
-        if token in ("A", "I") and follower and follower.group(1) not in _LABEL_FOLLOWERS:
+        if names_labels(resolved.hallucinated + resolved.prose, matcher):
             continue
-        mentions.append(_Mention("label", token))
-    return mentions if len({m.value for m in mentions}) >= 2 else []
+        tier = _tier(reading)
+        if tier == structural_tier:
+            wins = key > structural_key
+        elif tier > structural_tier:
+            wins = structural_tier < 0 or 2 * key[0] >= structural_key[0]
+        else:
+            wins = key[0] > 2 * structural_key[0]
+        if wins:
+            structural, structural_key, structural_tier = _Choice(reading.format, resolved, True), key, tier
+    return structural if structural.resolved.order else best
 
 
-def _readings(text: str, matcher: _Matcher, titles: Sequence[str]) -> Iterator[tuple[AnswerFormat, list[_Mention]]]:
-    for mentions in _json_mentions(text):
-        yield "json", mentions
-    yield ("arrow" if any(arrow in text for arrow in _ARROWS) else "labels"), _bracket_mentions(text)
-    yield "list", _list_mentions(text, matcher)
-    yield "labels", _label_sequence_mentions(text, matcher)
-    yield "titles", _title_mentions(text, titles, matcher)
-    yield from _segment_mentions(text, matcher)
-    yield "labels", _prose_label_mentions(text, matcher)
-
-
-def _best_reading(text: str, matcher: _Matcher, titles: Sequence[str]) -> tuple[AnswerFormat, _Resolved]:
-    """The reading that names the most distinct candidates; ties go to the earlier format in the priority,
-    then to the reading that accounts for more of the answer (so an invented title between ``<end>``
-    markers is reported), then to the earlier reading."""
-    best: tuple[AnswerFormat, _Resolved] = ("none", _Resolved())
-    best_key = (0, 0, 0)
-    for answer_format, mentions in _readings(text, matcher, titles):
-        if not mentions:
-            continue
-        resolved = matcher.resolve(mentions)
-        key = (len(resolved.order), -_FORMAT_PRIORITY.index(answer_format), len(mentions))
-        if resolved.order and key > best_key:
-            best, best_key = (answer_format, resolved), key
-    return best
+def _committed(text: str, matcher: Matcher) -> tuple[_Choice, bool]:
+    """The reading of the committed answer, and whether text around it was dropped."""
+    points = [(m.start(), m.end(), "answer") for m in _ANSWER_MARKER.finditer(text)]
+    points += [(m.start(), m.end(), "revision") for m in _REVISION.finditer(text)]
+    whole: _Choice | None = None
+    for start, end, kind in sorted(points, reverse=True)[:_MAX_SECTIONS]:
+        stop = _SECTION_END.search(text, end)
+        stops = [stop.start(), len(text)] if stop else [len(text)]
+        for section_end in stops:  # an explanation after the answer is cut off, unless it is inside the answer
+            choice = _best_reading(text[end:section_end], matcher)
+            named = len(choice.resolved.order)
+            accepted = named >= 2 and (kind == "answer" or choice.structural)
+            if not accepted and named >= 1 and section_end == len(text):
+                whole = whole or _best_reading(text, matcher)
+                accepted = named >= len(whole.resolved.order)
+            if accepted:
+                return choice, bool(text[:start].strip() or text[section_end:].strip())
+    return whole or _best_reading(text, matcher), False
 
 
 def parse_ranking(
@@ -403,26 +211,22 @@ def parse_ranking(
     """
     n = len(labels)
     fallback_order = list(dict.fromkeys(i for i in (fallback or ()) if 0 <= i < n))
-    fallback_order += [i for i in range(n) if i not in set(fallback_order)]
+    listed = set(fallback_order)
+    fallback_order += [i for i in range(n) if i not in listed]
     try:
-        matcher = _Matcher(labels, titles, history_titles)
-        cleaned, stripped = _strip_reasoning(unicodedata.normalize("NFKC", text or ""))
-        answer_format, resolved = _best_reading(cleaned, matcher, titles)
-        markers = list(_ANSWER_MARKER.finditer(cleaned))
-        if markers:  # prefer what follows the last "Answer:" when it names as many candidates
-            tail_format, tail = _best_reading(cleaned[markers[-1].end() :], matcher, titles)
-            if tail.order and len(tail.order) >= len(resolved.order):
-                answer_format, resolved = tail_format, tail
-                stripped = stripped or bool(cleaned[: markers[-1].start()].strip())
+        matcher = Matcher(labels, titles, history_titles)
+        cleaned, stripped = _strip_reasoning(unicodedata.normalize("NFKC", _window(text or "")))
+        region, outside = _answer_region(cleaned)
+        choice, dropped = _committed(region, matcher)
+        stripped = stripped or ((outside or dropped) and bool(choice.resolved.order))
     except Exception:  # a parser bug must not lose a ranking; the fallback order is still a valid answer
         logger.exception("parser failed on an answer; using the fallback order")
-        answer_format, resolved, stripped = "none", _Resolved(), False
-    order = list(resolved.order)
-    chosen = set(order)
+        choice, stripped = _NONE, False
+    resolved = choice.resolved
+    chosen = set(resolved.order)
     missing = [i for i in fallback_order if i not in chosen]
-    order.extend(missing)
     report = ParseReport(
-        format=answer_format,
+        format=choice.format,
         valid=len(resolved.order),
         duplicates=resolved.duplicates,
         hallucinated=resolved.hallucinated,
@@ -431,4 +235,4 @@ def parse_ranking(
         stripped_reasoning=stripped,
         truncated=truncated,
     )
-    return order, report
+    return resolved.order + missing, report

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from promptrec.backends.base import Message, Usage
 from promptrec.data import Item
 
-AnswerFormat = Literal["json", "arrow", "list", "labels", "titles", "scores", "none"]
+AnswerFormat = Literal[
+    "json", "code", "table", "ranks", "arrow", "headings", "list", "labels", "titles", "scores", "none"
+]
 
 
 class ParseReport(BaseModel):

@@ -219,7 +219,7 @@ CASES = [
     case("1 > 2 > 3", ["1", "2", "3"], "labels", n=30, id="rank_llm-bare-numbers"),
     case("4 > 3 > 2 > 1", ["4", "3", "2", "1"], "labels", n=30, id="rank_llm-bare-numbers-reversed"),
     case(
-        "> [1] > [2] > [3] > [4] > [5", ["1", "2", "3", "4", "5"], "labels", n=30, truncated=True,
+        "> [1] > [2] > [3] > [4] > [5", ["1", "2", "3", "4", "5"], "arrow", n=30, truncated=True,
         id="rank_llm-cut-off-generation",
     ),
     case("[3] > [3] > [1]", ["3", "1"], "arrow", n=30, duplicates=["3"], id="rank_llm-repeated-identifier"),
