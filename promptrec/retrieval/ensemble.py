@@ -18,9 +18,17 @@ from typing import Literal
 
 import numpy as np
 
-from promptrec.data import Catalog
+from promptrec.data import Catalog, Item
 from promptrec.errors import DataError
-from promptrec.retrieval.base import DEFAULT_POOL, BaseRetriever, Retrieved, Retriever, User, catalog_fingerprint
+from promptrec.retrieval.base import (
+    DEFAULT_POOL,
+    BaseRetriever,
+    Retrieved,
+    Retriever,
+    User,
+    catalog_fingerprint,
+    positions,
+)
 
 EnsembleFusion = Literal["rrf", "weighted"]
 RRF_K = 60
@@ -70,6 +78,21 @@ class EnsembleRetriever(BaseRetriever):
             if build is not None:
                 build()
         return self
+
+    def add_items(self, items: Sequence[Item]) -> None:
+        """Every member's :meth:`~promptrec.retrieval.base.BaseRetriever.add_items`, then the ensemble's own
+        catalog (the members' grown one)."""
+        for member in self.retrievers:
+            member.add_items(items)  # type: ignore[attr-defined]
+        self.catalog = self.retrievers[0].catalog
+        self._items = list(self.catalog.values())
+        self._where = positions(self.catalog)
+
+    def add_interactions(self, user_id: str, item_ids: Iterable[str]) -> None:
+        """Every member's ``add_interactions`` (members that do not use interactions ignore it)."""
+        item_ids = list(item_ids)
+        for member in self.retrievers:
+            member.add_interactions(user_id, item_ids)  # type: ignore[attr-defined]
 
     def pools(self, user: User, n: int = DEFAULT_POOL, *, exclude: Iterable[str] = ()) -> list[Retrieved]:
         """Every member's pool of ``depth`` (or ``n``) items."""

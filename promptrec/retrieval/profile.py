@@ -25,8 +25,17 @@ import numpy as np
 
 from promptrec.backends import Backend, GenerationParams, Message, capability, get_backend
 from promptrec.cache import CompletionCache, completion_key
+from promptrec.data import Item
 from promptrec.feedback import FeedbackConfig, select_examples
-from promptrec.retrieval.base import DEFAULT_POOL, BaseRetriever, Retrieved, User, as_history, query_text
+from promptrec.retrieval.base import (
+    DEFAULT_POOL,
+    BaseRetriever,
+    Retrieved,
+    User,
+    as_history,
+    positions,
+    query_text,
+)
 from promptrec.retrieval.bm25 import BM25Retriever
 from promptrec.retrieval.semantic import SemanticRetriever
 from promptrec.retry import RetryPolicy, call_with_retries
@@ -101,6 +110,16 @@ class ProfileRetriever(BaseRetriever):
     def build(self) -> ProfileRetriever:
         self.base.build()
         return self
+
+    def add_items(self, items: Sequence[Item]) -> None:
+        """The base retriever's ``add_items``; the profile follows its catalog."""
+        self.base.add_items(items)
+        self.catalog = self.base.catalog
+        self._items = list(self.catalog.values())
+        self._where = positions(self.catalog)
+
+    def add_interactions(self, user_id: str, item_ids: Iterable[str]) -> None:
+        """Nothing to update: profiles are made from histories (the base retriever ignores interactions)."""
 
     def messages(self, user: User) -> list[Message]:
         """The prompt that asks for ``user``'s profile (no model call)."""
