@@ -1,6 +1,9 @@
-"""``promptrec serve`` as a user runs it: a real process on 127.0.0.1, the issue's checks over real HTTP, on
-SQLite and PostgreSQL; ``kill -9`` while a client streams feedback loses nothing that was acknowledged;
-bad command lines are one clear line. ``promptrec serve-model`` is the model server that was ``serve``."""
+"""``promptrec serve`` as a user runs it: a real process on 127.0.0.1, the issue's checks over real HTTP;
+``kill -9`` while a client streams feedback loses nothing that was acknowledged; bad command lines are one
+clear line. ``promptrec serve-model`` is the model server that was ``serve``.
+
+The processes here use SQLite, the default (each start costs seconds); the same API on PostgreSQL is
+tested in this process by test_service_app.py, and reopening a PostgreSQL store by test_service_store.py."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ pytest.importorskip("sqlalchemy", reason="needs the server extra")
 
 import httpx  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
-from service_helpers import DATABASES, ROOT, ServiceProcess, database_url, session_cache  # noqa: E402
+from service_helpers import ROOT, ServiceProcess, database_url, session_cache  # noqa: E402
 
 from promptrec.cli import main  # noqa: E402
 from promptrec.cli.serve import serve, serve_model  # noqa: E402
@@ -25,10 +28,10 @@ from promptrec.cli.serve import serve, serve_model  # noqa: E402
 KEY = "the-key"
 
 
-@pytest.fixture(scope="module", params=DATABASES)
-def served(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"serve-{request.param}")
-    db = database_url(request.param, folder)
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    db = database_url("sqlite", folder)
     env = {"PROMPTREC_CACHE_DIR": str(session_cache()), "PROMPTREC_FEEDBACK_DB": str(folder / "cli.sqlite3")}
     process = ServiceProcess("--catalog", "demo", db=db, api_key=KEY, env=env, log=folder / "serve.log")
     with process:

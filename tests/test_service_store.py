@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("sqlalchemy", reason="needs the server extra")
+sqlalchemy = pytest.importorskip("sqlalchemy", reason="needs the server extra")
 
 from service_helpers import DATABASES, database_url  # noqa: E402
 
@@ -92,7 +92,7 @@ def test_a_failing_batch_stores_nothing(url):
     store = Store(url)
     store.upsert_items(items("i1"))
     bad = StoredFeedback(0, "f2", "u1", "i1", "liked", None, None)  # type: ignore[arg-type]  # NOT NULL timestamp
-    with pytest.raises(Exception):
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
         store.add_feedback([feedback("f1", "u1", "i1"), bad])
     assert store.count_feedback() == 0 and store.get_user("u1") is None
 
