@@ -78,11 +78,15 @@ class RetrieverSet:
         catalog: what the retrievers retrieve from.
         interactions: for ``popularity`` and ``cooccurrence``.
         ranker_for: the run's rankers; a profile retriever writes with the default ranker's model and scenario.
+        config: the run's :class:`~promptrec.config.PipelineConfig`; a request's pipeline is built from it (its
+            feedback stage, its LLM weight where the request gives none).
     """
 
-    def __init__(self, catalog: Catalog, interactions: Any = None, ranker_for: Callable[[str | None], Ranker] | None = None):
+    def __init__(self, catalog: Catalog, interactions: Any = None, ranker_for: Callable[[str | None], Ranker] | None = None,
+                 config: Any = None):
         self.catalog = catalog
         self.interactions = interactions
+        self.config = config  # the run's PipelineConfig: how a request's pipeline is built around its retriever
         self._ranker_for = ranker_for
         self._built: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -355,8 +359,17 @@ def rank_entry(
                 raise DataError(f"the '{request.retrieval.generator}' generator needs the batch's retrievers "
                                 "(a RetrieverSet)", field="candidates")
             spec = request.retrieval
-            recommender = Recommender(retriever_for(spec.generator), ranker_for(request.scenario),
-                                      llm_weight=spec.llm_weight, pool=spec.n, fusion=spec.fusion)  # type: ignore[arg-type]
+            config = getattr(retriever_for, "config", None)
+            if config is not None:  # the run's configuration: feedback stage, default weight; the request's own on top
+                overrides = {"pool": spec.n, "fusion": spec.fusion}
+                if spec.llm_weight is not None:
+                    overrides["llm_weight"] = spec.llm_weight
+                recommender = config.updated({"retrieval": overrides}).recommender(
+                    retriever_for(spec.generator), lambda: ranker_for(request.scenario))
+            else:
+                ranker = None if spec.llm_weight == 0 else ranker_for(request.scenario)  # w = 0: no model is loaded
+                recommender = Recommender(retriever_for(spec.generator), ranker,
+                                          llm_weight=spec.llm_weight, pool=spec.n, fusion=spec.fusion)  # type: ignore[arg-type]
             return recommender.recommend(request.history, request.k)
         return ranker_for(request.scenario).rank(request.history, request.candidates, request.k)
     except Exception as exc:  # becomes an error line, never a lost request

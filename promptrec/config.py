@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -353,8 +354,13 @@ class PipelineConfig(_Section):
         backends: list[Backend] = [backend] if backend is not None else []
         cache, feedback = self.make_cache(), self.make_feedback()
         made: dict[str, Ranker] = {}
+        lock = threading.Lock()  # batch workers ask at once: one backend (one model load), one ranker per scenario
 
         def ranker_for(scenario: str | None = None) -> Ranker:
+            with lock:
+                return made_ranker(scenario)
+
+        def made_ranker(scenario: str | None) -> Ranker:
             name = scenario or self.scenario or "default"
             if name not in made:
                 loaded = self.load_scenario(name)
@@ -391,19 +397,35 @@ class PipelineConfig(_Section):
         section's file (an evaluation's training split).
 
         At ``llm_weight = 0`` (also the bundled model's measured default) no model is loaded."""
-        from promptrec.feedback_store import FeedbackStore
-        from promptrec.pipeline import EMBEDDED_LLM_WEIGHT, Recommender
         from promptrec.retrieval import read_interactions
 
         rankers = ranker_for or self.rankers()
-        weight = self.retrieval.llm_weight
-        if weight is None and self.backend.spec.strip() == DEFAULT_BACKEND:  # the bundled model: measured at 0
-            weight = EMBEDDED_LLM_WEIGHT
         if interactions is None and self.retrieval.interactions:
             interactions = read_interactions(self.retrieval.interactions, catalog, self.data.columns())
         retriever = self.make_retriever(catalog, lambda: rankers(None), interactions)
+        return self.recommender(retriever, lambda: rankers(None), interactions=interactions)
+
+    def llm_weight(self) -> float | None:
+        """The retrieval section's LLM weight, or the bundled model's measured 0 when it is unset and the
+        backend is the bundled model (``None``: the pipeline's default for the ranker's model)."""
+        from promptrec.pipeline import EMBEDDED_LLM_WEIGHT
+
+        weight = self.retrieval.llm_weight
+        if weight is None and self.backend.spec.strip() == DEFAULT_BACKEND:
+            return EMBEDDED_LLM_WEIGHT
+        return weight
+
+    def recommender(self, retriever: Retriever, ranker: Callable[[], Ranker], *,
+                    interactions: Interactions | None = None) -> Recommender:
+        """The pipeline around ``retriever`` (the one builder of :class:`~promptrec.pipeline.Recommender`): the
+        feedback stage from the feedback section, ``ranker()`` asked for only when the LLM weight is above 0,
+        and the retrieval section's pool, weight and fusion."""
+        from promptrec.feedback_store import FeedbackStore
+        from promptrec.pipeline import Recommender
+
+        weight = self.llm_weight()
         store = FeedbackStore(self.feedback.db) if self.feedback.enabled else None
-        return Recommender(retriever, rankers(None) if weight != 0 else None, llm_weight=weight,
+        return Recommender(retriever, ranker() if weight != 0 else None, llm_weight=weight,
                            pool=self.retrieval.pool, fusion=self.retrieval.fusion, feedback_store=store,
                            rejected=self.feedback.rejected, interactions=interactions)
 
