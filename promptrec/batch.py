@@ -231,9 +231,13 @@ def _resolve(entry: Any, catalog: Catalog | None, path: Path, line: int, field_n
     if isinstance(entry, (str, int)) and not isinstance(entry, bool):
         if catalog is None:
             raise DataError("item ids need a catalog (--catalog)", path=path, line=line, field=field_name)
-        if str(entry) not in catalog:
-            raise DataError(f"item id '{entry}' is not in the catalog", path=path, line=line, field=field_name)
-        return catalog[str(entry)]
+        if str(entry) in catalog:
+            return catalog[str(entry)]
+        by_title = catalog.find_title(str(entry)) if isinstance(entry, str) else None  # a title, for a history
+        if by_title is None or field_name.startswith("candidates"):
+            raise DataError(f"item id '{entry}' is not in the catalog" + ("" if field_name.startswith("candidates")
+                            else " (nor a title there)"), path=path, line=line, field=field_name)
+        return by_title
     raise DataError("must be an item id or an item object", path=path, line=line, field=field_name)
 
 
@@ -555,6 +559,23 @@ class Writer:
 
     def close(self) -> None:
         self._handle.close()
+
+
+class StreamWriter:
+    """Writes whole lines to a text stream (standard output), flushed at once; nothing is read back or locked."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._stream.write(safe_dumps(record) + "\n")
+        self._stream.flush()
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close(self) -> None:
+        """The stream stays open: it is not ours."""
 
 
 class Sink(Protocol):

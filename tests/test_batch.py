@@ -40,7 +40,8 @@ def test_200_requests_with_injected_faults_give_200_lines_then_a_cached_rerun(tm
     runner = CliRunner()
     with StubServer(fail_some()) as server:
         result = runner.invoke(main, batch_args(server, requests, output, "--json"))
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # some requests failed: said, and the exit code says it
+        assert "request(s) failed" in result.stderr
         summary = json.loads(result.stdout)
         lines = output_lines(output)
         assert sorted(line["id"] for line in lines) == sorted(f"r{i}" for i in range(200))
@@ -56,6 +57,9 @@ def test_200_requests_with_injected_faults_give_200_lines_then_a_cached_rerun(tm
         # the same command again: nothing left to do
         result = runner.invoke(main, batch_args(server, requests, output, "--json"))
         assert json.loads(result.stdout)["skipped"] == 200 and server.calls == calls
+        # ... and a true summary: the error lines it skipped are counted, and the exit code still says so
+        assert json.loads(result.stdout)["skipped_failed"] == len(failed) and result.exit_code == 1
+        assert f"200 done before, {len(failed)} of them failed" in result.stderr
 
         # a second identical run into a new file is served from the cache: no backend call
         result = runner.invoke(main, batch_args(server, requests, tmp_path / "again.jsonl", "--json"))
@@ -117,7 +121,7 @@ def test_bad_request_lines_become_error_lines(tmp_path, demo_catalog):
     assert len(generated) == 4 and "m01" not in {c.id for c in generated}
     with StubServer() as server:
         result = CliRunner().invoke(main, batch_args(server, requests, tmp_path / "out.jsonl"))
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # two requests failed
     lines = {line["id"]: line for line in output_lines(tmp_path / "out.jsonl")}
     assert lines["ok"]["ok"] and lines["gen"]["ok"] and not lines["bad-id"]["ok"]
     assert lines["no-cands"]["error"]["type"] == "DataError"
@@ -154,7 +158,7 @@ def test_openai_batch_api_export_and_import(tmp_path):
             handle.write(json.dumps(record) + "\n")
     output = tmp_path / "out.jsonl"
     result = runner.invoke(main, ["batch", str(requests), "-o", str(output), "--import-openai-batch", str(results), *common])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # r3 failed at the Batch API
     imported = {line["id"]: line for line in output_lines(output)}
     assert len(imported) == 6 and not imported["r3"]["ok"]
     first = imported["r0"]["ranking"]
@@ -282,7 +286,7 @@ def test_a_batch_with_one_wrongly_typed_request_answers_every_line(tmp_path):
     requests.write_text("\n".join(lines) + "\n")
     with StubServer() as server:
         result = CliRunner().invoke(main, batch_args(server, requests, tmp_path / "out.jsonl"))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # r1 failed
     out = {line["id"]: line for line in output_lines(tmp_path / "out.jsonl")}
     assert sorted(out) == ["r0", "r1", "r2", "r3"] and [out[i]["ok"] for i in sorted(out)] == [True, False, True, True]
     assert "field 'scenario'" in out["r1"]["error"]["message"]

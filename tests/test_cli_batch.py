@@ -1,13 +1,43 @@
 """``promptrec batch`` (the library's behaviour is in test_batch.py)."""
 
+import json
+
 from click.testing import CliRunner
 
 from promptrec.cli.batch import batch
 
 
-def test_batch_needs_an_output():
-    result = CliRunner().invoke(batch, ["requests.jsonl"])
-    assert result.exit_code == 2 and "give -o OUTPUT" in result.output
+def test_without_an_output_the_lines_go_to_stdout_in_input_order(tmp_path):
+    requests = tmp_path / "in.jsonl"
+    requests.write_text("".join(
+        '{"id": "%s", "history": ["%s"], "candidates": {"generator": "semantic", "n": 3, "llm_weight": 0}}\n' % (i, h)
+        for i, h in [("r1", "m01"), ("r2", "Alien"), ("r3", "m99"), ("r4", "the matrix")]))
+    result = CliRunner().invoke(batch, [str(requests), "--catalog", "demo", "--workers", "4", "--json",
+                                        "--cache-dir", str(tmp_path / "cache"), "--no-feedback"])
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["r1", "r2", "r3", "r4"]  # input order, with 4 workers
+    assert [line["ok"] for line in lines] == [True, True, False, True]  # a title is a history item too
+    assert "'m99' is not in the catalog (nor a title there)" in lines[2]["error"]["message"]
+    summary = json.loads(result.stderr.splitlines()[-7])  # --json goes to stderr when the lines use stdout
+    assert summary["failed_total"] == 1
+    assert result.exit_code == 1 and "1 request(s) failed" in result.stderr
+
+
+def test_options_that_need_a_results_file_say_so(tmp_path):
+    (tmp_path / "results.jsonl").write_text("")
+    for flag in ("--retry-errors", f"--import-openai-batch={tmp_path / 'results.jsonl'}"):
+        result = CliRunner().invoke(batch, ["requests.jsonl", flag])
+        assert result.exit_code == 2 and "needs -o OUTPUT" in result.output
+
+
+def test_a_retriever_that_needs_interactions_is_refused_once_up_front(tmp_path):
+    requests = tmp_path / "in.jsonl"
+    requests.write_text('{"id": "a", "history": ["m01"], "candidates": {"generator": "cooccurrence", "n": 5}}\n' * 1
+                        + '{"id": "b", "history": ["m01"], "candidates": {"generator": "popularity+bm25", "n": 5}}\n')
+    result = CliRunner().invoke(batch, [str(requests), "--catalog", "demo", "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 2
+    assert "requests use the cooccurrence, popularity+bm25 retriever" in result.output and "--interactions" in result.output
+    assert not (tmp_path / "out.jsonl").read_text()  # nothing was ranked
 
 
 def test_batch_says_when_the_input_is_missing(tmp_path):

@@ -26,6 +26,7 @@ from promptrec.cli.common import (
 from promptrec.cli.config import backends_command, config_group
 from promptrec.cli.eval import eval_command
 from promptrec.cli.feedback import feedback_group
+from promptrec.cli.model import model_group
 from promptrec.cli.rank import rank
 from promptrec.cli.scenarios import scenarios
 from promptrec.cli.serve import serve, serve_model
@@ -93,7 +94,7 @@ def main(verbose: int) -> None:
 
 
 
-for command in (rank, scenarios, batch, config_group, backends_command, cache, serve, serve_model, feedback_group):
+for command in (rank, scenarios, batch, config_group, backends_command, cache, serve, serve_model, feedback_group, model_group):
     main.add_command(command)
 main.add_command(eval_command, "eval")
 

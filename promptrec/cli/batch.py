@@ -30,7 +30,7 @@ from promptrec.progress import progress_bar
 def _print_summary(summary: BatchSummary) -> None:
     before = f"{summary.skipped} done before" + (f", {summary.skipped_failed} of them failed" if summary.skipped_failed else "")
     lines = [
-        f"requests   {summary.total} ({before}; {summary.succeeded} ranked, {summary.failed} failed"
+        f"requests   {summary.total} ({before}, {summary.succeeded} ranked, {summary.failed} failed"
         + (", interrupted" if summary.interrupted else "") + ")",
         f"cache hits {summary.cache_hits}   retries {summary.retries}   re-asks {summary.reasks}",
         f"tokens     {summary.input_tokens} in, {summary.output_tokens} out (backend calls only)",
