@@ -161,3 +161,16 @@ def test_serve_model_is_the_former_model_server():
     assert "GGUF" in (serve_model.help or "") and "recommendation" in (serve.help or "").lower()
     done = run_cli("serve-model", "--model", "/nonexistent/model.gguf")
     assert done.returncode == 1 and "model file not found" in done.stderr
+
+
+def test_several_workers_share_the_database_and_see_each_others_catalog_changes(tmp_path):
+    env = {"PROMPTREC_CACHE_DIR": str(session_cache()), "PROMPTREC_FEEDBACK_DB": str(tmp_path / "cli.sqlite3")}
+    with ServiceProcess("--catalog", "demo", "--workers", "2", db=str(tmp_path / "w.sqlite3"), api_key=KEY, env=env,
+                        log=tmp_path / "serve.log") as process:
+        written = httpx.post(f"{process.url}/items", json=[{"id": "w1", "title": "Worker Film"}],
+                             headers={"X-API-Key": KEY})
+        assert written.status_code == 200
+        for _ in range(8):  # new connections: the kernel spreads them over both processes
+            answer = httpx.get(f"{process.url}/items/w1/similar", params={"n": 2})
+            assert answer.status_code == 200 and len(answer.json()["items"]) == 2
+        assert "2 worker processes" in process.output()

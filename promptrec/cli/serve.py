@@ -4,6 +4,7 @@ OpenAI-compatible API."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import click
@@ -43,13 +44,14 @@ def _service_backend_options(func: Any) -> Any:
 @click.option("--max-n", type=click.IntRange(min=1), default=100, show_default=True, help="Most recommendations per answer.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=1000, show_default=True, help="Most items or feedback records per POST.")
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=1_048_576, show_default=True, help="Largest request body (413 beyond).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Service processes on the one port, each with its own pipeline in memory and the database shared (about one per core; a catalog change reaches every process, /metrics counts the one that answers).")
 @click.option("--access-log", is_flag=True, help="Log every request (uvicorn's access log).")
 @retrieval_options
 @ranking_options
 @_service_backend_options
 def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: str | None, private: bool,
-          cors_origins: tuple[str, ...], max_n: int, max_batch: int, max_body_bytes: int, access_log: bool,
-          **options: Any) -> None:
+          cors_origins: tuple[str, ...], max_n: int, max_batch: int, max_body_bytes: int, workers: int,
+          access_log: bool, **options: Any) -> None:
     """Serve recommendations over HTTP: items, users' feedback, and the pipeline's answers, kept in a database.
 
     \b
@@ -73,7 +75,19 @@ def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: st
             private=private, cors_origins=list(cors_origins), config=config,
             limits=Limits(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body_bytes),
         )
-        app = create_app(settings)
+        if workers > 1:  # the parent seeds the database once; each worker builds its pipeline
+            from promptrec.service.core import RecommendationService
+
+            seeding = RecommendationService(settings)
+            for source, seed in ((catalog, seeding.seed_catalog), (interactions, seeding.seed_interactions)):
+                if source is not None:
+                    seed(source)
+            where = seeding.store.where
+            seeding.close()
+            worker_settings = settings.model_copy(update={"catalog": None, "interactions": None})
+        else:
+            app = create_app(settings)
+            where = app.state.service.store.where
     except PromptrecError as exc:
         raise usage_or_failure(exc) from None
     except ValidationError as exc:  # a setting out of range (the key, a limit)
@@ -81,13 +95,20 @@ def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: st
         option = "--" + "-".join(str(part) for part in error["loc"][-1:]).replace("_", "-")
         raise click.UsageError(f"{option}: {error['msg'].removeprefix('Value error, ')}") from None
     shown = "0.0.0.0" if host == "" else host
-    click.echo(f"promptrec service on http://{shown}:{port} (docs: http://{shown}:{port}/docs), "
-               f"database {app.state.service.store.where}", err=True)
+    click.echo(f"promptrec service on http://{shown}:{port} (docs: http://{shown}:{port}/docs), database {where}"
+               + (f", {workers} worker processes" if workers > 1 else ""), err=True)
     if settings.api_key_generated:
         click.echo(f"writes need the header X-API-Key: {settings.api_key}  (choose your own with --api-key)", err=True)
     level = logging.getLogger().getEffectiveLevel()
-    uvicorn.run(app, host=host, port=port, access_log=access_log,
-                log_level="info" if level <= logging.INFO else "warning", timeout_graceful_shutdown=5)
+    run = {"host": host, "port": port, "access_log": access_log, "timeout_graceful_shutdown": 5,
+           "log_level": "info" if level <= logging.INFO else "warning"}
+    if workers > 1:
+        from promptrec.service.app import SETTINGS_ENV
+
+        os.environ[SETTINGS_ENV] = worker_settings.model_dump_json()  # read by each worker (the key included)
+        uvicorn.run("promptrec.service.app:app_from_environment", factory=True, workers=workers, **run)
+    else:
+        uvicorn.run(app, **run)
 
 
 @click.command(

@@ -251,6 +251,19 @@ def create_app(settings: ServiceSettings, service: RecommendationService | None 
     return app
 
 
+#: The environment variable through which :func:`app_from_environment` gets its settings (``--workers``).
+SETTINGS_ENV = "PROMPTREC_SERVICE_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``promptrec serve --workers N``: uvicorn imports this factory in each
+    worker; the settings come as JSON in ``$PROMPTREC_SERVICE_SETTINGS`` (the parent seeded the database, so
+    the workers only build their pipeline)."""
+    import os
+
+    return create_app(ServiceSettings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
 def _item_out(stored: StoredItem) -> ItemOut:
     item = stored.item
     return ItemOut(id=item.id, title=item.title, attributes=item.attributes, hidden=stored.hidden)
@@ -260,4 +273,4 @@ def _reaction(record: SessionFeedback, user: str | None) -> Reaction:
     return Reaction(user=user, item=record.item, label=record.label, rating=record.rating, timestamp=record.timestamp)
 
 
-__all__ = ["EXTENSIONS", "create_app"]
+__all__ = ["EXTENSIONS", "SETTINGS_ENV", "app_from_environment", "create_app"]
