@@ -94,10 +94,17 @@ def test_both_protocols_on_the_fixtures_with_the_baselines_only(tmp_path):
     result, out, results = _run(["--protocol", "auto", "--protocol", "full", "--no-llm", "-n", "12",
                                  "--valid-users", "10", "--seed", "3"], tmp_path)
     for heading in ("## tinylens\n", "## tinycross:books->movies\n", "## tinylens (full catalog)",
-                    "## tinycross:books->movies (full catalog)", "12 sampled of 40 (seed 3)"):
+                    "## tinycross:books->movies (full catalog)", "12 sampled of 40 (seed 3", "- mode: none (baselines only)"):
         assert heading in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["metric_by_method.png", "ndcg_by_history.png", "report.md",
-                                                     "results.json", "rows.jsonl"]
+    assert "mode: generate" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "data", "metric_by_method.png", "ndcg_by_history.png",
+                                                     "report.md", "results.json", "rows.jsonl", "users.jsonl"]
+    users = [json.loads(line) for line in (out / "users.jsonl").read_text().splitlines()]
+    for name in ("tinylens", "tinycross:books->movies"):  # one sample: both protocols list the same test users
+        (twenty,) = [u for u in users if u["dataset"] == name and u["protocol"] == "candidates" and u["split"] == "test"]
+        (full,) = [u for u in users if u["dataset"] == name and u["protocol"] == "full" and u["split"] == "test"]
+        assert twenty["user_ids"] == full["user_ids"] and twenty["sha256"] == full["sha256"] and twenty["users"] == 12
+        assert result.output.count(f"ids sha256 {twenty['sha256']}") == 2
     lens, cross = results["datasets"]
     assert (lens["name"], cross["name"]) == ("tinylens", "tinycross:books->movies")
     assert [m["name"] for m in lens["methods"]][:4] == ["random", "popularity", "co-occurrence", "bm25"]
@@ -117,7 +124,7 @@ def test_both_protocols_on_the_fixtures_with_a_stand_in_llm(tmp_path):
     with StubServer() as server:  # an OpenAI-compatible server ranking the labels in reverse shown order
         _, out, results = _run(["--protocol", "auto", "--protocol", "full", "--backend", "openai:stub", "--base-url",
                                 server.url, "--api-key", "unused", "-n", "8", "--valid-users", "6", "--llm-users", "5",
-                                "--llm-valid-users", "4", "--no-cache"], tmp_path)
+                                "--llm-valid-users", "4", "--no-cache", "--force"], tmp_path)
     for dataset in results["datasets"]:
         (llm,) = [m for m in dataset["methods"] if m["kind"] == "llm"]
         assert llm["name"] == "LLM stub (sequential)" and llm["users"] == 8
@@ -142,3 +149,58 @@ def test_bad_datasets_and_protocols_are_one_line_errors_on_the_fixtures(tmp_path
     assert result.exit_code != 0 and "is llmrank, not cross-domain" in result.output
     result = CliRunner().invoke(eval_command, ["-d", f"movielens:{tmp_path / 'absent'}", "--no-llm", "-o", str(tmp_path)])
     assert result.exit_code != 0 and "movies.csv" in result.output and "Traceback" not in result.output
+
+
+def test_a_weight_on_fewer_than_100_validation_users_is_refused_without_force(tmp_path):
+    from openai_stub import StubServer
+
+    with StubServer() as server:
+        result = CliRunner().invoke(eval_command, ["-d", f"movielens:{TINYLENS}", "--backend", "openai:stub",
+                                                   "--base-url", server.url, "--api-key", "unused", "-n", "4",
+                                                   "--no-cache", "-o", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "chosen on 36 validation users, fewer than 100" in result.output and "--force" in result.output
+    assert server.calls == 0  # refused before any model call
+
+
+def _amazon_like(folder):
+    """The documented cross-domain format as a converted Amazon pair: item_id, domain, title; a position column."""
+    folder.mkdir()
+    (folder / "items.csv").write_text("item_id,domain,title\n" + "".join(
+        f"f{i},food,Food item {i} {'spicy' if i % 2 else 'sweet'}\n" for i in range(30)) + "".join(
+        f"k{i},kitchen,Kitchen tool {i} {'pan' if i % 3 else 'knife'}\n" for i in range(30)))
+    rows = ["user_id,item_id,domain,position"]
+    for u in range(120):
+        seq = [f"f{u % 30}", f"f{(u * 7) % 30}", f"k{u % 30}", f"f{(u + 3) % 30}", f"k{(u * 5 + 1) % 30}"]
+        seq = list(dict.fromkeys(seq))
+        rows += [f"u{u},{item},{'food' if item[0] == 'f' else 'kitchen'},{p}" for p, item in enumerate(seq)]
+    (folder / "interactions.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_crossdomain_with_a_position_column_no_leak_and_a_renamed_copy_gives_the_same_numbers(tmp_path):
+    import shutil
+
+    from promptrec.evaluation.datasets import load_dataset
+
+    first = _amazon_like(tmp_path / "pair")
+    second = tmp_path / "another-name"
+    shutil.copytree(first, second)
+    numbers = []
+    for folder in (first, second):
+        out = tmp_path / f"run-{folder.name}"
+        result = CliRunner().invoke(eval_command, ["-d", f"crossdomain:{folder}:food:kitchen", "--no-llm",
+                                                   "--protocol", "auto", "--protocol", "full", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        results = json.loads((out / "results.json").read_text())
+        numbers.append([[(m["name"], m["metrics"]) for m in d["methods"]]
+                        for d in results["datasets"] + results["full_catalog"]])
+        assert "leak guard" in result.output and "order from the 'position' column" in result.output
+    assert numbers[0] == numbers[1]
+    dataset = load_dataset(f"crossdomain:{first}:food:kitchen")
+    position = {}
+    for line in (first / "interactions.csv").read_text().splitlines()[1:]:
+        user, item, _, where = line.split(",")
+        position[(user, item)] = int(where)
+    for record in dataset.test.records:  # no source item ordered after the truth
+        assert all(position[(record.user_id, i)] < position[(record.user_id, record.truth)] for i in record.history)

@@ -271,7 +271,7 @@ def test_no_source_item_ordered_after_the_truth_enters_the_history(tmp_path):
 
 @pytest.mark.parametrize("column", ["position", "seq", "time", "timestamp"])
 def test_any_documented_order_column_orders_the_interactions(tmp_path, column):
-    rows = "user_id,item_id,%s\nu1,g1,3\nu1,k1,2\nu1,g2,1\nu1,k2,4\nb1,k2,1\n" % column
+    rows = f"user_id,item_id,{column}\nu1,g1,3\nu1,k1,2\nu1,g2,1\nu1,k2,4\nb1,k2,1\n"
     data = read_crossdomain(_single(tmp_path, interactions=rows))
     (record,) = build_cross_domain(data, "grocery", "kitchen", cold_start_share=1.0).test.records
     assert (record.history, record.truth) == (("g2",), "k1")  # g1 (3) comes after the truth k1 (2)

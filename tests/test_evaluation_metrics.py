@@ -20,13 +20,12 @@ from promptrec.evaluation.baselines import (  # noqa: E402
 from promptrec.evaluation.cases import Case, EvalDataset, Query, Split, UserRecord  # noqa: E402
 from promptrec.evaluation.fullcatalog import (  # noqa: E402
     FULL_METRICS,
-    full_section,
-    full_summary,
     metrics_of,
     random_expected,
     run_full,
 )
-from promptrec.evaluation.fusion import choose, fuse, minmax  # noqa: E402
+from promptrec.evaluation.fullreport import full_section, full_summary  # noqa: E402
+from promptrec.evaluation.fusion import choose, fused_order, fused_scores, minmax  # noqa: E402
 from promptrec.evaluation.metrics import (  # noqa: E402
     MEASURES,
     REGISTRY,
@@ -113,11 +112,11 @@ def test_fusion_by_hand():
     llm, prior = {"c0": 3.0, "c1": 2.0, "c2": 1.0}, {"c0": 0.0, "c1": 10.0, "c2": 5.0}
     assert minmax(prior) == {"c0": 0.0, "c1": 1.0, "c2": 0.5}
     assert minmax({"a": 2.0, "b": 2.0}) == {"a": 0.0, "b": 0.0}
-    assert fuse(case.query, llm, prior, 0.5, "wsum") == pytest.approx({"c0": 0.5, "c1": 0.75, "c2": 0.25})
-    rrf = fuse(case.query, llm, prior, 0.5, "rrf")
+    assert fused_scores(case.query, llm, prior, 0.5, "wsum") == pytest.approx({"c0": 0.5, "c1": 0.75, "c2": 0.25})
+    rrf = fused_scores(case.query, llm, prior, 0.5, "rrf")
     assert rrf["c0"] == pytest.approx(0.5 / 61 + 0.5 / 63) and rrf["c1"] == pytest.approx(0.5 / 62 + 0.5 / 61)
-    assert ranked_ids(case.query, fuse(case.query, llm, prior, 1.0, "wsum")) == ["c0", "c1", "c2"]
-    assert ranked_ids(case.query, fuse(case.query, llm, prior, 0.0, "wsum")) == ["c1", "c2", "c0"]
+    assert fused_order(case.query, llm, prior, 1.0, "wsum") == ["c0", "c1", "c2"]
+    assert fused_order(case.query, llm, prior, 0.0, "wsum") == ["c1", "c2", "c0"]
 
 
 def test_fusion_weight_is_chosen_on_validation_cases_only():
@@ -261,17 +260,7 @@ def _toy_dataset(n_items=60, users=40):
                        Split("valid", tuple(records[half:]), train))
 
 
-class _TableRetriever:
-    def __init__(self, catalog):
-        self.catalog = {i: None for i in catalog}
-
-    def scores(self, user):
-        import numpy as np
-
-        return np.array([float(len(self.catalog) - n) for n in range(len(self.catalog))])
-
-
-def test_a_registered_metric_appears_in_both_tables_without_editing_anything_else(rank_only_mrr):
+def test_a_registered_metric_appears_in_both_tables_without_editing_anything_else(rank_only_mrr, tmp_path):
     assert TABLE_METRICS[-1] == "MRR@10" and list(MEASURES)[-1] == "MRR@10" and FULL_METRICS[-1] == "MRR@10"
     assert SUMMARY_TABLE_METRICS[-1] == "MRR@10"
 
@@ -288,21 +277,23 @@ def test_a_registered_metric_appears_in_both_tables_without_editing_anything_els
     assert method_summary(run, method)["metrics"]["MRR@10"] == pytest.approx(expected)  # every rank once
     assert "MRR@10" in method_summary(run, method)["standard_error"]
     table = metrics_table(run)
-    assert table[0] == "| method | users | NDCG@1 | NDCG@5 | NDCG@10 | NDCG@20 | HR@5 | HR@10 | MRR@10 | ± s.e. NDCG@10 |"
-    assert table[2].startswith("| random (expected) |") and table[2].split(" | ")[-2] == f"{expected:.4f}"
+    assert table[0] == ("| method | users | NDCG@1 | NDCG@5 | NDCG@10 | NDCG@20 | HR@5 | HR@10 | MRR@10 | ± s.e. NDCG@10 "
+                        "| Δ NDCG@10 vs best baseline ± paired s.e. (▲: > 2 s.e.) |")
+    assert table[2].startswith("| random (expected) |") and table[2].split(" | ")[-3] == f"{expected:.4f}"
 
     # the full-catalog protocol: per rank, the expected-random row, results.json
     dataset = _toy_dataset()
     full = run_full(dataset, ProtocolConfig(users=20, valid_users=20, history=1, seed=3), retrievers=("popularity",),
-                    make_retriever=lambda name, split: _TableRetriever(dataset.pool), pool_size=10)
+                    pool_size=10, folder=tmp_path)
     assert metrics_of(4)["MRR@10"] == 0.25
     assert full_summary(full)["random_expected"]["MRR@10"] == pytest.approx(sum(1 / r for r in range(1, 11)) / 60)
     assert all("MRR@10" in m["metrics"] for m in full_summary(full)["methods"])
     text = full_section(full)
     header = next(line for line in text if line.startswith("| method | users |"))
-    assert header == "| method | users | NDCG@10 | Recall@10 | Recall@20 | Recall@50 | MRR@10 | ± s.e. NDCG@10 | cost per user |"
+    assert header == ("| method | users | NDCG@10 | Recall@10 | Recall@20 | Recall@50 | MRR@10 | ± s.e. NDCG@10 "
+                      "| Δ NDCG@10 vs best baseline ± paired s.e. (▲: > 2 s.e.) | cost per user |")
     random_row = next(line for line in text if line.startswith("| random (expected, whole catalog) |"))
-    assert random_row.split(" | ")[-3] == f"{sum(1 / r for r in range(1, 11)) / 60:.4f}"  # before s.e. and cost
+    assert random_row.split(" | ")[-4] == f"{sum(1 / r for r in range(1, 11)) / 60:.4f}"  # before s.e., Δ and cost
 
 
 def test_views_follow_the_registry():

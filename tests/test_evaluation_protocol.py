@@ -120,3 +120,53 @@ def _check_negatives(dataset, config, cases):
         assert not set(negatives) & (set(record.history) | record.known | {record.truth})
         assert [item.id for item in case.query.history] == list(record.history[-config.history :])
         assert set(negatives) <= set(dataset.pool)
+
+
+# ------------------------------------------------------------------ issue 26: seeds from the content, one sample
+
+
+@pytest.mark.parametrize("spec", [f"movielens:{TINYLENS}", f"crossdomain:{TINYCROSS}:books:movies"])
+def test_the_same_files_under_another_name_give_the_same_users_negatives_and_shuffles(tmp_path, spec):
+    import shutil
+
+    from promptrec.evaluation.datasets import resolve
+
+    fmt, path, _ = resolve(spec)
+    folder = path.split(":")[0] if fmt == "crossdomain" else path
+    copy = tmp_path / "renamed-copy"
+    shutil.copytree(folder, copy)
+    renamed = spec.replace(str(folder), str(copy))
+    a, b = load_dataset(spec), load_dataset(renamed)
+    assert a.name != b.name and a.content_key == b.content_key
+    config = ProtocolConfig(users=9, valid_users=7, seed=5)
+    assert build_cases(a, config) == build_cases(b, config)
+
+
+def test_the_content_key_follows_the_content_and_the_seed_changes_the_sample():
+    dataset = load_dataset(f"movielens:{TINYLENS}")
+    other = dataclasses.replace(dataset, name="another name", pool=dataset.pool[:-1])
+    assert dataclasses.replace(dataset, name="x").content_key == dataset.content_key
+    assert other.content_key != dataset.content_key
+    one = build_cases(dataset, ProtocolConfig(users=10, valid_users=5, seed=1))
+    two = build_cases(dataset, ProtocolConfig(users=10, valid_users=5, seed=2))
+    assert {c.query.user_id for c in one[0]} != {c.query.user_id for c in two[0]}
+
+
+def test_every_protocol_samples_the_same_users():
+    from promptrec.evaluation.fullcatalog import run_full
+    from promptrec.evaluation.protocol import sample_users, users_hash
+
+    dataset = load_dataset(f"movielens:{TINYLENS}")
+    config = ProtocolConfig(users=10, valid_users=6, seed=4)
+    test, valid = build_cases(dataset, config)
+    full = run_full(dataset, config, retrievers=("popularity",), pool_size=5)
+    assert [c.user_id for c in full.test] == [c.query.user_id for c in test]
+    assert [c.user_id for c in full.valid] == [c.query.user_id for c in valid]
+    records, _ = sample_users(dataset, config)
+    digest = users_hash([r.user_id for r in records])
+    assert digest == users_hash(list(reversed([r.user_id for r in records]))) and len(digest) == 12
+    assert f"ids sha256 {digest}" in full.protocol["test users"]
+
+
+def test_the_default_validation_sample_is_at_least_200_users():
+    assert ProtocolConfig().valid_users >= 200

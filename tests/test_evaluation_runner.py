@@ -31,7 +31,7 @@ class SpyMethod:
 def test_methods_receive_queries_only_once_each_and_never_the_truth():
     dataset = load_dataset("office", DATASETS)
     spy = SpyMethod()
-    run = run_dataset(dataset, ProtocolConfig(users=40, valid_users=10), [lambda _: spy])
+    run = run_dataset(dataset, ProtocolConfig(users=40, valid_users=10), [lambda _: spy], force=True)
     assert all(type(q) is Query for q in spy.received)
     assert not any(hasattr(q, "truth") for q in spy.received)
     ids = [q.case_id for q in spy.received]
@@ -44,7 +44,7 @@ def test_methods_receive_queries_only_once_each_and_never_the_truth():
 @pytest.mark.parametrize("spec", [f"movielens:{TINYLENS}", f"crossdomain:{TINYCROSS}:books:movies"])
 def test_on_the_fixtures_methods_see_each_query_once_and_never_the_truth(spec):
     spy = SpyMethod()
-    run = run_dataset(load_dataset(spec), ProtocolConfig(users=12, valid_users=8, seed=1), [lambda _: spy])
+    run = run_dataset(load_dataset(spec), ProtocolConfig(users=12, valid_users=8, seed=1), [lambda _: spy], force=True)
     assert all(type(q) is Query for q in spy.received)
     assert sorted(q.case_id for q in spy.received) == sorted(c.case_id for c in run.test + run.valid)
     assert len(run.test) == 12 and len(run.valid) == 8

@@ -12,8 +12,9 @@ import click
 from promptrec.cli.common import command_line_config, option_given
 from promptrec.errors import PromptrecError
 from promptrec.evaluation.datasets import help_text as dataset_help
-from promptrec.evaluation.run import PROTOCOL_CHOICES, STRATEGY_CHOICES, run_eval
+from promptrec.evaluation.run import PROTOCOL_CHOICES, RETRIEVER_CHOICES, STRATEGY_CHOICES, run_eval
 from promptrec.ranker import MODES
+from promptrec.safe_output import redact_argv
 
 #: ``promptrec eval`` parameter -> (section, field) of the PipelineConfig each LLM is built from
 CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {
@@ -65,12 +66,14 @@ def default_eval_dir() -> Path:
 @click.option("--replay-start", type=click.IntRange(min=1), default=5, show_default=True, help="Replay protocol: the first ratings of each user the recommender knows.")
 @click.option("--replay-k", type=click.IntRange(min=1), default=10, show_default=True, help="Replay protocol: items shown each round.")
 @click.option("--pool", type=click.IntRange(min=1), default=20, show_default=True, help="Full protocol: items the pool retriever passes to the LLM (N).")
-@click.option("--retriever", "retrievers", multiple=True, type=click.Choice(("popularity", "cooccurrence", "bm25", "semantic", "profile")),
-              help="Full protocol: retrievers to measure (repeatable) [default: popularity, cooccurrence, bm25, semantic; profile needs an LLM].")
+@click.option("--retriever", "retrievers", multiple=True, type=click.Choice(RETRIEVER_CHOICES),
+              help="Full protocol: retrievers to measure (repeatable) [default: popularity, cooccurrence, bm25, semantic; profile (semantic) and profile-bm25 need an LLM].")
 @click.option("--llm-users", type=click.IntRange(min=0), default=30, show_default=True, help="Full protocol: test users the LLM rows are measured on (a seeded subset).")
 @click.option("--llm-valid-users", type=click.IntRange(min=0), default=None, help="Validation users the LLM is scored on and its fusion weight chosen on [default: full protocol --llm-users; 20-candidate protocol all --valid-users].")
 @click.option("-n", "--users", type=click.IntRange(min=1), default=200, show_default=True, help="Test users sampled per dataset (records, for pointwise data).")
-@click.option("--valid-users", type=click.IntRange(min=0), default=50, show_default=True, help="Validation users per dataset (fusion weights are chosen on them).")
+@click.option("--valid-users", type=click.IntRange(min=0), default=200, show_default=True, help="Validation users per dataset (priors, the pool retriever and fusion weights are chosen on them).")
+@click.option("--force", is_flag=True, help="Choose a fusion weight even on fewer than 100 validation users (noisy; refused otherwise).")
+@click.option("--save-rankings", is_flag=True, help="Write rankings.jsonl: each method's ranked ids per dataset, protocol and test user (full protocol: what 'promptrec rank --config OUT/config.toml' returns).")
 @click.option("--candidates", type=click.IntRange(min=2), default=20, show_default=True, help="Candidates per case: the truth + N-1 negatives.")
 @click.option("--history", type=click.IntRange(min=1), default=20, show_default=True, help="Most recent history items shown (H).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of user samples, negatives, shuffles and the random baseline.")
@@ -112,7 +115,7 @@ def eval_command(**options: Any) -> None:
     The replay protocol measures the feedback loop: each round the pipeline recommends from the whole
     catalog and each user answers from their own held-back ratings (see promptrec.evaluation.replay).
     """
-    options["argv"] = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    options["argv"] = redact_argv([Path(sys.argv[0]).name, *sys.argv[1:]])  # recorded in the report: no key
     options["output"] = options["output"] or str(default_eval_dir() / datetime.now().strftime("%Y%m%d-%H%M%S"))
     options["configs"] = [] if options["no_llm"] else llm_configs(options)
     if "replay" in options["protocol"]:

@@ -178,12 +178,11 @@ def load_movielens(folder: Path, name: str = "movielens") -> EvalDataset:
     sorted differently may give another one (the report says which rule applied). Titles keep their year;
     genres become an attribute.
     """
-    for ratings_name, movies_name, releases in MOVIELENS_LAYOUTS:
-        if (folder / ratings_name).is_file():
-            break
-    else:
+    found = [layout for layout in MOVIELENS_LAYOUTS if (folder / layout[0]).is_file()]
+    if not found:
         expected = "; ".join(f"{r} + {m} ({what})" for r, m, what in MOVIELENS_LAYOUTS)
         raise DataError(f"no MovieLens ratings file here; expected one of: {expected}", path=folder)
+    ratings_name, movies_name, releases = found[0]
     reader = {"ratings.csv": _movielens_csv, "u.data": _movielens_100k, "ratings.dat": _movielens_dat}[ratings_name]
     items, rows, encoding = reader(folder)
     ratings = folder / ratings_name

@@ -1,23 +1,27 @@
-"""The full-catalog protocol (``--protocol full``): the whole pipeline measured stage by stage.
+"""The full-catalog protocol (``--protocol full``): the shipped pipeline measured stage by stage.
 
-For each sampled user (the same leave-last-out or cross-domain records as the 20-candidate protocol):
+Every number comes from the object ``promptrec rank`` runs: a :class:`promptrec.pipeline.Recommender` built
+by :meth:`PipelineConfig.make_recommender <promptrec.config.PipelineConfig.make_recommender>` from files the
+run writes (:mod:`promptrec.evaluation.pipelines`). For each sampled user (the same users as the
+20-candidate protocol: :func:`~promptrec.evaluation.protocol.sample_users`):
 
-1. every retriever scores the *whole* target catalog; the user's history items are removed (nothing else:
-   which items to remove never depends on the held-out item); the truth's rank among what is left gives
-   Recall@10/20/50 and NDCG@10 over the full catalog;
+1. every retriever's pipeline (at LLM weight 0) scores the *whole* catalog; the user's history items are
+   removed (nothing else: which items to remove never depends on the held-out item); the truth's rank
+   among what is left gives Recall@10/20/50 and NDCG@10 over the full catalog, and the pipeline's
+   ``recommend`` gives the top ``N`` saved in ``rankings.jsonl``;
 2. the pool retriever (the one with the best validation Recall@N, chosen on validation users) keeps its
    top ``N`` (``--pool``, 20); the pool's recall at N bounds what any reranker can reach;
-3. the LLM ranks the pool, shown in retrieval order as :class:`promptrec.pipeline.Recommender` shows it,
-   with the last H history items; the full ranking is the LLM's order of the pool, then the rest of the
-   catalog in the retriever's order;
-4. fusion as in the pipeline: ``w * minmax(LLM) + (1 - w) * minmax(retrieval)`` over the pool, ties to the
-   better retrieval rank (``w = 0`` is the retriever exactly), the weight chosen on validation users by the
-   one-standard-error rule (:func:`promptrec.evaluation.fusion.choose_weight`).
+3. the LLM ranks the pool (the pipeline's ranker, shown the last H history items); the full ranking is
+   the pipeline's fused order of the pool, then the rest of the catalog in the retriever's order;
+4. fusion is the pipeline's own (:meth:`Recommender.fuse <promptrec.pipeline.Recommender.fuse>`), at every
+   weight on the validation users; the weight is chosen by the one-standard-error rule
+   (:func:`promptrec.evaluation.fusion.choose_weight`) on at least
+   :data:`~promptrec.evaluation.fusion.MIN_WEIGHT_USERS` users unless forced.
 
-Rows: random (seeded scores), popularity and every retriever alone on all test users; the bound (an oracle
-reranker of the pool: the truth first whenever the pool holds it, so its NDCG@10 and Recall@10/20 are the
-pool's recall at N) and, on the LLM's (smaller, seeded) subset of test users, the pool retriever again, the LLM reranking the
-pool and the fused pipeline, with tokens and seconds per user. Nothing but :func:`truth_rank` reads the
+Rows: random (seeded scores), every retriever alone on all test users; the bound (an oracle reranker of
+the pool: the truth first whenever the pool holds it, so its NDCG@10 and Recall@10/20 are the pool's recall
+at N) and, on the LLM's (smaller, seeded) subset of test users, the pool retriever again, the LLM reranking
+the pool and the fused pipeline, with tokens and seconds per user. Nothing but :func:`truth_rank` reads the
 held-out item.
 """
 
@@ -28,34 +32,44 @@ import logging
 import math
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from promptrec.data import Catalog, Item, UserHistory
-from promptrec.evaluation.baselines import Method
-from promptrec.evaluation.cases import EvalDataset, Query, UserRecord
-from promptrec.evaluation.fusion import WEIGHTS, WeightChoice, choose_weight
-from promptrec.evaluation.metrics import (
-    BUCKETS,
-    FULL_MAIN,
-    FULL_METRICS,
-    FULL_TABLE_METRICS,
-    full_metrics,
-    history_bucket,
-    standard_error,
+from promptrec.data import Item, UserHistory
+from promptrec.errors import PromptrecError
+from promptrec.evaluation.cases import EvalDataset, UserRecord
+from promptrec.evaluation.fusion import WEIGHTS, WeightChoice, check_weight_users, choose_weight
+from promptrec.evaluation.metrics import FULL_MAIN, FULL_METRICS, full_metrics, standard_error
+from promptrec.evaluation.pipelines import (
+    RETRIEVER_CHOICES,
+    PipelineFiles,
+    at_weight,
+    base_config,
+    write_pipeline_files,
 )
-from promptrec.evaluation.protocol import ProtocolConfig, sample_records
+from promptrec.evaluation.protocol import ProtocolConfig, sample_users, users_hash
+
+if TYPE_CHECKING:
+    from promptrec.config import PipelineConfig
+    from promptrec.ranker import Ranker
+    from promptrec.ranking import Ranking
+    from promptrec.retrieval.base import Retrieved
 
 logger = logging.getLogger(__name__)
 
 # FULL_METRICS (computed and saved), FULL_TABLE_METRICS (the table's columns) and FULL_MAIN: from the registry
 #: retrievers a full-catalog run builds by default (``profile`` needs an LLM backend)
 DEFAULT_RETRIEVERS = ("popularity", "cooccurrence", "bm25", "semantic")
-RETRIEVER_CHOICES = ("popularity", "cooccurrence", "bm25", "semantic", "profile")
+#: retrievers that write a profile with the LLM
+LLM_RETRIEVERS = frozenset({"profile", "profile-bm25"})
+__all__ = ["DEFAULT_RETRIEVERS", "RETRIEVER_CHOICES", "FullCase", "FullMethod", "FullRun", "metrics_of", "rank_after_rerank",
+           "run_full", "random_expected", "summarize", "truth_rank"]
 
 
 @dataclass(frozen=True)
@@ -72,16 +86,22 @@ class FullCase:
         """The last ``h`` history items (what the LLM is shown)."""
         return self.history[-h:]
 
+    def user(self) -> UserHistory:
+        """The history as the pipeline takes it."""
+        return UserHistory.from_items(self.history, user_id=self.user_id)
+
 
 @dataclass
 class FullMethod:
-    """One row: the truth's full-catalog rank per case (``math.inf``: not rankable), costs, parameters."""
+    """One row: the truth's full-catalog rank per case (``math.inf``: not rankable), the ranked ids the
+    pipeline returned (its top ``N``), costs, parameters."""
 
     name: str
     kind: str  # "baseline", "retriever", "pool", "llm", "fused"
     ranks: dict[str, float]
     costs: dict[str, dict[str, float]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    rankings: dict[str, list[str]] = field(default_factory=dict)
 
     def values(self) -> dict[str, dict[str, float]]:
         """case id -> metric -> value."""
@@ -103,6 +123,8 @@ class FullRun:
     methods: list[FullMethod]
     protocol: dict[str, str]
     choice: dict[str, Any] = field(default_factory=dict)
+    files: PipelineFiles | None = None
+    pipeline: PipelineConfig | None = None
 
 
 def metrics_of(rank: float) -> dict[str, float]:
@@ -122,6 +144,12 @@ def truth_rank(scores: np.ndarray, removed: np.ndarray, truth: int) -> float:
     return float(1 + higher + tied_before)
 
 
+def rank_after_rerank(pool_order: Sequence[str], truth: str, base_rank: float) -> float:
+    """The truth's rank when the pool is reordered (``pool_order``, best first) and the rest of the catalog
+    keeps the retriever's order (``base_rank``: the truth's rank by the retriever). A metric's reader."""
+    return float(pool_order.index(truth) + 1) if truth in pool_order else base_rank
+
+
 def summarize(values: Mapping[str, Mapping[str, float]], ids: Sequence[str] | None = None) -> dict[str, float]:
     """Mean of every metric over ``ids`` (default: all)."""
     keys = list(values) if ids is None else list(ids)
@@ -134,29 +162,6 @@ def random_expected(catalog_size: int, history: int = 0) -> dict[str, float]:
     return {metric.name: metric.expected_random(m) for metric in full_metrics()}
 
 
-# -------------------------------------------------------------------------------------------- scoring
-
-
-class CatalogScorer:
-    """A retriever's scores over the target catalog (items it does not index score -inf)."""
-
-    def __init__(self, name: str, retriever: Any, pool_ids: Sequence[str]) -> None:
-        self.name = name
-        self.retriever = retriever
-        where = {item_id: i for i, item_id in enumerate(retriever.catalog)}
-        self._take = np.asarray([where.get(item_id, -1) for item_id in pool_ids], dtype=np.int64)
-        self._missing = self._take < 0
-        self.seconds = 0.0
-
-    def scores(self, history: Sequence[Item], user_id: str) -> np.ndarray:
-        started = time.perf_counter()
-        raw = np.asarray(self.retriever.scores(UserHistory.from_items(history, user_id=user_id)), dtype=np.float64)
-        values = raw[np.where(self._missing, 0, self._take)]
-        values[self._missing] = -np.inf
-        self.seconds += time.perf_counter() - started
-        return values
-
-
 class RandomScorer:
     """Uniform random scores, seeded per case."""
 
@@ -164,74 +169,10 @@ class RandomScorer:
 
     def __init__(self, n: int, seed: int) -> None:
         self.n, self.seed = n, seed
-        self.seconds = 0.0
 
     def scores_for(self, case: FullCase) -> np.ndarray:
         rng = np.random.default_rng(random.Random(f"{self.seed}|random-full|{case.case_id}").getrandbits(63))
         return rng.random(self.n)
-
-
-RetrieverFactory = Callable[[str, str], Any]  # (retriever name, split) -> a Retriever (or None to skip)
-
-
-def default_retrievers(
-    dataset: EvalDataset, names: Sequence[str], *, profile_backend: Any = None, completion_cache: Any = None,
-    prompts_dirs: Sequence[str] = (),
-) -> RetrieverFactory:
-    """Builds the retrievers of :mod:`promptrec.retrieval` for ``dataset``: text retrievers over the target
-    catalog, popularity over its items, co-occurrence over every item (so that source-domain history items
-    can co-occur with target items) from the split's training interactions."""
-    from promptrec.retrieval import (
-        BM25Retriever,
-        CooccurrenceRetriever,
-        Interactions,
-        PopularityRetriever,
-        SemanticRetriever,
-    )
-
-    target = Catalog([dataset.items[i] for i in dataset.pool])
-    everything = Catalog(dataset.items.values()) if len(dataset.items) != len(target) else target
-    text: dict[str, Any] = {}
-    interactions: dict[tuple[str, str], Any] = {}
-
-    def train(split: str, catalog: Catalog, label: str) -> Any:
-        key = (split, label)
-        if key not in interactions:
-            known = set(catalog)
-            sequences = [[i for i in seq if i in known] for seq in dataset.split(split).train]
-            interactions[key] = Interactions.from_sequences(catalog, [s for s in sequences if s])
-        return interactions[key]
-
-    def make(name: str, split: str) -> Any:
-        if name == "popularity":
-            return PopularityRetriever(target, train(split, target, "target"), cache=False)
-        if name == "cooccurrence":
-            return CooccurrenceRetriever(everything, train(split, everything, "all"), cache=False)
-        if name in ("bm25", "semantic"):
-            if name not in text:
-                text[name] = BM25Retriever(target) if name == "bm25" else SemanticRetriever(target)
-            return text[name]
-        if name == "profile":
-            if profile_backend is None:
-                return None
-            from promptrec.evaluation.crossdomain import DOMAIN_SCENARIOS
-            from promptrec.retrieval import ProfileRetriever
-
-            if "profile" not in text:
-                scenario = dataset.scenario
-                if dataset.source_domain:
-                    scenario = DOMAIN_SCENARIOS.get(dataset.source_domain.lower(), "products")
-                base = text.get("bm25") or BM25Retriever(target)
-                text["bm25"] = base
-                text["profile"] = ProfileRetriever(base, profile_backend, scenario, prompts_dirs=prompts_dirs,
-                                                   cache=completion_cache)
-            return text["profile"]
-        raise ValueError(f"unknown retriever '{name}'; use one of {', '.join(RETRIEVER_CHOICES)}")
-
-    return make
-
-
-# ------------------------------------------------------------------------------------------- the protocol
 
 
 def full_cases(records: Sequence[UserRecord], dataset: EvalDataset, split: str) -> list[FullCase]:
@@ -251,20 +192,27 @@ def _prefix_sample(cases: Sequence[FullCase], n: int, seed: str) -> list[FullCas
     return order[:n]
 
 
-def pool_fuse(retrieval: Sequence[float], llm: Sequence[float], weight: float) -> list[int]:
-    """The fused order of a pool given best first, exactly as the shipped pipeline fuses it
-    (:func:`promptrec.pipeline.fuse`, ``wsum``): ``w = 0`` is ``range(n)``."""
-    from promptrec.pipeline import fuse
-
-    return fuse(retrieval, llm, weight)[0]
+def _top(scores: np.ndarray, removed: np.ndarray, n: int) -> list[int]:
+    masked = np.where(removed, -np.inf, scores)
+    order = np.lexsort((np.arange(len(scores)), -masked))[:n]
+    return [int(i) for i in order if not removed[i]]
 
 
-def _rank_after_rerank(pool: Sequence[int], order: Sequence[int], truth: int, base_rank: float) -> float:
-    """The truth's rank when the pool (catalog positions, best first) is reordered by ``order`` and the rest
-    of the catalog keeps the retriever's order."""
-    if truth in pool:
-        return float([pool[j] for j in order].index(truth) + 1)
-    return base_rank
+@dataclass
+class _Pool:
+    """One LLM user's pool, the LLM's ranking of it and the retriever's rank of the truth."""
+
+    case: FullCase
+    retrieved: Retrieved
+    llm: Ranking | None
+    base_rank: float
+
+
+def _llm_costs(ranking: Ranking | None, elapsed: float, error: str | None) -> dict[str, float]:
+    if ranking is None:
+        return {"input_tokens": 0.0, "output_tokens": 0.0, "seconds": elapsed, "cached": 0.0, "failed": float(bool(error))}
+    return {"input_tokens": float(ranking.usage.input_tokens), "output_tokens": float(ranking.usage.output_tokens),
+            "seconds": elapsed, "cached": float(bool(ranking.cached)), "failed": 0.0}
 
 
 def run_full(
@@ -272,34 +220,54 @@ def run_full(
     config: ProtocolConfig,
     *,
     retrievers: Sequence[str] = DEFAULT_RETRIEVERS,
-    make_retriever: RetrieverFactory | None = None,
-    llm: Method | None = None,
+    llm: Any = None,
+    pipeline: PipelineConfig | None = None,
+    folder: str | Path | None = None,
     pool_size: int = 20,
     llm_users: int = 30,
     llm_valid_users: int | None = None,
     fixed_weight: float | None = None,
+    force: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> FullRun:
     """Run the full-catalog protocol on ``dataset`` (see the module docstring).
 
-    ``config.users`` / ``config.valid_users`` users are sampled for the retriever rows and the pool
-    retriever's choice; the LLM rows use a seeded subset of ``llm_users`` test users and choose the weight
-    on ``llm_valid_users`` (default: ``llm_users``) of the validation users. ``fixed_weight`` adds a row
-    with that weight (e.g. the pipeline's default) beside the chosen one.
+    ``config.users`` / ``config.valid_users`` users are sampled (:func:`sample_users`) for the retriever rows
+    and the pool retriever's choice; the LLM rows use a seeded subset of ``llm_users`` test users and choose
+    the weight on ``llm_valid_users`` (default: ``llm_users``) of the validation users, which must be at
+    least :data:`~promptrec.evaluation.fusion.MIN_WEIGHT_USERS` unless ``force``. ``llm`` is the LLM method
+    (:class:`~promptrec.evaluation.llm.LLMMethod`: its ranker is the pipeline's) or ``None``; ``pipeline``
+    the configuration the pipelines start from (the LLM's); ``folder`` where the pipeline's files go
+    [default: a temporary folder]. ``fixed_weight`` adds a row with that weight beside the chosen one.
     """
     seed = config.seed
-    label = f"{dataset.name}|full"
-    test_records = sample_records(dataset.test.records, config.users, seed, f"{label}|test")
-    taken = frozenset(r.user_id for r in test_records)
-    valid_records = sample_records(dataset.valid.records, config.valid_users, seed, f"{label}|valid", exclude_users=taken)
+    test_records, valid_records = sample_users(dataset, config)
     test, valid = full_cases(test_records, dataset, "test"), full_cases(valid_records, dataset, "valid")
-    pool_ids = list(dataset.pool)
-    where = {item_id: i for i, item_id in enumerate(pool_ids)}
-    n_items = len(pool_ids)
-    make = make_retriever or default_retrievers(dataset, retrievers)
+    ranker: Ranker | None = getattr(llm, "ranker", None)
+    if ranker is None:
+        llm = None
+    label = f"{dataset.content_key}|full"
+    n_llm = min(llm_users, len(test)) if llm is not None else 0
+    llm_test = _prefix_sample(test, n_llm, f"{seed}|llm-users|{label}")
+    n_llm_valid = min(llm_valid_users if llm_valid_users is not None else llm_users, len(valid)) if llm is not None else 0
+    llm_valid = _prefix_sample(valid, n_llm_valid, f"{seed}|llm-valid|{label}")
+    if llm is not None and llm_test and llm_valid:
+        check_weight_users(len(llm_valid), force, f"{dataset.name} (full catalog)")
+    where_folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="promptrec-full-"))
+    files = write_pipeline_files(dataset, where_folder, base_config(pipeline), pool_size,
+                                 {"test": [(c.user_id, c.history) for c in test],
+                                  "valid": [(c.user_id, c.history) for c in valid]})
+    catalog = files.catalog
+    ids = list(catalog)
+    where = {item_id: i for i, item_id in enumerate(ids)}
+    n_all = len(ids)
+    outside = np.zeros(n_all, dtype=bool)
+    if files.exclude:
+        outside[np.asarray([where[i] for i in files.exclude], dtype=np.int64)] = True
+    n_items = n_all - int(outside.sum())
 
     def removed_of(case: FullCase) -> np.ndarray:
-        mask = np.zeros(n_items, dtype=bool)
+        mask = outside.copy()
         idx = [where[item.id] for item in case.history if item.id in where]
         if idx:
             mask[np.asarray(idx, dtype=np.int64)] = True
@@ -308,46 +276,45 @@ def run_full(
     removed = {c.case_id: removed_of(c) for c in (*test, *valid)}
     truth_at = {c.case_id: where.get(c.truth, -1) for c in (*test, *valid)}
 
-    # stage 1: every retriever alone, on every sampled user; the scores of validation users are kept for
-    # choosing the pool retriever, the top of the pool for the LLM rows
+    # stage 1: every retriever's pipeline alone, on every sampled user
     methods: list[FullMethod] = []
-    rng_scorer = RandomScorer(n_items, seed)
-    methods.append(FullMethod("random", "baseline", {
-        c.case_id: truth_rank(rng_scorer.scores_for(c), removed[c.case_id], truth_at[c.case_id]) for c in test}))
+    random_scores = RandomScorer(n_all, seed)
+    random_row = FullMethod("random", "baseline", {})
+    for c in test:
+        scores = random_scores.scores_for(c)
+        random_row.ranks[c.case_id] = truth_rank(scores, removed[c.case_id], truth_at[c.case_id])
+        random_row.rankings[c.case_id] = [ids[i] for i in _top(scores, removed[c.case_id], pool_size)]
+    methods.append(random_row)
     valid_ranks: dict[str, dict[str, float]] = {}
-    pools: dict[str, dict[str, tuple[list[int], list[float], float]]] = {}  # retriever -> case -> pool
     seconds: dict[str, float] = {}
-    names = [r for r in retrievers if r != "profile"]
-    n_llm = min(llm_users, len(test)) if llm is not None else 0
-    llm_test = _prefix_sample(test, n_llm, f"{seed}|llm-users|{label}")
-    n_llm_valid = min(llm_valid_users if llm_valid_users is not None else llm_users, len(valid)) if llm is not None else 0
-    llm_valid = _prefix_sample(valid, n_llm_valid, f"{seed}|llm-valid|{label}")
-    llm_ids = {c.case_id for c in (*llm_test, *llm_valid)}
+    pools: dict[str, _Pool] = {}
+    names = [r for r in retrievers if r not in LLM_RETRIEVERS]
 
-    def evaluate(name: str, split_cases: Sequence[FullCase], split: str) -> dict[str, float]:
-        retriever = make(name, split)
-        scorer = CatalogScorer(name, retriever, pool_ids)
-        ranks = {}
+    def evaluate(name: str, split_cases: Sequence[FullCase], split: str) -> FullMethod:
+        recommender = files.recommender(name, split, ranker)
+        row = FullMethod(name, "retriever", {})
+        started = time.perf_counter()
         for done, case in enumerate(split_cases, start=1):
-            scores = scorer.scores(case.history, case.user_id)
-            ranks[case.case_id] = truth_rank(scores, removed[case.case_id], truth_at[case.case_id])
-            if case.case_id in llm_ids:
-                masked = np.where(removed[case.case_id], -np.inf, scores)
-                order = np.lexsort((np.arange(n_items), -masked))[:pool_size]
-                pools.setdefault(name, {})[case.case_id] = (order.tolist(), masked[order].tolist(), ranks[case.case_id])
+            user = case.user()
+            scores = np.asarray(recommender.retriever.scores(user), dtype=np.float64)
+            rank = truth_rank(scores, removed[case.case_id], truth_at[case.case_id])
+            row.ranks[case.case_id] = rank
+            if split == "test":  # what the pipeline returns, saved for rankings.jsonl (a test user's only)
+                ranking = recommender.recommend(user, pool_size, exclude=files.exclude, explain=False)
+                row.rankings[case.case_id] = ranking.ids()
             if progress is not None:
                 progress(f"{dataset.name} full {split} {name}", done, len(split_cases))
-        seconds[f"{name}|{split}"] = scorer.seconds
-        return ranks
+        seconds[f"{name}|{split}"] = time.perf_counter() - started
+        return row
 
+    rows: dict[str, FullMethod] = {}
     for name in names:
-        ranks = evaluate(name, test, "test")
-        valid_ranks[name] = evaluate(name, valid, "valid") if valid else {}
-        per_user = 1000 * seconds[f"{name}|test"] / max(1, len(test))
-        methods.append(FullMethod(name, "retriever", ranks, params={"ms_per_user": per_user}))
+        rows[name] = evaluate(name, test, "test")
+        rows[name].params["ms_per_user"] = 1000 * seconds[f"{name}|test"] / max(1, len(test))
+        valid_ranks[name] = evaluate(name, valid, "valid").ranks if valid else {}
+        methods.append(rows[name])
 
     # stage 2: the pool retriever, chosen on validation users by Recall@N (ties: the first listed)
-
     def recall_at_pool(ranks: Mapping[str, float]) -> list[float]:
         return [1.0 if r <= pool_size else 0.0 for r in ranks.values()]
 
@@ -361,74 +328,81 @@ def run_full(
         pool_name = names[0] if names else "popularity"
         logger.warning("%s: no validation users, so the pool retriever is not chosen: using %s", dataset.name, pool_name)
     choice["retriever"] = pool_name
-    pool_ranks = next(m.ranks for m in methods if m.name == pool_name) if names else {}
+    pool_ranks = rows[pool_name].ranks if pool_name in rows else {}
     # the bound: an oracle reranker puts the truth first whenever it is in the pool (the rest stays)
     methods.append(FullMethod(f"bound: oracle reranker of {pool_name} top {pool_size} (pool recall)", "pool",
                               {cid: (1.0 if r <= pool_size else r) for cid, r in pool_ranks.items()},
                               params={"retriever": pool_name}))
+    weight = 0.0
 
     # stage 3 and 4: the LLM on the pool, and fused, on the LLM's users
-    if llm is not None and llm_test:
-        if "profile" in retrievers:
-            profile_ranks = evaluate("profile", llm_test, "test")
-            methods.append(FullMethod("profile (LLM interest profile -> bm25)", "retriever", profile_ranks,
-                                      params={"ms_per_user": 1000 * seconds["profile|test"] / len(llm_test)}))
+    if llm is not None and llm_test and pool_name in rows:
+        for name in [r for r in retrievers if r in LLM_RETRIEVERS]:
+            row = evaluate(name, llm_test, "test")
+            row.name = f"{name} (LLM interest profile -> {'bm25' if name == 'profile-bm25' else 'semantic'})"
+            row.params["ms_per_user"] = 1000 * seconds[f"{name}|test"] / len(llm_test)
+            methods.append(row)
         methods.append(FullMethod(f"{pool_name} alone (the LLM's users)", "retriever",
-                                  {c.case_id: pool_ranks[c.case_id] for c in llm_test}))
-        llm_scores: dict[str, list[float]] = {}
+                                  {c.case_id: pool_ranks[c.case_id] for c in llm_test},
+                                  rankings={c.case_id: rows[pool_name].rankings[c.case_id] for c in llm_test}))
         costs: dict[str, dict[str, float]] = {}
         # validation and test users alternate, so that an interrupted run has cached answers for both
         ordered = [c for pair in itertools.zip_longest(llm_valid, llm_test) for c in pair if c is not None]
         for done, case in enumerate(ordered, start=1):
-            positions, _, _ = pools[pool_name][case.case_id]
-            candidates = tuple(dataset.items[pool_ids[p]] for p in positions)
-            query = Query(case.case_id, case.user_id, case.query_history(config.history), candidates)
-            started = time.perf_counter()
-            scored = llm.score(query)
-            elapsed = time.perf_counter() - started
-            llm_scores[case.case_id] = [float(scored.scores.get(item.id, -math.inf)) for item in candidates]
-            costs[case.case_id] = {
-                "input_tokens": float(scored.info.get("input_tokens", 0)),
-                "output_tokens": float(scored.info.get("output_tokens", 0)),
-                "seconds": float(scored.info.get("latency_s", elapsed)),
-                "cached": float(bool(scored.info.get("cached"))),
-                "failed": float("error" in scored.info),
-            }
+            recommender = files.recommender(pool_name, case.split, ranker)
+            user = case.user()
+            retrieved = recommender.retrieve(user, exclude=files.exclude)
+            base = pool_ranks[case.case_id] if case.split == "test" else valid_ranks[pool_name][case.case_id]
+            started, error, ranking = time.perf_counter(), None, None
+            try:
+                ranking = ranker.rank(user, retrieved.items)  # the pipeline's stage 3, on its pool
+            except PromptrecError as exc:  # survived the ranker's retries: the retriever's order stays
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("%s failed on %s: %s", llm.name, case.case_id, error)
+            costs[case.case_id] = _llm_costs(ranking, time.perf_counter() - started, error)
+            pools[case.case_id] = _Pool(case, retrieved, ranking, base)
             if progress is not None:
                 progress(f"{dataset.name} full LLM on {pool_name} top {pool_size}", done, len(ordered))
 
-        def fused_rank(case: FullCase, weight: float) -> float:
-            positions, retrieval, base_rank = pools[pool_name][case.case_id]
-            order = pool_fuse(retrieval, llm_scores[case.case_id], weight)
-            return _rank_after_rerank(positions, order, truth_at[case.case_id], base_rank)
+        def fused(case: FullCase, w: float) -> tuple[float, list[str]]:
+            pool = pools[case.case_id]
+            recommender = at_weight(files.recommender(pool_name, case.split, ranker), w)
+            order = recommender.fuse(case.user(), pool.retrieved, pool.llm).ids()  # the pipeline's fusion
+            return rank_after_rerank(order, case.truth, pool.base_rank), order
 
-        llm_name = getattr(llm, "name", "LLM")
-        methods.append(FullMethod(f"{llm_name} reranks the pool", "llm",
-                                  {c.case_id: fused_rank(c, 1.0) for c in llm_test},
-                                  costs={c.case_id: costs[c.case_id] for c in llm_test}))
+        def row_at(name: str, kind: str, w: float, params: dict[str, Any]) -> FullMethod:
+            results = {c.case_id: fused(c, w) for c in llm_test}
+            return FullMethod(name, kind, {k: v[0] for k, v in results.items()},
+                              costs={c.case_id: costs[c.case_id] for c in llm_test}, params=params,
+                              rankings={k: v[1] for k, v in results.items()})
+
+        methods.append(row_at(f"{llm.name} reranks the pool", "llm", 1.0, {"weight": 1.0}))
         if llm_valid:
-            per_user = {w: [metrics_of(fused_rank(c, w))[FULL_MAIN] for c in llm_valid] for w in WEIGHTS}
+            per_user = {w: [metrics_of(fused(c, w)[0])[FULL_MAIN] for c in llm_valid] for w in WEIGHTS}
             weight_choice: WeightChoice = choose_weight(per_user)
             choice["weight"] = weight_choice
-            methods.append(FullMethod(
-                f"{llm_name} + {pool_name} (wsum, w={weight_choice.weight:.1f} chosen on validation)", "fused",
-                {c.case_id: fused_rank(c, weight_choice.weight) for c in llm_test},
-                costs={c.case_id: costs[c.case_id] for c in llm_test},
-                params={"weight": weight_choice.weight, "best_weight": weight_choice.best_weight,
-                        "valid_users": weight_choice.users, "valid_curve": weight_choice.curve,
-                        "valid_se": weight_choice.se, "valid_paired_se": weight_choice.paired_se},
+            weight = weight_choice.weight
+            methods.append(row_at(
+                f"{llm.name} + {pool_name} (wsum, w={weight_choice.weight:.1f} chosen on validation)", "fused",
+                weight_choice.weight,
+                {"weight": weight_choice.weight, "best_weight": weight_choice.best_weight,
+                 "valid_users": weight_choice.users, "valid_curve": weight_choice.curve,
+                 "valid_se": weight_choice.se, "valid_paired_se": weight_choice.paired_se},
             ))
         if fixed_weight is not None:
-            methods.append(FullMethod(f"{llm_name} + {pool_name} (wsum, w={fixed_weight:.2f} fixed)", "fused",
-                                      {c.case_id: fused_rank(c, fixed_weight) for c in llm_test},
-                                      costs={c.case_id: costs[c.case_id] for c in llm_test},
-                                      params={"weight": fixed_weight}))
+            methods.append(row_at(f"{llm.name} + {pool_name} (wsum, w={fixed_weight:.2f} fixed)", "fused",
+                                  fixed_weight, {"weight": fixed_weight}))
+    shipped = files.config(pool_name, "test", weight)
+    files.write_config(shipped)
     protocol = {
         "dataset": dataset.name,
         "protocol": "full catalog" + (f" cross-domain cold-start ({dataset.source_domain} -> {dataset.target_domain})"
                                       if dataset.protocol == "cross-domain" else ", leave-last-out"),
-        "catalog": f"{n_items} target items; each user's history items are removed (nothing else), the rest ranked",
-        "test users": f"{len(test)} sampled of {len(dataset.test.records)} (seed {seed})",
+        "catalog": f"{n_items} target items; each user's history items are removed (nothing else), the rest ranked"
+        + (f"; the {len(files.exclude)} source-domain items are in the pipeline's catalog but never recommended"
+           if files.exclude else ""),
+        "test users": f"{len(test)} sampled of {len(dataset.test.records)} (seed {seed}; the same users as every "
+        f"protocol of this run; ids sha256 {users_hash([c.user_id for c in test])})",
         "validation users": f"{len(valid)} sampled of {len(dataset.valid.records)}, disjoint from the test users; "
         f"the pool retriever is the one with the best validation Recall@{pool_size}",
         "LLM users": (f"{len(llm_test)} of the test users and {len(llm_valid)} of the validation users (seeded "
@@ -436,128 +410,25 @@ def run_full(
         if llm is not None else "none (no LLM)",
         "pool": f"top {pool_size} of the pool retriever, shown to the LLM in retrieval order with the last "
         f"{config.history} history items",
-        "seeds": f"{seed} (users, LLM subsets, random scores: random.Random('{seed}|<what>|...'))",
+        "pipeline": f"promptrec.pipeline.Recommender from PipelineConfig.make_recommender; its files and "
+        f"config.toml: {files.folder}",
+        "seeds": f"{seed} (users, LLM subsets, random scores: random.Random('{seed}|<what>|<content key>|...'); "
+        f"content key {dataset.content_key})",
         "ties": "by catalog position (never by the truth)",
-        **{k: v for k, v in dataset.notes.items() if k in ("files", "split", "training", "cold-start users")},
+        **{k: v for k, v in dataset.notes.items() if k in ("files", "split", "training", "cold-start users", "leak guard")},
     }
     logger.info("%s full: %d test, %d validation users, pool retriever %s", dataset.name, len(test), len(valid), pool_name)
-    return FullRun(dataset, config, pool_size, test, valid, llm_test, llm_valid, n_items, methods, protocol, choice)
+    return FullRun(dataset, config, pool_size, test, valid, llm_test, llm_valid, n_items, methods, protocol, choice,
+                   files, shipped)
 
 
-# ------------------------------------------------------------------------------------------------ report
+#: names that moved to :mod:`promptrec.evaluation.fullreport` (the report), still found here
+_MOVED = ("method_summary", "full_section", "full_summary", "full_rows")
 
 
-def _fmt(value: float, digits: int = 4) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from promptrec.evaluation import fullreport
 
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def method_summary(run: FullRun, method: FullMethod) -> dict[str, Any]:
-    """Everything results.json says about one row."""
-    values = method.values()
-    cases = {c.case_id: c for c in run.test}
-    by: dict[str, dict[str, float]] = {}
-    for bucket in BUCKETS:
-        ids = [i for i in values if history_bucket(min(len(cases[i].history), run.config.history)) == bucket]
-        if ids:
-            by[bucket] = {"n": float(len(ids)), FULL_MAIN: summarize(values, ids)[FULL_MAIN]}
-    summary: dict[str, Any] = {
-        "name": method.name,
-        "kind": method.kind,
-        "users": len(values),
-        "metrics": summarize(values),
-        "standard_error": {m: standard_error(v[m] for v in values.values()) for m in FULL_METRICS},
-        "by_history_length": by,
-        "unrankable": sum(1 for r in method.ranks.values() if r == math.inf),
-    }
-    if method.costs:
-        costs = list(method.costs.values())
-        summary["cost_per_user"] = {key: statistics.fmean(c[key] for c in costs) for key in costs[0]}
-    if method.params:
-        summary["params"] = method.params
-    return summary
-
-
-def full_section(run: FullRun) -> list[str]:
-    """The Markdown section of one full-catalog run."""
-    lines = [f"## {run.dataset.name} (full catalog)", ""]
-    lines += _table(["protocol", ""], [[k, str(v).replace("|", "\\|")] for k, v in run.protocol.items()])
-    expected = random_expected(run.catalog_size)
-    rows = [["random (expected, whole catalog)", "—", *(_fmt(expected[m]) for m in FULL_TABLE_METRICS), "—", "—"]]
-    for method in run.methods:
-        s = method_summary(run, method)
-        cost = s.get("cost_per_user")
-        if cost:
-            cost_text = f"{cost['input_tokens']:.0f} in + {cost['output_tokens']:.0f} out tokens, {cost['seconds']:.2f} s"
-            if cost.get("cached"):
-                cost_text += f" ({cost['cached']:.0%} from the answer cache)"
-        elif "ms_per_user" in method.params:
-            cost_text = f"{method.params['ms_per_user']:.1f} ms"
-        else:
-            cost_text = "—"
-        rows.append([method.name, str(s["users"]), *(_fmt(s["metrics"][m]) for m in FULL_TABLE_METRICS),
-                     _fmt(s["standard_error"][FULL_MAIN]), cost_text])
-    lines += ["", f"### Full-catalog metrics ({len(run.test)} test users; LLM rows on {len(run.llm_test)})", ""]
-    lines += _table(["method", "users", *FULL_TABLE_METRICS, f"± s.e. {FULL_MAIN}", "cost per user"], rows)
-    counts = {b: sum(1 for c in run.test if history_bucket(min(len(c.history), run.config.history)) == b) for b in BUCKETS}
-    slice_rows = []
-    for method in run.methods:
-        by = method_summary(run, method)["by_history_length"]
-        slice_rows.append([method.name, *(f"{by[b][FULL_MAIN]:.4f} (n={by[b]['n']:.0f})" if b in by else "—"
-                                          for b in BUCKETS)])
-    lines += ["", f"### {FULL_MAIN} by history length (all test users: " +
-              ", ".join(f"{b}: {n}" for b, n in counts.items()) + ")", ""]
-    lines += _table(["method", *BUCKETS], slice_rows)
-    choice = run.choice
-    if "valid_recall" in choice:
-        lines += ["", f"### Pool retriever (chosen on {choice['valid_users']} validation users by Recall@{run.pool_size})", ""]
-        lines += _table(["retriever", f"validation Recall@{run.pool_size} ± s.e."],
-                        [[n, f"{v:.4f} ± {choice['valid_recall_se'][n]:.4f}"] for n, v in choice["valid_recall"].items()])
-        lines += ["", f"chosen: {choice['retriever']}"]
-    weight = choice.get("weight")
-    if isinstance(weight, WeightChoice):
-        lines += ["", f"### Fusion weight (chosen on {weight.users} validation users, never on test)", ""]
-        lines += _table(["weight on LLM", f"validation {FULL_MAIN}", "± s.e.", "paired s.e. vs best"],
-                        [[f"{w:.1f}", _fmt(v), _fmt(weight.se[w]), _fmt(weight.paired_se.get(w, math.nan))]
-                         for w, v in weight.curve.items()])
-        lines += ["", f"best weight {weight.best_weight:.1f}; chosen {weight.weight:.1f} (the smallest weight within "
-                  "one paired standard error of the best; 0 = the retriever alone)"]
-    return lines + [""]
-
-
-def full_summary(run: FullRun) -> dict[str, Any]:
-    """results.json's entry for a full-catalog run."""
-    choice = dict(run.choice)
-    weight = choice.get("weight")
-    if isinstance(weight, WeightChoice):
-        choice["weight"] = {"weight": weight.weight, "best_weight": weight.best_weight, "users": weight.users,
-                            "curve": weight.curve, "se": weight.se, "paired_se": weight.paired_se,
-                            "valid_users": [c.user_id for c in run.llm_valid], "per_user": weight.per_user}
-    return {
-        "name": run.dataset.name,
-        "protocol": run.protocol,
-        "catalog_size": run.catalog_size,
-        "pool": run.pool_size,
-        "random_expected": random_expected(run.catalog_size),
-        "choice": choice,
-        "methods": [method_summary(run, m) for m in run.methods],
-    }
-
-
-def full_rows(run: FullRun) -> list[dict[str, Any]]:
-    """One row per (method, test case) for rows.jsonl."""
-    cases = {c.case_id: c for c in run.test}
-    rows = []
-    for method in run.methods:
-        for case_id, rank in method.ranks.items():
-            rows.append({
-                "dataset": run.dataset.name, "protocol": "full", "method": method.name, "kind": method.kind,
-                "case_id": case_id, "user_id": cases[case_id].user_id, "history_length": len(cases[case_id].history),
-                "truth": cases[case_id].truth, "truth_rank": None if rank == math.inf else int(rank),
-                **metrics_of(rank), **({"cost": method.costs[case_id]} if case_id in method.costs else {}),
-            })
-    return rows
+        return getattr(fullreport, name)
+    raise AttributeError(f"module 'promptrec.evaluation.fullcatalog' has no attribute '{name}'")

@@ -1,56 +1,86 @@
-"""Hybrid ranking: the LLM's scores fused with a prior's (a baseline), the weight chosen on validation only.
+"""Choosing the LLM's fusion weight on validation users; the fusion itself is the pipeline's.
 
-Two fusions, each with a weight ``w`` on the LLM and ``1 - w`` on the prior (``w = 1``: the LLM alone,
-``w = 0``: the prior alone, with the other breaking its ties):
+Every fused row is :func:`promptrec.pipeline.fuse`, the one fusion of promptrec, applied as the pipeline
+applies it: the prior (a baseline, or the pool retriever) plays the retriever, its order is the pool's
+order, and ``w`` is the weight on the LLM (``w = 1``: the LLM alone, ``w = 0``: the prior's order
+exactly; ties go to the better prior rank):
 
-* ``wsum``: weighted sum of min-max normalised scores (a case whose scores are all equal normalises to 0).
-* ``rrf``: reciprocal-rank fusion, ``w / (60 + rank_llm) + (1 - w) / (60 + rank_prior)``.
+* ``wsum``: ``w * minmax(LLM) + (1 - w) * minmax(prior)`` (a non-finite score counts as the lowest);
+* ``rrf``: ``w / (60 + rank_llm) + (1 - w) / (60 + rank_prior)``.
 
 :func:`choose` tries ``w`` in 0.0, 0.1, ... 1.0 on the validation cases and applies the one-standard-error
 rule (:func:`choose_weight`): the smallest weight (the one closest to the prior; ``w = 0`` is always tried)
 whose validation NDCG@10 is within one paired standard error of the best weight's. On few validation users
-a lucky weight then cannot displace the prior; the report prints the users, the curve and the errors.
+a lucky weight then cannot displace the prior, and below :data:`MIN_WEIGHT_USERS` users no weight is chosen
+at all unless forced (:func:`check_weight_users`); the report prints the users, the curve and the errors.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
+from promptrec.errors import OptionError
 from promptrec.evaluation.baselines import ranked_ids
 from promptrec.evaluation.cases import Case, Query
 from promptrec.evaluation.metrics import MAIN_METRIC, per_case, standard_error
+from promptrec.pipeline import FUSIONS, RRF_K, Fusion
+from promptrec.pipeline import fuse as pipeline_fuse
 
-Fusion = Literal["wsum", "rrf"]
-FUSIONS: tuple[Fusion, ...] = ("wsum", "rrf")
 WEIGHTS: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
-RRF_K = 60
+
+#: the fewest validation users a fusion weight may be chosen on without ``force`` (``--force``)
+MIN_WEIGHT_USERS = 100
+
+__all__ = ["FUSIONS", "MIN_WEIGHT_USERS", "RRF_K", "WEIGHTS", "Fusion", "FusionChoice", "WeightChoice",
+           "check_weight_users", "choose", "choose_weight", "fused_order", "fused_orders", "fused_scores", "minmax"]
+
+
+def check_weight_users(users: int, force: bool, where: str) -> None:
+    """Refuse to choose a fusion weight on fewer than :data:`MIN_WEIGHT_USERS` validation users unless
+    ``force``: on a few dozen users a weight is mostly noise."""
+    if users < MIN_WEIGHT_USERS and not force:
+        raise OptionError(
+            f"{where}: the fusion weight would be chosen on {users} validation users, fewer than "
+            f"{MIN_WEIGHT_USERS}; give more (--valid-users / --llm-valid-users), skip fusion (--no-fusion), or "
+            "accept a noisy weight (--force)"
+        )
 
 
 def minmax(scores: Mapping[str, float]) -> dict[str, float]:
-    """Scores rescaled to [0, 1]; all zeros when they are all equal."""
+    """Scores rescaled to [0, 1]; all zeros when they are all equal (for display; fusion is the pipeline's)."""
     low, high = min(scores.values()), max(scores.values())
     if high == low:
         return dict.fromkeys(scores, 0.0)
     return {key: (value - low) / (high - low) for key, value in scores.items()}
 
 
-def fuse(
-    query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float, kind: Fusion
-) -> dict[str, float]:
-    """The fused score of every candidate of ``query``."""
-    ids = [item.id for item in query.candidates]
-    if kind == "wsum":
-        a, b = minmax({i: llm[i] for i in ids}), minmax({i: prior[i] for i in ids})
-        return {i: weight * a[i] + (1 - weight) * b[i] for i in ids}
-    if kind == "rrf":
-        rank_a = {i: r for r, i in enumerate(ranked_ids(query, llm), start=1)}
-        rank_b = {i: r for r, i in enumerate(ranked_ids(query, prior), start=1)}
-        return {i: weight / (RRF_K + rank_a[i]) + (1 - weight) / (RRF_K + rank_b[i]) for i in ids}
-    raise ValueError(f"unknown fusion '{kind}'; use one of {FUSIONS}")
+def _fusion(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float,
+            kind: Fusion) -> tuple[list[str], list[int], list[float]]:
+    if kind not in FUSIONS:
+        raise ValueError(f"unknown fusion '{kind}'; use one of {FUSIONS}")
+    pool = ranked_ids(query, prior)  # the prior's order is the pool's (ties: the shuffled candidate order)
+    order, fused = pipeline_fuse([prior.get(i, -math.inf) for i in pool], [llm.get(i, -math.inf) for i in pool],
+                                 weight, kind)
+    return pool, order, fused
+
+
+def fused_order(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float,
+                kind: Fusion) -> list[str]:
+    """The candidates of ``query`` in the pipeline's fused order (:func:`promptrec.pipeline.fuse`)."""
+    pool, order, _ = _fusion(query, llm, prior, weight, kind)
+    return [pool[j] for j in order]
+
+
+def fused_scores(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float,
+                 kind: Fusion) -> dict[str, float]:
+    """The pipeline's fused score of every candidate of ``query`` (ties: the better prior rank)."""
+    pool, _, fused = _fusion(query, llm, prior, weight, kind)
+    return dict(zip(pool, fused))
 
 
 def fused_orders(
@@ -61,10 +91,16 @@ def fused_orders(
     kind: Fusion,
 ) -> dict[str, list[str]]:
     """case id -> fused order, for scores given per case id."""
-    return {
-        case.case_id: ranked_ids(case.query, fuse(case.query, llm[case.case_id], prior[case.case_id], weight, kind))
-        for case in cases
-    }
+    return {case.case_id: fused_order(case.query, llm[case.case_id], prior[case.case_id], weight, kind)
+            for case in cases}
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    if name == "fuse":  # the evaluation's own fusion, gone: one fusion, the pipeline's
+        warnings.warn("promptrec.evaluation.fusion.fuse is deprecated: it is now fused_scores, which applies "
+                      "promptrec.pipeline.fuse (the one fusion)", DeprecationWarning, stacklevel=2)
+        return fused_scores
+    raise AttributeError(f"module 'promptrec.evaluation.fusion' has no attribute '{name}'")
 
 
 @dataclass(frozen=True)

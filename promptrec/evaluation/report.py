@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from promptrec.evaluation.fullcatalog import full_rows, full_section, full_summary
+from promptrec.evaluation.compare import MARGIN, MARKER, Paired
+from promptrec.evaluation.fullreport import full_rankings, full_rows, full_section, full_summary
 from promptrec.evaluation.metrics import BUCKETS, MAIN_METRIC, TABLE_METRICS, history_bucket, random_reference
 from promptrec.evaluation.plots import plot_by_history, plot_by_method
 from promptrec.evaluation.pointwise import PointwiseRun
+from promptrec.evaluation.protocol import users_hash
 from promptrec.evaluation.runner import DatasetRun
 from promptrec.evaluation.summary import (
     case_rows,
@@ -20,7 +22,11 @@ from promptrec.evaluation.summary import (
     method_summary,
     pointwise_rows,
     pointwise_summary,
+    versus_baseline,
 )
+
+#: the column of each row's paired difference to the best baseline
+PAIRED_HEADER = f"Δ {MAIN_METRIC} vs best baseline ± paired s.e. ({MARKER}: > {MARGIN:g} s.e.)"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -28,10 +34,17 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def paired_text(paired: Paired | None) -> str:
+    """The paired-difference cell of a row (``best baseline`` for the baseline itself)."""
+    return "best baseline" if paired is None else paired.text()
+
+
 def metrics_table(run: DatasetRun) -> list[str]:
-    """Every method's test metrics beside the analytic random reference."""
+    """Every method's test metrics beside the analytic random reference, and each one's difference to the
+    best baseline with its paired standard error (marked where it exceeds two)."""
     reference = random_reference(run.config.candidates)
-    rows = [["random (expected)", "—", *(fmt(reference[m]) for m in TABLE_METRICS), "—"]]
+    paired = versus_baseline(run)
+    rows = [["random (expected)", "—", *(fmt(reference[m]) for m in TABLE_METRICS), "—", "—"]]
     for method in run.methods:
         summary = method_summary(run, method)
         rows.append(
@@ -40,9 +53,10 @@ def metrics_table(run: DatasetRun) -> list[str]:
                 str(summary["users"]),
                 *(fmt(summary["metrics"][m]) for m in TABLE_METRICS),
                 fmt(summary["standard_error"][MAIN_METRIC]),
+                paired_text(paired.get(method.name)) if paired else "—",
             ]
         )
-    return _table(["method", "users", *TABLE_METRICS, f"± s.e. {MAIN_METRIC}"], rows)
+    return _table(["method", "users", *TABLE_METRICS, f"± s.e. {MAIN_METRIC}", PAIRED_HEADER], rows)
 
 
 def slices_table(run: DatasetRun) -> list[str]:
@@ -126,6 +140,27 @@ def pointwise_section(run: PointwiseRun) -> list[str]:
     return lines + [""]
 
 
+def user_lines(runs: Sequence[DatasetRun], full: Sequence[Any]) -> list[dict[str, Any]]:
+    """users.jsonl: per dataset, protocol and split, the user ids (sampled order) and their hash."""
+    lines = []
+    for protocol, items in (("candidates", [(r.dataset.name, r.test, r.valid) for r in runs]),
+                            ("full", [(f.dataset.name, f.test, f.valid) for f in full])):
+        for name, test, valid in items:
+            for split, cases in (("test", test), ("valid", valid)):
+                ids = [getattr(c, "user_id", None) or c.query.user_id for c in cases]
+                lines.append({"dataset": name, "protocol": protocol, "split": split, "users": len(ids),
+                              "sha256": users_hash(ids), "user_ids": ids})
+    return lines
+
+
+def candidate_rankings(run: DatasetRun) -> list[dict[str, Any]]:
+    """rankings.jsonl lines of the 20-candidate protocol: each method's order of each test user's candidates."""
+    users = {c.case_id: c.query.user_id for c in run.test}
+    return [{"dataset": run.dataset.name, "protocol": run.dataset.protocol, "method": method.name,
+             "kind": method.kind, "user_id": users[case_id], "ranked": list(order)}
+            for method in run.methods for case_id, order in method.orders.items() if case_id in users]
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
@@ -143,12 +178,17 @@ def write_report(
     meta: dict[str, Any] | None = None,
     full: Sequence[Any] = (),
     configurations: Sequence[Any] = (),
+    *,
+    save_rankings: bool = False,
 ) -> dict[str, Path]:
-    """Write report.md, results.json, rows.jsonl and the PNG plots into ``folder``; returns their paths.
+    """Write report.md, results.json, rows.jsonl, users.jsonl and the PNG plots into ``folder`` (and
+    rankings.jsonl with ``save_rankings``); returns their paths.
 
     ``configurations`` are the :class:`~promptrec.config.PipelineConfig` of each LLM method: they go into
-    results.json and report.md (without secrets), and the first into config.toml, which
-    ``promptrec eval --config`` reads to repeat the run's LLM."""
+    results.json and report.md (without secrets). config.toml is the first full-catalog run's pipeline
+    (``promptrec rank --config`` repeats its rankings; it holds the LLM's configuration too), else the first
+    LLM's, which ``promptrec eval --config`` reads to repeat the run's LLM. users.jsonl lists every
+    protocol's test and validation user ids (one sample per dataset: the protocols share it)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
@@ -166,9 +206,23 @@ def write_report(
         "full_catalog": [full_summary(run) for run in full],
         "configurations": [config.to_dict() for config in configurations],
     }
-    if configurations:
+    shipped = next((run.pipeline for run in full if getattr(run, "pipeline", None) is not None), None)
+    if shipped is not None or configurations:
         paths["config"] = folder / "config.toml"
-        paths["config"].write_text(configurations[0].to_toml(), encoding="utf-8")
+        paths["config"].write_text((shipped or configurations[0]).to_toml(), encoding="utf-8")
+    paths["users"] = folder / "users.jsonl"
+    with paths["users"].open("w", encoding="utf-8") as out:
+        for line in user_lines(runs, full):
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    if save_rankings:
+        paths["rankings"] = folder / "rankings.jsonl"
+        with paths["rankings"].open("w", encoding="utf-8") as out:
+            for run in runs:
+                for row in candidate_rankings(run):
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for frun in full:
+                for row in full_rankings(frun):
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
     paths["results"].write_text(json.dumps(_clean(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     with paths["rows"].open("w", encoding="utf-8") as out:
         for run in runs:

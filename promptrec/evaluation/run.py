@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from promptrec.errors import MissingDependencyError, OptionError
+from promptrec.evaluation.pipelines import RETRIEVER_CHOICES
 from promptrec.progress import progress_bar
 
 STRATEGY_CHOICES = ("sequential", "recency", "in_context")
 PROTOCOL_CHOICES = ("auto", "llmrank", "cross-domain", "pointwise", "full")
+__all__ = ["PROTOCOL_CHOICES", "RETRIEVER_CHOICES", "STRATEGY_CHOICES", "run_eval"]
+
 
 
 def _require_eval_extra() -> None:

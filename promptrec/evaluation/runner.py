@@ -26,9 +26,9 @@ from promptrec.evaluation.baselines import (
     ranked_ids,
 )
 from promptrec.evaluation.cases import Case, EvalDataset
-from promptrec.evaluation.fusion import FUSIONS, FusionChoice, choose, fused_orders
+from promptrec.evaluation.fusion import FUSIONS, FusionChoice, check_weight_users, choose, fused_orders
 from promptrec.evaluation.metrics import MAIN_METRIC, aggregate, per_case, standard_error
-from promptrec.evaluation.protocol import ProtocolConfig, build_cases
+from promptrec.evaluation.protocol import ProtocolConfig, build_cases, users_hash
 
 logger = logging.getLogger(__name__)
 
@@ -112,14 +112,16 @@ def protocol_description(dataset: EvalDataset, config: ProtocolConfig, test: lis
     return {
         "dataset": dataset.name,
         "protocol": kind + (f" ({dataset.source_domain} -> {dataset.target_domain})" if dataset.source_domain else ""),
-        "test users": f"{len(test)} sampled of {len(dataset.test.records)} (seed {config.seed})",
+        "test users": f"{len(test)} sampled of {len(dataset.test.records)} (seed {config.seed}; the same users as "
+        f"every protocol of this run; ids sha256 {users_hash([c.query.user_id for c in test])})",
         "validation users": f"{len(valid)} sampled of {len(dataset.valid.records)}, disjoint from the test users"
         + (f"; the LLM and its fusion weight use the first {min(config.llm_valid_users, len(valid))}"
            if config.llm_valid_users is not None else ""),
         "candidates": f"{config.candidates} per case: the truth + {config.candidates - 1} negatives, shuffled "
         f"with a per-case seed",
         "history length": f"the last {config.history} items (H)",
-        "seeds": f"{config.seed} (users, negatives, shuffles, random baseline: random.Random('{config.seed}|<what>|...'))",
+        "seeds": f"{config.seed} (users, negatives, shuffles, random baseline: random.Random('{config.seed}|<what>|"
+        f"<content key>|...'); content key {dataset.content_key}: from the data, not its name)",
         "scenario": dataset.scenario,
         **dataset.notes,
     }
@@ -131,10 +133,16 @@ def run_dataset(
     llms: Sequence[LLMFactory] = (),
     *,
     fusion: bool = True,
+    force: bool = False,
     progress: ProgressCallback | None = None,
 ) -> DatasetRun:
-    """Score ``dataset``'s cases with the baselines and every LLM, fuse each LLM with the best prior."""
+    """Score ``dataset``'s cases with the baselines and every LLM, fuse each LLM with the best prior (the
+    weight chosen on at least :data:`~promptrec.evaluation.fusion.MIN_WEIGHT_USERS` validation users, unless
+    ``force``: checked before any LLM call)."""
     test, valid = build_cases(dataset, config)
+    llm_valid = valid if config.llm_valid_users is None else valid[: config.llm_valid_users]
+    if llms and fusion and llm_valid:
+        check_weight_users(len(llm_valid), force, dataset.name)
     catalog = [dataset.items[item_id] for item_id in dataset.pool]
     bm25 = BM25Baseline(catalog)
     semantic = semantic_baseline(catalog)
@@ -144,7 +152,6 @@ def run_dataset(
         for method in baselines(dataset, split, config.seed, bm25, semantic):
             scores.setdefault(method.name, {})[split] = {c.case_id: method.score(c.query) for c in cases}
             kinds[method.name] = "baseline"
-    llm_valid = valid if config.llm_valid_users is None else valid[: config.llm_valid_users]
     for factory in llms:
         method = factory(dataset)
         kinds[method.name] = "llm"

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from promptrec.evaluation.compare import Paired, versus_best
 from promptrec.evaluation.metrics import (
     BUCKETS,
     MAIN_METRIC,
@@ -42,6 +43,13 @@ def slices(run: DatasetRun, method: MethodResult) -> dict[str, dict[str, float]]
     return result
 
 
+def versus_baseline(run: DatasetRun) -> dict[str, Paired]:
+    """Every method but the best baseline against it, paired by test user on the main metric
+    (:mod:`promptrec.evaluation.compare`)."""
+    values = {m.name: {case_id: v[MAIN_METRIC] for case_id, v in m.values.items()} for m in run.methods}
+    return versus_best(values, [m.name for m in run.methods if m.kind == "baseline"])
+
+
 def method_summary(run: DatasetRun, method: MethodResult) -> dict[str, Any]:
     """Everything results.json says about one method on one dataset."""
     summary: dict[str, Any] = {
@@ -53,6 +61,9 @@ def method_summary(run: DatasetRun, method: MethodResult) -> dict[str, Any]:
         "standard_error": {name: standard_error(v[name] for v in method.values.values()) for name in MEASURES},
         "by_history_length": slices(run, method),
     }
+    paired = versus_baseline(run).get(method.name)
+    if paired is not None:
+        summary["versus_best_baseline"] = paired.as_dict()
     if method.kind == "llm":
         summary["answers"] = error_rates([method.infos.get(c.case_id, {"error": "missing"}) for c in run.test])
     if method.params:
