@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptrec.data import Columns, Item, read_catalog, read_histories
+from promptrec.data import Columns, Interaction, Item, UserHistory, read_catalog, read_histories
 from promptrec.errors import PromptrecError
 from promptrec.feedback_store import FeedbackRecord
 from promptrec.ranking import Ranking
@@ -148,10 +148,13 @@ class RecommendationService:
     def recommend_user(self, user_id: str, n: int, query: str | None = None) -> Ranking:
         """The pipeline's top ``n`` for a stored user: their stored history and feedback (a user never
         seen gets the pipeline's cold-start fallback)."""
-        self.engine.refresh(wait=False)
-        history = [item for i in self.store.history(user_id) if (item := self.engine.item(i.item_id)) is not None]
-        feedback = [self._record(user_id, f.item_id, f.label, f.rating, f.timestamp, f.uid)
-                    for f in self.store.feedback(user_id)]
+        state = self.store.user_state(user_id)
+        self.engine.refresh(wait=False, version=state.catalog_version)
+        item = self.engine.item
+        history = UserHistory(user_id=user_id, interactions=[  # values from the database: already checked
+            Interaction.model_construct(item=found, timestamp=i.timestamp, rating=i.rating)
+            for i in state.history if (found := item(i.item_id)) is not None])
+        feedback = [self._record(user_id, f.item_id, f.label, f.rating, f.timestamp, f.uid) for f in state.feedback]
         return self.engine.recommend(history, n, feedback=[r for r in feedback if r is not None], query=query,
                                      user_id=user_id, refresh=False)
 
@@ -189,8 +192,10 @@ class RecommendationService:
         item = self.engine.item(item_id)
         if item is None:
             return None
-        return FeedbackRecord(uid=uid, user_id=user_id, scenario=self.scenario, item_id=item_id,
-                              item_title=item.title, label=label, rating=rating, timestamp=timestamp)  # type: ignore[arg-type]
+        # checked on the way in (the request's schema, then the database): built without validating again
+        return FeedbackRecord.model_construct(uid=uid, user_id=user_id, scenario=self.scenario, item_id=item_id,
+                                              item_title=item.title, label=label, rating=rating, shown=[],
+                                              timestamp=timestamp, comment=None)
 
 
 def _columns(path: Path) -> Columns | None:

@@ -176,10 +176,11 @@ class PipelineEngine:
         finally:
             self._warm.set()
 
-    def refresh(self, *, wait: bool = True) -> None:
+    def refresh(self, *, wait: bool = True, version: int | None = None) -> None:
         """Catch up with the store's catalog (module docstring). With ``wait=False`` a caller that finds
-        another thread updating goes on with the current recommender instead of waiting for it."""
-        if self._recommender is not None and self.store.catalog_version() == self._version:
+        another thread updating goes on with the current recommender instead of waiting for it; ``version``:
+        the catalog version the caller has just read (saves a query)."""
+        if self._recommender is not None and (version if version is not None else self.store.catalog_version()) == self._version:
             return
         if not self._update.acquire(blocking=wait or self._recommender is None):
             return
@@ -252,19 +253,20 @@ class PipelineEngine:
 
     # ------------------------------------------------------------------------------------ answers
 
-    def recommend(self, history: Sequence[Item], n: int, *, feedback: Sequence[FeedbackRecord] = (),
+    def recommend(self, history: UserHistory | Sequence[Item], n: int, *, feedback: Sequence[FeedbackRecord] = (),
                   query: str | None = None, user_id: str | None = None, refresh: bool = True) -> Ranking:
-        """The pipeline's top ``n`` for a history (oldest first) and the user's feedback; hidden items never
-        come back. Blocking: call it from a worker thread. ``refresh=False``: the caller has just refreshed."""
+        """The pipeline's top ``n`` for a history (oldest first; items, or a UserHistory with timestamps and
+        ratings) and the user's feedback; hidden items never come back. Blocking: call it from a worker
+        thread. ``refresh=False``: the caller has just refreshed."""
         if refresh:
             self.refresh(wait=False)
         if query is not None:
             self._warm.wait()
-        key = ("recommend", self._version, self._hidden, tuple(i.id for i in history),
+        user = history if isinstance(history, UserHistory) else UserHistory.from_items(history, user_id or "anonymous")
+        key = ("recommend", self._version, self._hidden, tuple(i.item.id for i in user.interactions),
                tuple((r.item_id, r.label, r.rating) for r in feedback), query, n, user_id)
 
         def run(recommender: Recommender) -> Ranking:
-            user = UserHistory.from_items(history, user_id=user_id or "anonymous")
             return call_recommend(recommender, user, n, feedback=list(feedback), query=query,
                                   exclude=self._hidden, user_id=user_id)
 

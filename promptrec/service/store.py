@@ -126,6 +126,15 @@ class StoredInteraction:
 
 
 @dataclass(frozen=True)
+class UserState:
+    """What one recommendation for a stored user reads: the catalog version, the history, the feedback."""
+
+    catalog_version: int
+    history: list[StoredInteraction]
+    feedback: list[StoredFeedback]
+
+
+@dataclass(frozen=True)
 class CatalogChanges:
     """Items changed since a catalog version (:meth:`Store.changes`), and the version they bring it to."""
 
@@ -345,11 +354,22 @@ class Store:
 
     def history(self, user_id: str) -> list[StoredInteraction]:
         """The user's interactions, oldest first (by timestamp, then as added)."""
+        with self.engine.connect() as connection:
+            return self._history(connection, user_id)
+
+    def _history(self, connection: Connection, user_id: str) -> list[StoredInteraction]:
         table = interactions_table
         query = (sa.select(table.c.item_id, table.c.timestamp, table.c.rating).where(table.c.user_id == user_id)
                  .order_by(sa.func.coalesce(table.c.timestamp, 0.0), table.c.pk))
+        return [StoredInteraction(*row) for row in connection.execute(query)]
+
+    def user_state(self, user_id: str) -> UserState:
+        """The catalog version, the user's history and feedback, read in one connection (one snapshot on
+        PostgreSQL's default isolation per statement; what a recommendation needs, in one pool checkout)."""
         with self.engine.connect() as connection:
-            return [StoredInteraction(*row) for row in connection.execute(query)]
+            version = int(connection.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "catalog_version")).scalar_one())
+            return UserState(version, self._history(connection, user_id), self._feedback(connection, user_id))
 
     def all_interactions(self) -> dict[str, list[str]]:
         """Every user's interacted item ids (oldest first): what a co-occurrence or popularity index counts."""
@@ -384,6 +404,11 @@ class Store:
 
     def feedback(self, user_id: str, *, label: str | None = None, limit: int | None = None) -> list[StoredFeedback]:
         """The user's feedback (with ``label`` only, if given) in the order it arrived; the newest ``limit``."""
+        with self.engine.connect() as connection:
+            return self._feedback(connection, user_id, label, limit)
+
+    def _feedback(self, connection: Connection, user_id: str, label: str | None = None,
+                  limit: int | None = None) -> list[StoredFeedback]:
         table = feedback_table
         query = sa.select(table).where(table.c.user_id == user_id)
         if label is not None:
@@ -391,8 +416,7 @@ class Store:
         query = query.order_by(table.c.pk.desc())
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as connection:
-            rows = list(connection.execute(query))
+        rows = list(connection.execute(query))
         return [StoredFeedback(int(r.pk), r.uid, r.user_id, r.item_id, r.label, r.rating, r.timestamp)
                 for r in reversed(rows)]
 
@@ -449,4 +473,4 @@ def _reason(exc: sa.exc.SQLAlchemyError) -> str:
 
 
 __all__ = ["CatalogChanges", "SCHEMA_VERSION", "Store", "StoreError", "StoredFeedback", "StoredInteraction",
-           "StoredItem", "StoredUser"]
+           "StoredItem", "StoredUser", "UserState"]
