@@ -46,9 +46,12 @@ def test_items_are_upserted_in_catalog_order_and_every_change_bumps_the_version(
 def test_only_new_seeding_keeps_what_the_database_has(url):
     store = Store(url)
     store.upsert_items([Item(id="i1", title="Edited by the app")])
-    store.upsert_items(items("i1", "i2"), only_new=True)
+    assert store.upsert_items(items("i1", "i2"), only_new=True) == 1
     assert store.get_item("i1").item.title == "Edited by the app"
     assert store.count_items() == 2
+    version = store.catalog_version()
+    assert store.upsert_items(items("i1", "i2"), only_new=True) == 0
+    assert store.catalog_version() == version  # a restart that seeds nothing new changes nothing
 
 
 def test_hiding_is_stored_survives_an_edit_and_is_a_change(url):

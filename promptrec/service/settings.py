@@ -28,7 +28,6 @@ class Limits(BaseModel):
     max_batch: int = Field(1000, ge=1, description="most items or feedback records in one POST")
     max_history: int = Field(1000, ge=1, description="most history items or feedback records in POST /recommendations")
     max_query_chars: int = Field(1000, ge=1, description="longest free-text query or search")
-    max_text_chars: int = Field(10_000, ge=1, description="longest item title or string attribute")
 
 
 def sqlalchemy_url(db: str) -> str:

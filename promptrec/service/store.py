@@ -80,6 +80,10 @@ meta_table = sa.Table(
 )
 
 
+class _NothingChanged(Exception):
+    """Rolls back a write that changed no row (so that it bumps no version)."""
+
+
 class StoreError(PromptrecError):
     """The database cannot be opened, or holds something this promptrec cannot read."""
 
@@ -216,6 +220,12 @@ class Store:
         changed."""
         if not items:
             return 0
+        try:
+            return self._upsert_items(items, only_new)
+        except _NothingChanged:  # rolled back: the version stays, as nothing changed
+            return 0
+
+    def _upsert_items(self, items: Sequence[Item], only_new: bool) -> int:
         with self.engine.begin() as connection:
             version, now = self._bump(connection), time.time()
             rows = [{"id": item.id, "title": item.title, "attributes": _json(item.attributes), "hidden": False,
@@ -228,7 +238,10 @@ class Store:
                     "title": statement.excluded.title, "attributes": statement.excluded.attributes,
                     "version": statement.excluded.version, "updated": statement.excluded.updated})
             statement = statement.returning(items_table.c.pk)
-            return sum(len(connection.execute(statement, chunk).all()) for chunk in _chunks(rows, 500))
+            changed = sum(len(connection.execute(statement, chunk).all()) for chunk in _chunks(rows, 500))
+            if not changed:
+                raise _NothingChanged()
+            return changed
 
     def set_hidden(self, item_id: str, hidden: bool = True) -> bool:
         """Hide (or show again) an item; ``False`` when there is no such item."""
