@@ -8,7 +8,8 @@ records into a :class:`FeedbackSignal` that the pipeline's feedback stage applie
   than a like, and older reactions a little less than newer ones);
 * **rejected** items (``disliked``, ``skipped``, or a rating of at most ``NEGATIVE_RATING``) are never
   recommended with ``rejected="remove"`` and rank below every other item with ``"demote"``; retrieval is also
-  steered away from them (their neighbours score lower);
+  steered away from the explicitly **disliked** ones (disliked or rated low: their neighbours score lower; a
+  skip says only "not this one");
 * items **shown** with a reaction but never taken (they are in a record's ``shown`` list and have no reaction
   of their own) decay: each showing lowers them a little.
 
@@ -45,13 +46,15 @@ class FeedbackSignal:
 
     Attributes:
         liked: (item id, weight) of the accepted items, oldest first.
-        rejected: ids of the rejected items.
+        rejected: ids of the rejected items (disliked, low-rated or skipped).
+        disliked: the explicitly rejected ones among them (disliked or low-rated), whose neighbours lose.
         shown: item id -> how many times it was shown without a reaction of its own.
         titles: item id -> the title the record carried (for items that left the catalog, and reasons).
     """
 
     liked: tuple[tuple[str, float], ...] = ()
     rejected: frozenset[str] = frozenset()
+    disliked: frozenset[str] = frozenset()
     shown: dict[str, int] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
 
@@ -69,13 +72,14 @@ class FeedbackSignal:
                 latest[record.item_id] = record
             shown.update(i for i in record.shown if i != record.item_id)
         rejected = frozenset(i for i, r in latest.items() if r.negative or r.label == "skipped")
+        disliked = frozenset(i for i, r in latest.items() if r.negative)
         accepted = [(i, r) for i, r in latest.items() if r.positive]
         liked = []
         for age, (item_id, record) in enumerate(reversed(accepted)):
             recency = max(MIN_RECENCY, RECENCY_DECAY ** age)
             liked.append((item_id, _weight(record) * recency))
         decayed = {i: n for i, n in shown.items() if i not in latest}
-        return cls(liked=tuple(reversed(liked)), rejected=rejected, shown=decayed, titles=titles)
+        return cls(liked=tuple(reversed(liked)), rejected=rejected, disliked=disliked, shown=decayed, titles=titles)
 
     def __bool__(self) -> bool:
         return bool(self.liked or self.rejected or self.shown)

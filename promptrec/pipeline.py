@@ -72,7 +72,7 @@ REJECTED: tuple[str, ...] = ("demote", "remove", "keep")
 
 #: The feedback stage, in units of the normalised retrieval score (each in [0, 1] over the catalog): a liked
 #: item's neighbours gain ``LIKED_WEIGHT`` x its weight (:mod:`promptrec.feedback_signal`), the neighbours of
-#: the rejected items lose ``STEER_WEIGHT`` x their mean similarity, and a query counts ``QUERY_WEIGHT``
+#: the disliked items lose ``STEER_WEIGHT`` x their mean similarity, and a query counts ``QUERY_WEIGHT``
 #: against the history's 1.
 LIKED_WEIGHT = 1.0
 STEER_WEIGHT = 0.5
@@ -406,9 +406,9 @@ class _State:
             for item_id, weight in self.signal.liked:
                 if item_id in where:
                     part += LIKED_WEIGHT * weight * self.item_scores(item_id)
-            rejected = sorted(self.rejected)[:MAX_STEER_ITEMS]
-            if rejected:
-                part -= STEER_WEIGHT * np.mean([self.item_scores(i) for i in rejected], axis=0)
+            disliked = sorted(i for i in self.signal.disliked if i in self.rejected)[:MAX_STEER_ITEMS]
+            if disliked:
+                part -= STEER_WEIGHT * np.mean([self.item_scores(i) for i in disliked], axis=0)
         for item_id, count in self.signal.shown.items():
             if item_id in where:
                 part[where[item_id]] -= SHOWN_DECAY * count

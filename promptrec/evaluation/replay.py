@@ -14,9 +14,10 @@ Reported per round, for each arm:
   item relevant; ``found``: the share of the user's future found so far (distinct, over rounds);
 * ``disliked_again``: of the items the user disliked in earlier rounds, the share shown again.
 
-The arms: ``control`` (the same pipeline without feedback: it shows the same list every round),
-``demote`` and ``remove`` (feedback, with rejected items demoted or removed). Differences to the control are
-paired per user, with their standard errors.
+No arm shows an item twice (each round is a new page, as an app shows it). The arms: ``control`` (the same
+pipeline without feedback: it pages down its own list), ``demote`` and ``remove`` (feedback, with rejected
+items demoted or removed). So the difference to the control is what the answers themselves bring. Differences
+are paired per user, with their standard errors.
 
 The interactions the co-occurrence and popularity retrievers learn from are every other user's ratings plus
 the test users' first ``start`` items: no test user's future is in them.
@@ -62,8 +63,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8", newline="") as handle:  # type: ignore[operator]
-            for line, row in enumerate(csv.DictReader(handle), start=2):
-                yield line, row
+            yield from enumerate(csv.DictReader(handle), start=2)
     except OSError as exc:
         raise DataError(f"cannot read: {exc.strerror or exc}", path=path) from None
 
@@ -207,10 +207,12 @@ def run_replay(data: RatedData, config: PipelineConfig, *, users: int, rounds: i
             records: list[FeedbackRecord] = []
             found: set[str] = set()
             disliked: set[str] = set()
+            seen: set[str] = set()  # nothing shown is shown again, in every arm (a page of new items)
             for round_index in range(rounds):
                 ranking = recommenders[arm].recommend(history, k, feedback=records if arm != "control" else None,
-                                                      user_id=user, explain=False)
+                                                      exclude=seen, user_id=user, explain=False)
                 shown = ranking.ids()
+                seen |= set(shown)
                 found |= relevant & set(shown)
                 result = results[arm]
                 result.add("hit", round_index, float(bool(relevant & set(shown))))
@@ -282,7 +284,8 @@ def report(results: list[dict[str, Any]], config: PipelineConfig) -> str:
         f"Protocol: each test user starts from the first {first.get('start')} items of their ratings (by time); "
         f"each of {first.get('rounds')} rounds the pipeline recommends k = {first.get('k')} from the whole "
         f"catalog and the user answers from their held-back future (rated >= {LIKED_AT:g}: liked, "
-        f"<= {DISLIKED_AT:g}: disliked, else skipped). Control: the same pipeline without feedback. Differences "
+        f"<= {DISLIKED_AT:g}: disliked, else skipped). Nothing is shown twice in any arm. Control: the same "
+        "pipeline without feedback, paging down its list. Differences "
         "are paired per user (mean +- s.e.; * = above 2 s.e.).",
         f"Pipeline: retriever {config.retrieval.retriever}, pool {config.retrieval.pool}, LLM weight "
         f"{config.retrieval.llm_weight if config.retrieval.llm_weight is not None else 'default'}; seed "
