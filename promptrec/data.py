@@ -321,8 +321,9 @@ class Catalog(Mapping[str, Item]):
                 close = difflib.get_close_matches(entry.casefold(), titles, n=2, cutoff=0.75)
                 notes.append(repr(entry) + (f" (did you mean {' or '.join(repr(titles[c]) for c in close)}?)" if close else ""))
             where = f" {self.source}" if self.source else ""
-            raise DataError(f"{len(unknown)} history entr{'y is' if len(unknown) == 1 else 'ies are'} neither an item id "
-                            f"nor a title in the catalog{where}: " + ", ".join(notes) + (" ..." if len(unknown) > 5 else ""))
+            raise DataError(f"{len(unknown)} history entr{'y is' if len(unknown) == 1 else 'ies are'} not in the catalog"
+                            f"{where} (neither an item id nor a title): " + ", ".join(notes)
+                            + (" ..." if len(unknown) > 5 else ""))
         return found
 
     def history(self, entries: UserHistory | Iterable[Item | str | int], user_id: str = "anonymous") -> UserHistory:

@@ -34,7 +34,8 @@ CASES = [
     (["rank", "--catalog", "demo", "--history", "m01", "--retriever", "popularity"], 1, "needs interactions"),
     (["rank", "--catalog", "demo", "--history", "m01", "--interactions", "{tmp}/missing.csv"], 1, "missing.csv: file not found"),
     # batch
-    (["batch", "{req}"], 2, "give -o OUTPUT"),
+    (["batch", "{req}"], 2, "the requests name item ids: give --catalog"),
+    (["batch", "{req}", "--retry-errors"], 2, "--retry-errors needs -o OUTPUT"),
     (["batch", "{tmp}/missing.jsonl", "-o", "{tmp}/out.jsonl"], 2, "missing.jsonl"),
     (["batch", "{req}", "-o", "{tmp}/out.jsonl", "--catalog", "demo", "--calibrate"], 2, "calibrate needs mode"),
     (["batch", "{req}", "--catalog", "demo", "--export-openai-batch", "{tmp}/x.jsonl", "--mode", "score"], 2, "one generated answer per request"),

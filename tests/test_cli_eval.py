@@ -204,3 +204,19 @@ def test_crossdomain_with_a_position_column_no_leak_and_a_renamed_copy_gives_the
         position[(user, item)] = int(where)
     for record in dataset.test.records:  # no source item ordered after the truth
         assert all(position[(record.user_id, i)] < position[(record.user_id, record.truth)] for i in record.history)
+
+
+def test_without_o_the_run_goes_under_the_user_data_folder_not_the_current_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROMPTREC_EVAL_DIR", str(tmp_path / "data" / "eval"))
+    result = CliRunner().invoke(eval_command, ["-d", f"movielens:{TINYLENS}", "-n", "6", "--valid-users", "0",
+                                               "--no-llm"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "results").exists()
+    runs = list((tmp_path / "data" / "eval").iterdir())
+    assert len(runs) == 1 and (runs[0] / "report.md").is_file()
+    assert f"report: {runs[0] / 'report.md'}" in result.stderr  # where it went is said
+    from promptrec.cli.eval import default_eval_dir
+
+    monkeypatch.delenv("PROMPTREC_EVAL_DIR")
+    assert default_eval_dir().parts[-2:] == ("promptrec", "eval") and str(tmp_path) not in str(default_eval_dir())

@@ -92,3 +92,37 @@ def test_rank_without_candidates_or_a_catalog_says_what_to_give():
     result = run("rank", "--candidates-file", "missing.jsonl")
     assert result.exit_code != 0
     assert MAX_IMPLICIT_CANDIDATES == 50
+
+
+# ------------------------------------------------------------------------ issue 28: your data, your habits
+
+
+def test_your_own_columns_and_titles_as_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "items.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Animation\n2,Heat (1995),Action\n"
+                                        "3,Up (2009),Animation\n4,Ronin (1998),Action\n")
+    result = run("rank", "--catalog", str(tmp_path / "items.csv"), "--id-col", "movieId", "--title-col", "title",
+                 "--history", "1,2", "-k", "1", "--json", "--no-feedback")
+    assert json.loads(result.stdout)["items"][0]["item"]["id"] in {"3", "4"}
+    (tmp_path / "films.tsv").write_text("film\tname\tgenres\nf1\tToy Story\tAnimation\nf2\tUp\tAnimation\nf3\tHeat\tAction\n")
+    by_title = run("rank", "--catalog", str(tmp_path / "films.tsv"), "--id-col", "film", "--title-col", "name",
+                   "--history", "toy story", "-k", "2", "--json", "--no-feedback")
+    ranking = json.loads(by_title.stdout)
+    assert [r["item"]["id"] for r in ranking["items"]] and "f1" not in [r["item"]["id"] for r in ranking["items"]]
+    missing = CliRunner().invoke(main, ["rank", "--catalog", str(tmp_path / "films.tsv"), "--history", "f1"])
+    assert missing.exit_code == 1
+    assert "missing column 'id' (or item_id, movieId, itemId); the columns are: film, name, genres" in missing.output
+
+
+def test_user_without_a_source_is_an_error(tmp_path):
+    result = CliRunner().invoke(main, ["rank", "--catalog", "demo", "--user", "u7", "--feedback-db", str(tmp_path / "fb.db")])
+    assert result.exit_code == 2 and "--user u7 gives no history: no feedback is stored for them" in result.output
+    off = CliRunner().invoke(main, ["rank", "--catalog", "demo", "--user", "u7", "--no-feedback"])
+    assert off.exit_code == 2 and "feedback is off" in off.output
+
+
+def test_k_above_what_can_be_returned_is_said(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(main, ["rank", "--catalog", "demo", "--history", "m01", "-k", "50", "--no-feedback"])
+    assert result.exit_code == 0 and len(result.stdout.strip().splitlines()) == 21  # a header and the pool of 20
+    assert "note: -k 50 asked for more than the 20 items this ranking has (the pool is 20 items: --pool 50 retrieves more)" in result.stderr

@@ -214,7 +214,7 @@ def test_history_strings_are_ids_or_titles_with_a_clear_error(demo_catalog):
     with pytest.raises(DataError) as info:
         demo_catalog.lookup(["Allien", "m99"])
     message = str(info.value)
-    assert "2 history entries are neither an item id nor a title" in message
+    assert "2 history entries are not in the catalog" in message and "(neither an item id nor a title)" in message
     assert "'Allien' (did you mean 'Alien'" in message and "'m99'" in message
 
 

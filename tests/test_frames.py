@@ -43,7 +43,7 @@ def test_mappings_and_histories_and_errors(recommender):
     by_mapping = recommend_many(recommender, {"ann": ["i1", "Item 2"]}, k=3)
     by_history = recommend_many(recommender, [catalog.history(["i1", "i2"], user_id="ann")], k=3)
     assert by_mapping.equals(by_history)
-    with pytest.raises(DataError, match=r"user 'ann': 1 history entry is neither an item id nor a title.*'nope'"):
+    with pytest.raises(DataError, match=r"user 'ann': 1 history entry is not in the catalog.*neither an item id nor a title.*'nope'"):
         recommend_many(recommender, {"ann": ["nope"]})
     with pytest.raises(DataError, match="missing column 'user_id'; the columns are: who, item_id"):
         recommend_many(recommender, pandas.DataFrame({"who": ["a"], "item_id": ["i1"]}))
