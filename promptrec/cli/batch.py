@@ -135,6 +135,8 @@ def batch(
     try:
         items = load_catalog(catalog, config.data.columns())
         entries = read_requests(input_file, items)
+        if items is None and any(entry.error is not None and "need a catalog" in str(entry.error) for entry in entries):
+            raise click.UsageError("the requests name item ids: give --catalog FILE (or --catalog demo)")
         _check_generators(input_file, items, config.retrieval.interactions)
         ranker_for = config.rankers()
         retrievers = _retriever_set(items, config.retrieval.interactions, ranker_for, config)
@@ -146,8 +148,6 @@ def batch(
             assert output is not None  # checked above
             summary = import_openai_batch_file(entries, ranker_for, import_openai_batch, output)
         else:
-        if items is None and any(entry.error is not None and "need a catalog" in str(entry.error) for entry in entries):
-            raise click.UsageError("the requests name item ids: give --catalog FILE (or --catalog demo)")
             if retry_errors:
                 click.echo(f"dropped {drop_error_lines(output)} error lines from {output}", err=True)
             summary = BatchSummary(price_in=price_in, price_out=price_out)
