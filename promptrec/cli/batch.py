@@ -202,7 +202,8 @@ def _retriever_set(catalog: Catalog | None, interactions: str | None, ranker_for
             raise click.UsageError("--interactions needs --catalog")
         return None
     columns = config.data.columns() if config is not None else None
-    return RetrieverSet(catalog, read_interactions(interactions, catalog, columns) if interactions else None, ranker_for)
+    return RetrieverSet(catalog, read_interactions(interactions, catalog, columns) if interactions else None, ranker_for,
+                        config)
 
 
 def _run_with_progress(entries: list[Any], output: str | None, ranker_for: Any, workers: int, summary: BatchSummary,
