@@ -5,10 +5,14 @@ and the handling of bad input are documented in :mod:`promptrec.retrieval.base`)
 ``popularity``         distinct users per item, from an interactions file
 ``cooccurrence``       item-kNN (cosine or counts) on co-occurrence in the interactions
 ``bm25``               BM25 over item text (title and attributes); the query is the history's text
-``semantic``           cosine of wordllama's offline 256-d embeddings of item text
+``semantic``           cosine of sentence embeddings of item text (all-MiniLM-L6-v2, or wordllama);
+                       an HNSW graph answers ``retrieve`` from 20k items on
 ``profile``            the LLM's short interest profile as the text query of ``bm25`` or ``semantic``
 ensemble               the union of several retrievers' pools, fused by reciprocal rank or weight
 =====================  ==========================================================================
+
+Every retriever updates in place: ``add_items(items)`` (upsert by id) and ``add_interactions(user, ids)``;
+``promptrec.retrieval.build.build_index`` builds an index ahead of time, locally or through Ray.
 """
 
 from promptrec.retrieval.base import (

@@ -521,20 +521,27 @@ def array_checksum(array: np.ndarray) -> str:
 
 def top_n(scores: np.ndarray, n: int, removed: np.ndarray | None = None) -> np.ndarray:
     """Positions of the ``n`` highest ``scores``, best first, ties by position; ``removed`` (a boolean mask
-    or positions) never chosen. O(len(scores)) with ``argpartition`` plus O(n log n) to sort the top."""
-    values = np.asarray(scores)
-    values = values.astype(np.float64) if values.dtype.kind != "f" else values.copy()
+    or positions) never chosen. O(len(scores)) with ``argpartition`` plus O(n log n) to sort the top; when at
+    least ``n`` scores are positive (co-occurrence, BM25: most scores are 0) only those are partitioned."""
+    values = np.array(scores, dtype=np.float64 if np.asarray(scores).dtype.kind != "f" else None, copy=True)
     if removed is not None and len(removed):
         values[removed] = -np.inf
-        available = int(np.isfinite(values).sum())
-    else:
-        available = len(values)
-    n = min(n, available)
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    positive = np.flatnonzero(values > 0)
+    if len(positive) >= n:  # the top n are all positive: partition those only (positions stay in order)
+        return positive[_top(values[positive], n)]
+    available = int(np.isfinite(values).sum())
+    return _top(values, min(n, available))
+
+
+def _top(values: np.ndarray, n: int) -> np.ndarray:
+    """``top_n`` over ``values`` whose -inf entries are never among the first ``n`` (the caller made sure)."""
     if n <= 0:
         return np.empty(0, dtype=np.int64)
     if n < len(values):
         # the n-th best value; every position scoring above it is in, ties at it are taken by position
-        part = np.argpartition(-values, n - 1)[:n]
+        part = np.argpartition(values, len(values) - n)[len(values) - n:]
         threshold = values[part].min()
         above = np.flatnonzero(values > threshold)
         ties = np.flatnonzero(values == threshold)[: n - len(above)]
