@@ -95,6 +95,7 @@ def _parser_at(revision: str) -> Parser:
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("parsing_baseline", path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["parsing_baseline"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module.parse_ranking  # type: ignore[no-any-return]
 

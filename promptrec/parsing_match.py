@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 TITLE_MATCH_THRESHOLD = 0.75
 #: at most this many fuzzy comparisons (mention x title form) per answer; past it, only exact and contained
 #: titles are matched (a real answer needs a few hundred; this bounds a degenerate megabyte of invented items)
-FUZZY_BUDGET = 3_000
+FUZZY_BUDGET = 1_000
 
 _NON_ALNUM = re.compile(r"[\W_]+")
 #: a title in library order, "Matrix, The (1999)": the article moved back to the front for matching
@@ -28,6 +28,8 @@ _LIBRARY_ORDER = re.compile(
 )
 _TRAILING_PARENS = re.compile(r"(?: ?\([^()]*\))+$")
 _MARKUP = re.compile(r"\*\*|__|`")
+#: text longer than this is not read for a title's variant forms (library order, trailing parentheses)
+_LONGEST_TITLE = 300
 
 
 def label_alphabet(n: int) -> list[str]:
@@ -48,6 +50,8 @@ def title_forms(title: str) -> list[str]:
     to the front ("Matrix, The (1999)" -> "the matrix 1999"), and each without trailing parentheses (years,
     alternative titles). Distinct, longest first (ties alphabetical, so every run reads alike)."""
     text = unicodedata.normalize("NFKC", title).strip()
+    if len(text) > _LONGEST_TITLE:  # a sentence, not a title: only its normalised text (keeps this linear)
+        return [normalize_text(text)] if normalize_text(text) else []
     forms = [text]
     library = _LIBRARY_ORDER.match(text)
     if library:
@@ -132,6 +136,7 @@ class Matcher:
         self.history = {form for t in history_titles for form in title_forms(t)} - candidate_forms
         self._memo: dict[Mention, int | str | None] = {}
         self._fuzzy_left = FUZZY_BUDGET
+        self._sequence_matchers: dict[str, difflib.SequenceMatcher[str]] = {}
 
     def label(self, text: str) -> int | None:
         """The candidate whose label ``text`` is (``C``, ``c``, ``[C]``, ``(C)``, ``**C**``), else ``None``."""
@@ -142,7 +147,10 @@ class Matcher:
         if self._fuzzy_left <= 0 or not _fuzzy_possible(wanted, form):
             return 0.0
         self._fuzzy_left -= 1
-        matcher = difflib.SequenceMatcher(None, wanted, form)
+        matcher = self._sequence_matchers.get(form)
+        if matcher is None:  # difflib indexes its second sequence: once per title form
+            matcher = self._sequence_matchers[form] = difflib.SequenceMatcher(None, "", form)
+        matcher.set_seq1(wanted)
         return matcher.ratio() if matcher.quick_ratio() >= TITLE_MATCH_THRESHOLD else 0.0
 
     def title_index(self, wanted: str, slack: int | None = None) -> int | None:

@@ -40,8 +40,11 @@ _SECTION_HEADING = re.compile(
     re.IGNORECASE,
 )
 _TITLE_SPLIT = re.compile(r" [-–—:] | ?\( ?(?:because|since|as)\b", re.IGNORECASE)
-_SEGMENT_SEPARATORS = (re.compile(r"<\s*end\s*>", re.IGNORECASE), re.compile(r"\s*(?:>|→|⇒|➜)\s*"),
-                       re.compile(r"\s*[,;|]\s*"))
+#: separators of items written on one line (RecLM-eval asks for titles each followed by <end>), each with
+#: the characters that must be in the text for it to split anything
+_SEGMENT_SEPARATORS = ((re.compile(r"<\s*end\s*>", re.IGNORECASE), ("<",)),
+                       (re.compile(r"\s*(?:>|→|⇒|➜)\s*"), (">", "→", "⇒", "➜")),
+                       (re.compile(r"\s*[,;|]\s*"), (",", ";", "|")))
 _SEGMENT_STRIP = " \t\"'*_`.:!"
 #: a segment this long is prose, not an item: it is not reported as a hallucinated item
 _SEGMENT_WORDS = 12
@@ -444,7 +447,8 @@ def segment_readings(text: str, matcher: Matcher) -> Iterator[Reading]:
     top = min((len(line) - len(line.lstrip(" \t")) for line in raw), default=0)
     nonblank = [" ".join(line.split()) for line in raw if len(line) - len(line.lstrip(" \t")) <= top + 1]
     splits = [[[line] for line in nonblank]]
-    splits += [[separator.split(line) for line in nonblank] for separator in _SEGMENT_SEPARATORS]
+    splits += [[separator.split(line) for line in nonblank] for separator, marks in _SEGMENT_SEPARATORS
+               if any(mark in text for mark in marks)]  # (a separator the text lacks would repeat the lines)
     for split in splits:
         mentions = [
             mention

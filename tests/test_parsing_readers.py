@@ -234,6 +234,10 @@ GROWING = {
     "revisions": lambda n: "Actually, C > A. " * (n // 17),
     "cjk-labels": lambda n: "是C，其次是D，" * (n // 10),
     "random-junk": _junk,
+    "spaces": lambda n: "1. Alien" + " " * n + ".",
+    "newlines": lambda n: "[C] > [A]" + "\n" * n,
+    "parentheses": lambda n: "1. " + "(a) " * (n // 4) + "x",
+    "library-order-commas": lambda n: "1. " + "x, the " * (n // 7) + "y",
 }
 
 
