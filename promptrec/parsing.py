@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from promptrec.parsing_match import TITLE_MATCH_THRESHOLD, Matcher, Resolved, label_alphabet, normalize_text
-from promptrec.parsing_readers import Reading, names_labels, readings
+from promptrec.parsing_readers import Reading, names_candidates, readings
 from promptrec.ranking import AnswerFormat, ParseReport
 
 __all__ = ["FORMAT_PRIORITY", "TITLE_MATCH_THRESHOLD", "WINDOW", "label_alphabet", "normalize_text", "parse_ranking"]
@@ -156,7 +156,7 @@ def _best_reading(text: str, matcher: Matcher) -> _Choice:
             best, best_key = _Choice(reading.format, resolved), key
         if not reading.structural or not resolved.credible:
             continue
-        if names_labels(resolved.hallucinated + resolved.prose, matcher):
+        if names_candidates(resolved.hallucinated + resolved.prose, matcher):
             continue
         tier = _tier(reading)
         if tier == structural_tier:

@@ -413,6 +413,8 @@ def segment_mentions(part: str, matcher: Matcher, first: bool) -> list[Mention]:
         index = matcher.label(candidate)
         if index is not None:
             return [Mention("label", matcher.labels[index])]
+    if first and (":" in item or "：" in item):  # "I'd rank them: Heat first"
+        item = re.split(r"[:：]", item)[-1].strip(_SEGMENT_STRIP) or item
     item = _CONNECTIVE.sub("", item).strip(_SEGMENT_STRIP) or item
     item = _TITLE_SPLIT.split(item, maxsplit=1)[0].strip(_SEGMENT_STRIP)
     if not item:
@@ -512,10 +514,14 @@ def prose_label_scan(text: str, matcher: Matcher, least: int = 2) -> Reading:
     return Reading("labels", mentions if len({m.value for m in mentions}) >= least else [], False)
 
 
-def names_labels(texts: Sequence[str], matcher: Matcher) -> bool:
-    """Whether pieces a reading could not read name candidate labels in running text (so the reading lost
-    items a person would see: "I would rank C first", "E and D")."""
-    return not matcher.numeric and any(prose_label_scan(text, matcher, least=1).mentions for text in texts)
+def names_candidates(texts: Sequence[str], matcher: Matcher) -> bool:
+    """Whether pieces a reading could not read name candidates, by label in running text or by title (so
+    the reading lost items a person would see: "I would rank C first", "E and D", "my ranking: Heat first")."""
+    if not texts:
+        return False
+    if not matcher.numeric and any(prose_label_scan(text, matcher, least=1).mentions for text in texts):
+        return True
+    return bool(title_scan("\n".join(texts), matcher).mentions)
 
 
 def readings(text: str, matcher: Matcher) -> Iterator[Reading]:

@@ -199,6 +199,112 @@ def test_generated_headings(case):
     check(case)
 
 
+# --- realistic answers of hosted, reasoning and small models, written by hand --------------------------------
+
+REAL_TITLES = ["Fargo (1996)", "Alien (1979)", "Heat (1995)", "Matrix, The (1999)", "Toy Story (1995)",
+               "Casablanca (1942)", "Jaws (1975)", "Rocky (1976)"]
+REALISTIC = [
+("""Okay, so the user has watched a lot of crime thrillers. Let me look at the candidates: [A] Fargo, [B] Alien, [C] Heat, [D] The Matrix...
+Heat is probably the closest match. Fargo too. Wait, Jaws might also fit because of suspense.
+</think>
+
+**Ranking:**
+1. **[C] Heat (1995)** – a crime epic much like the user's favorites
+2. **[A] Fargo (1996)** – darker humor than The Matrix, but still crime
+3. **[G] Jaws (1975)** – suspense
+4. **[D] The Matrix (1999)**
+5. **[B] Alien (1979)**
+6. **[H] Rocky (1976)**
+7. **[F] Casablanca (1942)**
+8. **[E] Toy Story (1995)**""", "CAGDBHFE"),
+("""Based on the viewing history, here's my ranking:
+
+| Rank | Candidate | Movie | Reason |
+|------|-----------|-------|--------|
+| 1 | C | Heat (1995) | Crime thriller like Se7en |
+| 2 | A | Fargo (1996) | Coen crime, better than Rocky |
+| 3 | G | Jaws | suspense |""", "CAG"),
+("""I'd recommend these in order:
+- Heat
+- Fargo
+- Jaws
+
+Heat stands out because, unlike Toy Story or Casablanca, it matches the intensity of your recent picks.""", "CAG"),
+("""[C] > [A] > [G] > [D] > [B] > [H] > [F] > [E]
+
+Explanation: The user enjoys crime (Heat, Fargo) over family films like Toy Story.""", "CAGDBHFE"),
+("""Here are the top 3 recommendations:
+
+### 1. Heat (1995)
+A gritty crime drama. If you liked *Se7en*, you'll love this.
+
+### 2. Fargo (1996)
+Dark humor meets crime — lighter than Jaws.
+
+### 3. The Matrix (1999)
+Mind-bending action.""", "CAD"),
+("""First, let's analyze. The user likes: crime, thriller. Candidates that match: A (Fargo), C (Heat), G (Jaws).
+Candidates that don't match: E (Toy Story), F (Casablanca).
+
+My final ranking: C, A, G, D, B, H, F, E""", "CAGDBHFE"),
+("""```json
+{"recommendations": [{"id": "C", "title": "Heat", "why": "like Se7en"}, {"id": "A", "title": "Fargo", "why": "darker than Jaws"}]}
+```""", "CA"),
+("""1. C
+2. A
+3. G
+4. D""", "CAGD"),
+("""Ranked: Heat > Fargo > Jaws > The Matrix > Alien > Rocky > Casablanca > Toy Story""", "CAGDBHFE"),
+("""根据用户的观影历史，我推荐的顺序是：C > A > G > D > B > H > F > E""", "CAGDBHFE"),
+("""Rank 3: Jaws — tense
+Rank 1: Heat — crime epic, beats Fargo
+Rank 2: Fargo — dark comedy""", "CAG"),
+("""<answer>C, A, G</answer>
+Reasoning: Heat and Fargo are crime movies; Jaws is suspenseful. I placed Alien low.""", "CAG"),
+("""The best match is Heat (C). Next would be Fargo (A), followed by Jaws (G).""", "CAG"),
+("""1. Heat (1995) - Directed by Michael Mann. Similar to: Alien, The Matrix.
+2. Fargo (1996) - Directed by the Coen brothers.
+3. Jaws (1975) - Spielberg classic.""", "CAG"),
+("""Let me think step by step.
+Step 1: The user watched Se7en, Zodiac.
+Step 2: Heat is most similar.
+Step 3: Then Fargo and Jaws.
+
+Answer: [C] > [A] > [G]""", "CAG"),
+("""Here's my ranking of the candidates:
+
+1. **Heat** (C)
+2. **Fargo** (A)
+3. **Jaws** (G)""", "CAG"),
+("""I recommend:
+**C** Heat — tense
+**A** Fargo — funny
+**G** Jaws — suspense""", "CAG"),
+("""Top pick: Heat. Runner-up: Fargo. Third: Jaws.""", "CAG"),
+("1. Heat [C]\n2. Fargo [A]\n3. Jaws [G]", "CAG"),
+("1) Heat\n2) Fargo\n3) Jaws", "CAG"),
+("**Ranking:** C > A > G", "CAG"),
+("**Final Answer**\n\nC > A > G\n\nI chose Heat because it's similar to Alien and Rocky.", "CAG"),
+("Initial ranking: A > C > G\n\nLet me reconsider: Heat is closer to the user's taste than Fargo.\n\nRevised ranking: C > A > G", "CAG"),
+("My top 3:\n• Heat\n• Fargo\n• Jaws", "CAG"),
+("Sure! Ranking (most to least likely):\nC\nA\nG\nD\nB\nH\nF\nE", "CAGDBHFE"),
+("The ranking is:\n\n1. Heat\n   Why: like Se7en, better than The Matrix\n2. Fargo\n   Why: darker than Toy Story\n3. Jaws", "CAG"),
+("Heat, Fargo, Jaws, The Matrix, Alien, Rocky, Casablanca, Toy Story", "CAGDBHFE"),
+("```\nC\nA\nG\n```", "CAG"),
+("Recommended order: [\"C\", \"A\", \"G\"]", "CAG"),
+("1. Heat: A crime epic that Fargo fans also enjoy.\n2. Fargo: dark comedy.\n3. Jaws: suspense like Alien.", "CAG"),
+("#### Recommendation 1: Heat\nbecause...\n#### Recommendation 2: Fargo\nbecause...", "CA"),
+("I'd rank them: Heat first, Fargo second, and Jaws third.", "CAG"),
+("Here's the ranking, from most to least likely:\n\n1. Heat (1995) [C]\n2. Fargo (1996) [A]\n3. Jaws (1975) [G]\n\nNote: I excluded Toy Story since the user dislikes animation.", "CAG"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REALISTIC, ids=[f"realistic-{i}" for i in range(len(REALISTIC))])
+def test_realistic_answers(text, expected):
+    named, _ = read(text, label_alphabet(len(REAL_TITLES)), REAL_TITLES)
+    assert "".join(named) == expected
+
+
 # --- every shape, thousands of answers ---------------------------------------------------------------------
 
 
