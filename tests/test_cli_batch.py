@@ -44,3 +44,47 @@ def test_a_retriever_that_needs_interactions_is_refused_once_up_front(tmp_path):
 def test_batch_says_when_the_input_is_missing(tmp_path):
     result = CliRunner().invoke(batch, [str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "out.jsonl")])
     assert result.exit_code == 2 and "is not a file" in result.output
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+from openai_stub import StubServer  # noqa: E402
+
+REQUEST = '{"id": "a", "history": ["m01"], "candidates": ["m02", "m03"]}\n'
+
+
+@pytest.mark.parametrize(("output", "words"), [
+    ("/proc/self/promptrec-out.jsonl", "cannot write the results"),
+    ("no/such/folder/out.jsonl", "does not exist"),
+    ("in.jsonl", "is the input file"),
+    (".", "directory"),
+])
+def test_an_unusable_output_fails_before_any_work(tmp_path, monkeypatch, output, words):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text(REQUEST)
+    with StubServer() as server:
+        result = CliRunner().invoke(batch, ["in.jsonl", "-o", output, "--catalog", "demo", "--backend", "openai:stub",
+                                            "--base-url", server.url])
+        assert server.calls == 0  # nothing was ranked
+    assert result.exit_code in (1, 2) and words in result.output and "Traceback" not in result.output
+    assert (tmp_path / "in.jsonl").read_text() == REQUEST  # the requests are untouched
+
+
+@pytest.mark.parametrize("price", ["nan", "inf", "-inf"])
+def test_a_price_that_is_not_a_number_is_refused(tmp_path, price):
+    (tmp_path / "in.jsonl").write_text(REQUEST)
+    result = CliRunner().invoke(batch, [str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--price-in", price])
+    assert result.exit_code == 2 and "is not a price" in result.output
+
+
+def test_the_json_summary_is_valid_json(tmp_path):
+    (tmp_path / "in.jsonl").write_text(REQUEST)
+    with StubServer() as server:
+        result = CliRunner().invoke(batch, [str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--catalog", "demo",
+                                            "--backend", "openai:stub", "--base-url", server.url, "--json",
+                                            "--cache-dir", str(tmp_path / "cache"), "--no-feedback"])
+    summary = json.loads(result.stdout.splitlines()[0], parse_constant=lambda name: pytest.fail(name))
+    assert summary["succeeded"] == 1

@@ -126,3 +126,30 @@ def test_k_above_what_can_be_returned_is_said(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["rank", "--catalog", "demo", "--history", "m01", "-k", "50", "--no-feedback"])
     assert result.exit_code == 0 and len(result.stdout.strip().splitlines()) == 21  # a header and the pool of 20
     assert "note: -k 50 asked for more than the 20 items this ranking has (the pool is 20 items: --pool 50 retrieves more)" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--catalog", "demo", "--history", "m01", "--candidates", "m02", "--candidates-file", "x.jsonl"], "not both"),
+    (["--catalog", "demo", "--history-title", ""], "title must not be empty"),
+    (["--catalog", "demo", "--history-title", "   "], "title must not be empty"),
+])
+def test_contradictory_or_empty_inputs_are_clear_errors(args, words):
+    result = CliRunner().invoke(main, ["rank", *args])
+    assert result.exit_code in (1, 2) and words in result.output and "Traceback" not in result.output
+
+
+def test_json_keeps_a_hostile_title_verbatim_and_the_table_neutralises_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(tmp_path / "cache"))
+    title = "Evil \x1b]0;pwned\x07\x1b[2JMovie"
+    catalog = tmp_path / "c.jsonl"
+    catalog.write_text("".join(json.dumps({"id": f"m{i}", "title": t}) + "\n"
+                               for i, t in enumerate(["Alien", "Aliens", title, "Heat"])))
+    common = ["rank", "--catalog", str(catalog), "--history", "m0", "--retriever", "bm25", "--llm-weight", "0", "--no-feedback"]
+    as_json = CliRunner().invoke(main, [*common, "--json"])
+    table = CliRunner().invoke(main, common)
+    assert as_json.exit_code == 0 and table.exit_code == 0, as_json.output + table.output
+    assert title in {entry["item"]["title"] for entry in json.loads(as_json.stdout)["items"]}
+    assert "Evil" in table.stdout and "\x1b" not in table.stdout and "\x07" not in table.stdout

@@ -31,6 +31,7 @@ from promptrec.cli.rank import rank
 from promptrec.cli.scenarios import scenarios
 from promptrec.cli.serve import serve, serve_model
 from promptrec.errors import PromptrecError
+from promptrec.safe_output import install_log_redaction
 
 
 def _enable_faulthandler() -> None:
@@ -91,6 +92,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:  # also for libraries that set their own loggers to DEBUG (bm25s)
         handler.setLevel(level)
+    install_log_redaction()  # no log line carries an API key or a URL's user:pass@
 
 
 

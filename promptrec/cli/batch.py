@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from promptrec.batch import BatchSummary, drop_error_lines, read_requests, run_batch
+from promptrec.batch import BatchSummary, check_output, drop_error_lines, read_requests, run_batch
 from promptrec.cli.common import (
     backend_options,
     data_options,
@@ -25,6 +25,7 @@ from promptrec.errors import PromptrecError
 from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file
 from promptrec.progress import progress_bar
+from promptrec.safe_output import dumps as safe_dumps
 
 
 def _print_summary(summary: BatchSummary) -> None:
@@ -115,6 +116,15 @@ def batch(
                             ("--retry-errors", retry_errors)):
             if given:
                 raise click.UsageError(f"{flag} needs -o OUTPUT (a results file)")
+    for name, price in (("--price-in", price_in), ("--price-out", price_out)):
+        if price is not None and not math.isfinite(price):
+            raise click.BadParameter(f"{price} is not a price", param_hint=f"'{name}'")
+    try:  # an output that cannot be written fails now, before any model loads
+        for target in (output, export_openai_batch):
+            if target and "://" not in target:
+                check_output(target, input_file)
+    except PromptrecError as exc:
+        raise usage_or_failure(exc) from None
     config = pipeline_config(options, catalog)
     if engine == "ray":
         if export_openai_batch or import_openai_batch:
@@ -163,7 +173,7 @@ def _finish_batch(summary: BatchSummary, as_json: bool, json_to_stderr: bool = F
     """Print the summary (and the JSON one when asked); exit 130 if the run was interrupted, 1 if any
     request's line is an error (this run's or an earlier one's that was skipped)."""
     if as_json:
-        click.echo(json.dumps(summary.as_dict()), err=json_to_stderr)
+        click.echo(safe_dumps(summary.as_dict()), err=json_to_stderr)
     _print_summary(summary)
     if summary.interrupted:
         sys.exit(130)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -21,6 +20,8 @@ from promptrec.cli.table import print_table
 from promptrec.data import Catalog, Columns, Item, UserHistory, item_from_title, read_catalog, read_histories
 from promptrec.errors import PromptrecError
 from promptrec.progress import spinner
+from promptrec.safe_output import dumps as safe_dumps
+from promptrec.safe_output import terminal_text
 
 def _check_user_has_feedback(user: str, config: Any) -> None:
     """``--user`` alone is a source only through the user's feedback in the store: refuse it when there is none."""
@@ -138,6 +139,8 @@ def rank(
       promptrec rank --catalog demo --history-title "The Matrix" \\
           --backend openai:gpt-4o-mini --json
     """
+    if candidate_ids and candidates_file:
+        raise click.UsageError("give --candidates IDS or --candidates-file FILE, not both")
     try:
         config = pipeline_config(options, catalog)
         columns = config.data.columns()
@@ -160,9 +163,9 @@ def rank(
     if show_prompt:
         for message in result.prompt:
             click.echo(f"--- {message['role']} ---\n{message['content']}", err=True)
-        click.echo(f"--- answer ---\n{result.raw}\n", err=True)
-    if as_json:
-        click.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        click.echo(f"--- answer ---\n{terminal_text(result.raw)}\n", err=True)
+    if as_json:  # valid JSON (NaN as null) with no secret in it; titles verbatim
+        click.echo(safe_dumps(result.model_dump(mode="json"), indent=2))
     else:
         print_table(result, show_scores, show_reasons)
     if k is not None and len(result.items) < k:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from promptrec.ranking import Ranking
+from promptrec.safe_output import redact_text, terminal_text
 
 
 def _number(value: float | None) -> str:
@@ -19,8 +20,9 @@ def print_table(ranking: Ranking, scores: bool = False, reasons: bool = False) -
     rows = []
     for r in ranking.items:
         stage_values = (r.retrieval_score, *((r.feedback_score,) if feedback else ()), r.llm_score, r.fused_score)
-        title = r.item.title + (f"  ({r.reason})" if reasons and r.reason else "")
-        rows.append((str(r.rank), f"[{r.label}]" if r.label else "-", r.item.id,
+        # ids and titles are data: their escape sequences and control characters are shown, not obeyed
+        title = terminal_text(r.item.title + (f"  ({r.reason})" if reasons and r.reason else ""))
+        rows.append((str(r.rank), f"[{r.label}]" if r.label else "-", terminal_text(r.item.id),
                      *((_number(v) for v in stage_values) if scores else ()), title))
     header = ("rank", "label", "id", *stage_names, "title")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
@@ -37,7 +39,7 @@ def print_table(ranking: Ranking, scores: bool = False, reasons: bool = False) -
         if ranking.mode == "retrieval":
             stage += " | the LLM was not asked (--llm-weight W lets it rank the pool)"
         if ranking.profile is not None:
-            stage += f" | profile: {ranking.profile}"
+            stage += f" | profile: {terminal_text(ranking.profile)}"
         click.echo(stage, err=True)
     if ranking.mode == "retrieval":
         return
@@ -57,7 +59,7 @@ def print_table(ranking: Ranking, scores: bool = False, reasons: bool = False) -
     if ranking.demoted:
         notes.append(f"{len(ranking.demoted)} disliked items moved last")
     click.echo(
-        f"\n{ranking.backend} | scenario {ranking.scenario} ({ranking.strategy}) | "
+        f"\n{redact_text(ranking.backend)} | scenario {ranking.scenario} ({ranking.strategy}) | "
         f"{ranking.usage.input_tokens} prompt + {ranking.usage.output_tokens} answer tokens | " + ", ".join(notes),
         err=True,
     )
