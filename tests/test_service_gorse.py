@@ -10,9 +10,11 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from gorse import Gorse, GorseException
 from service_helpers import ServiceProcess, session_cache
 
+from promptrec.cli import main
 from promptrec.service.gorse import DEFAULT_FEEDBACK_TYPES, feedback_types
 
 
@@ -29,7 +31,8 @@ def test_the_settings_extend_and_override_the_feedback_types():
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gorse-service")
-    with ServiceProcess("--catalog", "demo", db=str(folder / "service.sqlite3"), log=folder / "serve.log",
+    with ServiceProcess("--catalog", "demo", "--gorse-feedback", "purchase=liked", "--gorse-feedback", "skip=skipped",
+                        db=str(folder / "service.sqlite3"), log=folder / "serve.log",
                         env={"PROMPTREC_CACHE_DIR": str(session_cache())}) as running:
         yield running
 
@@ -98,7 +101,28 @@ def test_feedback_recommendations_and_neighbours(client):
     assert len(session) == 3 and "m05" not in [s["Id"] for s in session]
     assert all(set(s) == {"Id", "Score"} for s in session)
     assert status_of(lambda: client.insert_feedback("star", "bob", "no-such-item", stamp)) == 404
-    assert status_of(lambda: client.insert_feedback("purchase", "bob", "m01", stamp)) == 400
+    assert status_of(lambda: client.insert_feedback("wishlist", "bob", "m01", stamp)) == 400
+
+
+def test_feedback_types_come_from_the_command_line(client):
+    """--gorse-feedback purchase=liked: a purchase is a like (the item joins the history, so it is not
+    recommended again); a type lists the records of its label, so star, like and purchase list the same."""
+    first = next(s.id for s in client.get_recommend("frank", n=3) if s.id != "m05")
+    client.insert_feedback("star", "frank", "m05", "")
+    assert client.insert_feedback("purchase", "frank", first, "") == {"RowAffected": 1}
+    assert first not in [s.id for s in client.get_recommend("frank", n=10)]
+    for kind in ("purchase", "like", "star"):
+        listed = client.list_feedbacks(kind, "frank")
+        assert [f["ItemId"] for f in listed] == ["m05", first] and {f["FeedbackType"] for f in listed} == {kind}
+    assert client.list_feedbacks("skip", "frank") == []
+
+
+def test_a_bad_feedback_type_setting_is_one_usage_line(tmp_path):
+    for pair, message in (("purchase=loved", "--gorse-feedback: 'purchase=loved': a FeedbackType (a name) maps to one of"),
+                          ("purchase", "--gorse-feedback: 'purchase' is not TYPE=LABEL")):
+        result = CliRunner().invoke(main, ["serve", "--catalog", "demo", "--db", str(tmp_path / "s.sqlite3"),
+                                           "--gorse-feedback", pair])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 
 
 def test_a_hidden_item_is_never_recommended_again(client):

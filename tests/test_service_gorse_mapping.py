@@ -12,12 +12,10 @@ from promptrec.service.gorse_mapping import (
     GorseFeedback,
     GorseItem,
     categories,
-    check_feedback_types,
     epoch,
     iso,
     labels_in,
     labels_out,
-    parse_feedback_types,
     reactions,
     to_gorse,
     to_item,
@@ -75,13 +73,3 @@ def test_user_labels_keep_their_shape():
         assert labels_out(labels_in(labels)) == labels
     assert labels_in(None) == []
 
-
-def test_feedback_type_settings_are_checked():
-    assert parse_feedback_types(["purchase=liked", " rate = rating"]) == {"purchase": "liked", "rate": "rating"}
-    assert check_feedback_types(DEFAULT_FEEDBACK_TYPES) == DEFAULT_FEEDBACK_TYPES
-    with pytest.raises(ValueError, match="'purchase' maps to 'loved'; use one of: liked, disliked"):
-        parse_feedback_types(["purchase=loved"])
-    with pytest.raises(ValueError, match="is not TYPE=LABEL"):
-        parse_feedback_types(["purchase"])
-    with pytest.raises(ValueError, match="non-empty name"):
-        parse_feedback_types(["=liked"])

@@ -46,12 +46,13 @@ def _service_backend_options(func: Any) -> Any:
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=1_048_576, show_default=True, help="Largest request body (413 beyond).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Service processes on the one port, each with its own pipeline in memory and the database shared (about one per core; a catalog change reaches every process, /metrics counts the one that answers).")
 @click.option("--access-log", is_flag=True, help="Log every request (uvicorn's access log).")
+@click.option("--gorse-feedback", "gorse_feedback", multiple=True, metavar="TYPE=LABEL", help="Gorse API (/api/): what a FeedbackType means, e.g. purchase=liked (repeatable; defaults: star/like=liked, dislike=disliked, read=clicked).")
 @retrieval_options
 @ranking_options
 @_service_backend_options
 def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: str | None, private: bool,
           cors_origins: tuple[str, ...], max_n: int, max_batch: int, max_body_bytes: int, workers: int,
-          access_log: bool, **options: Any) -> None:
+          access_log: bool, gorse_feedback: tuple[str, ...], **options: Any) -> None:
     """Serve recommendations over HTTP: items, users' feedback, and the pipeline's answers, kept in a database.
 
     \b
@@ -73,6 +74,7 @@ def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: st
         settings = ServiceSettings(
             **({"db": db} if db else {}), catalog=catalog, interactions=interactions, api_key=api_key,
             private=private, cors_origins=list(cors_origins), config=config,
+            gorse_feedback=_pairs(gorse_feedback, "--gorse-feedback"),
             limits=Limits(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body_bytes),
         )
         if workers > 1:  # the parent seeds the database once; each worker builds its pipeline
@@ -109,6 +111,14 @@ def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: st
         uvicorn.run("promptrec.service.app:app_from_environment", factory=True, workers=workers, **run)
     else:
         uvicorn.run(app, **run)
+
+
+def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
+    """``NAME=VALUE`` pairs as a dict; a usage error naming ``option`` for one without ``=``."""
+    split = [pair.partition("=") for pair in pairs]
+    if bad := next((pair for pair, (_, sep, _) in zip(pairs, split) if not sep), None):
+        raise click.UsageError(f"{option}: '{bad}' is not TYPE=LABEL (e.g. purchase=liked)")
+    return {name.strip(): value.strip() for name, _, value in split}
 
 
 @click.command(

@@ -23,7 +23,6 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptrec.data import Item
-from promptrec.feedback_store import LABELS
 from promptrec.service.core import Reaction
 from promptrec.service.schemas import ItemIn
 from promptrec.service.store import StoredItem
@@ -33,28 +32,6 @@ DEFAULT_FEEDBACK_TYPES: Final[dict[str, str]] = {"star": "liked", "like": "liked
                                                  "read": "clicked"}
 #: Attribute keys the mapping itself writes (the rest of an item's attributes are its Labels).
 _OWN_KEYS: Final = ("categories", "timestamp")
-
-
-def check_feedback_types(types: dict[str, str]) -> dict[str, str]:
-    """``types`` (FeedbackType -> promptrec label) when every type is a non-empty name and every label is one of
-    :data:`promptrec.feedback_store.LABELS`; a ``ValueError`` naming the first bad pair otherwise."""
-    for name, label in types.items():
-        if not isinstance(name, str) or not name.strip() or name != name.strip():
-            raise ValueError(f"FeedbackType {name!r} must be a non-empty name without surrounding spaces")
-        if label not in LABELS:
-            raise ValueError(f"FeedbackType '{name}' maps to '{label}'; use one of: {', '.join(LABELS)}")
-    return dict(types)
-
-
-def parse_feedback_types(pairs: Sequence[str]) -> dict[str, str]:
-    """``TYPE=LABEL`` pairs (the command line's form) as a checked mapping."""
-    types: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, label = pair.partition("=")
-        if not sep:
-            raise ValueError(f"'{pair}' is not TYPE=LABEL (e.g. purchase=liked)")
-        types[name.strip()] = label.strip()
-    return check_feedback_types(types)
 
 
 class _Gorse(BaseModel):
@@ -217,6 +194,6 @@ def labels_out(labels: list[str]) -> Any:
     return list(labels)
 
 
-__all__ = ["DEFAULT_FEEDBACK_TYPES", "check_feedback_types", "parse_feedback_types", "GorseFeedback", "GorseItem", "GorseItemPatch", "GorseUser", "ItemIterator",
+__all__ = ["DEFAULT_FEEDBACK_TYPES", "GorseFeedback", "GorseItem", "GorseItemPatch", "GorseUser", "ItemIterator",
            "RowAffected", "Score", "categories", "epoch", "iso", "labels_in", "labels_out", "reactions", "to_gorse",
            "to_item"]

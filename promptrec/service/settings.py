@@ -60,6 +60,8 @@ class ServiceSettings(BaseModel):
             start-up), so writes are never open by accident.
         private: reads need the key too (by default a read may omit it; a wrong key is refused either way).
         cors_origins: origins allowed by CORS; empty (the default) turns CORS off.
+        gorse_feedback: Gorse FeedbackType -> promptrec feedback label for the Gorse API under /api/, over
+            its defaults (star/like liked, dislike disliked, read clicked; docs/gorse.md).
         config: the pipeline's configuration; the same object ``promptrec rank`` builds from.
         limits: see :class:`Limits`.
     """
@@ -73,6 +75,7 @@ class ServiceSettings(BaseModel):
     api_key_generated: bool = False
     private: bool = False
     cors_origins: list[str] = Field(default_factory=list)
+    gorse_feedback: dict[str, str] = Field(default_factory=dict)
     config: PipelineConfig = Field(default_factory=PipelineConfig)
     limits: Limits = Limits()
 
@@ -87,6 +90,16 @@ class ServiceSettings(BaseModel):
     def _key(cls, value: str) -> str:
         if not value.strip() or not value.isprintable() or not value.isascii():
             raise ValueError("the API key must be printable ASCII text (it travels in an HTTP header)")
+        return value
+
+    @field_validator("gorse_feedback")
+    @classmethod
+    def _feedback_types(cls, value: dict[str, str]) -> dict[str, str]:
+        from promptrec.feedback_store import LABELS
+
+        for name, label in value.items():
+            if not name.strip() or name != name.strip() or label not in LABELS:
+                raise ValueError(f"'{name}={label}': a FeedbackType (a name) maps to one of {', '.join(LABELS)}")
         return value
 
     @property
