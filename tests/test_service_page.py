@@ -113,11 +113,13 @@ def test_search_pick_recommend_and_dislike_in_headless_chromium(service, browser
     wait_for_new_answer(tab, 0)
     text = tab.inner_text("body")
     assert sum(title in text for title in DEMO_TITLES) >= 5
+    assert tab.is_visible("#fallback") and "Nothing to go on yet" in tab.inner_text("#fallback")  # cold start, said
 
     add_from_search(tab, "alien", "Alien")
     add_from_search(tab, "matrix", "The Matrix")
     history = tab.inner_text("[data-testid=history]")
     assert "Alien" in history and "The Matrix" in history
+    assert not tab.is_visible("#fallback")
 
     recommended = rec_ids(tab)
     assert len(recommended) == 10 and not {"m01", "m03"} & set(recommended)  # the history is not recommended

@@ -78,6 +78,9 @@
     return parts.join(" · ");
   }
 
+  // How the pipeline's cold-start fallbacks read to a person (Ranking.fallback).
+  const FALLBACKS = { popularity: "what is popular", diverse: "a varied sample of the catalog" };
+
   // The stage scores of one recommended entry: its "stages" (or "scores") object, else its *_score fields.
   const STAGES = [["retrieval", "retrieval"], ["feedback", "feedback"], ["llm", "LLM"], ["fused", "fused"]];
   function scoresOf(entry) {
@@ -203,7 +206,8 @@
     const fallback = data && !Array.isArray(data) ? data.fallback : null;
     const note = $("fallback");
     note.hidden = !fallback;
-    note.textContent = fallback ? `No history yet, so these come from: ${fallback}. Add a few items you like.` : "";
+    const how = FALLBACKS[fallback] || `the ${fallback} fallback`;
+    note.textContent = fallback ? `Nothing to go on yet, so this is ${how}. Add a few items you like.` : "";
     // each stage's bar is relative to the highest score of that stage in this list
     const scored = entries.map(scoresOf);
     const top = {};
