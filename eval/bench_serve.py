@@ -11,12 +11,15 @@ from client threads in this process, each with its own keep-alive connection. Ev
    ml-latest-small (9,742 movies, 100,836 ratings) is loaded with ``--catalog movies.csv --interactions
    ratings.csv``. For 1, 8 and 32 concurrent clients, each sends GET /users/{id}/recommendations?n=10 for a
    random MovieLens user (seeded) as fast as its answers come; then the same while a writer POSTs 100
-   feedback records a second (one per request, random user, item and label). Reported: p50/p95/p99 latency
-   in ms, requests/s, errors, and the writer's own rate and p95.
+   feedback records a second (random user, item and label; each POST carries the records that fell due
+   while the previous one was answered: one at a time while answers are fast). Reported: p50/p95/p99
+   latency in ms, requests/s, errors, the service's CPU time per request, and the writer's achieved record
+   rate, POSTs and POST p95.
 2. **Weight above 0**: the same service with ``--backend openai:stub --llm-weight W`` against
    tests/openai_stub.py (an OpenAI-compatible server that answers after ``--llm-delay`` s), its completion
-   cache empty. Each cell runs twice over the same users in the same order: ``cold`` (every ranking is a
-   new prompt: an LLM call) and ``warm`` (the cache answers). The stub's call count and the service's
+   cache empty. Each cell runs twice over the same users in the same order: ``cold`` (users not asked
+   before, ``--llm-users`` of them, none shared with another cell: each ranking a new prompt, an LLM call,
+   until they run out) and ``warm`` (the same users again: the cache answers). The stub's call count and the service's
    /metrics (LLM calls, cache hits, coalesced requests) say what each did. LLM calls run in the service's
    thread pool, so the event loop keeps answering.
 3. **Crash**: a client streams POST /feedback (one record each, timestamps 0, 1, 2, ...) and the service is
@@ -24,7 +27,9 @@ from client threads in this process, each with its own keep-alive connection. Ev
    got a 2xx must be there. Reported: acknowledged, present, lost (must be 0), and the ones written but not
    acknowledged (in flight at the kill).
 
-The machine's load average is recorded: the cores are shared, and the numbers move with it.
+The machine's load average is recorded: the cores are shared, and latencies move with it. The service's own
+CPU time per request (its process tree's user + system time over the cell, divided by the requests and
+feedback records it answered) moves much less, and says what an idle machine could do.
 """
 
 from __future__ import annotations
@@ -99,6 +104,30 @@ class Service:
             found[name.removeprefix("promptrec_").removesuffix("_total")] = float(match.group(1)) if match else 0.0
         return found
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the service's process and its children (worker processes) so far."""
+        assert self.process is not None
+        tick = os.sysconf("SC_CLK_TCK")
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            times[pid] = (int(fields[11]) + int(fields[12])) / tick
+        tree = {self.process.pid}
+        grew = True
+        while grew:
+            grew = False
+            for pid, parent in parents.items():
+                if parent in tree and pid not in tree:
+                    tree.add(pid)
+                    grew = True
+        return sum(times.get(pid, 0.0) for pid in tree)
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
@@ -144,25 +173,33 @@ def load(url: str, clients: int, duration: float, next_user: Any, writer_rate: f
                 if not ok:
                     errors[index] += 1
 
+    posts: list[int] = []
+
     def writer() -> None:
+        """Keeps ``writer_rate`` records a second: each POST carries the records that fell due while the last
+        one was answered (one record a POST while answers are fast, a batch when they are slow), as an app
+        that buffers its users' clicks does."""
         rng = random.Random(seed + 1000)
         assert users is not None and items is not None
         with httpx.Client(base_url=url, timeout=60, headers={"X-API-Key": KEY}) as client:
-            count = 0
+            sent = 0
             start = time.monotonic()
             while time.monotonic() < deadline:
-                record = {"user": rng.choice(users), "item": rng.choice(items), "label": rng.choice(LABELS)}
+                due = int((time.monotonic() - start) * writer_rate) + 1 - sent
+                if due <= 0:
+                    time.sleep((sent / writer_rate) - (time.monotonic() - start))
+                    continue
+                batch = [{"user": rng.choice(users), "item": rng.choice(items), "label": rng.choice(LABELS)}
+                         for _ in range(min(due, 200))]
                 began = time.perf_counter()
                 try:
-                    ok = client.post("/feedback", json=[record]).status_code == 200
+                    ok = client.post("/feedback", json=batch).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 written.append(time.perf_counter() - began)
+                posts.append(len(batch))
                 write_errors[0] += not ok
-                count += 1
-                pause = start + count / writer_rate - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
+                sent += len(batch)
 
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(clients)]
     if writer_rate > 0:
@@ -177,7 +214,7 @@ def load(url: str, clients: int, duration: float, next_user: Any, writer_rate: f
     result = {"clients": clients, "requests": len(every), "errors": sum(errors),
               "req_per_s": round(len(every) / elapsed, 1), **percentiles(every)}
     if writer_rate > 0:
-        result["writer"] = {"records": len(written), "per_s": round(len(written) / elapsed, 1),
+        result["writer"] = {"records": sum(posts), "posts": len(posts), "per_s": round(sum(posts) / elapsed, 1),
                             "errors": write_errors[0], "p95_ms": percentiles(written)["p95_ms"]}
     return result
 
@@ -245,13 +282,14 @@ def crash(db: Path, args: list[str], log: Path, env: dict[str, str], seconds: fl
 
 
 def table(rows: list[dict[str, Any]], title: str) -> str:
-    lines = [f"**{title}**", "", "| clients | writer | req/s | p50 ms | p95 ms | p99 ms | errors | writer rec/s (p95 ms) |",
-             "|---:|---|---:|---:|---:|---:|---:|---|"]
+    lines = [f"**{title}**", "", "| clients | phase | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/request "
+             "| feedback writer |", "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         writer = row.get("writer")
         lines.append(f"| {row['clients']} | {row.get('phase', '')} | {row['req_per_s']} | {row['p50_ms']} | "
-                     f"{row['p95_ms']} | {row['p99_ms']} | {row['errors']} | "
-                     + (f"{writer['per_s']} ({writer['p95_ms']}), {writer['errors']} errors" if writer else "-") + " |")
+                     f"{row['p95_ms']} | {row['p99_ms']} | {row['errors']} | {row.get('server_cpu_ms_per_request', '-')} | "
+                     + (f"{writer['per_s']} in {writer['posts']} POSTs (p95 {writer['p95_ms']} ms), {writer['errors']} errors"
+                        if writer else "-") + " |")
     return "\n".join(lines)
 
 
@@ -263,7 +301,8 @@ def main() -> None:
     parser.add_argument("--writer-rate", type=float, default=100.0)
     parser.add_argument("--llm-weight", type=float, default=0.5)
     parser.add_argument("--llm-delay", type=float, default=0.1)
-    parser.add_argument("--llm-users", type=int, default=64, help="users per LLM cell (each cold, then warm)")
+    parser.add_argument("--llm-users", type=int, default=200, help="users per LLM cell, none shared between cells "
+                        "(cold: asked in order, a new prompt each until they run out; warm: the same order again)")
     parser.add_argument("--crash-seconds", type=float, default=4.0)
     parser.add_argument("--workers", type=int, default=1, help="promptrec serve --workers (weight-0 cells)")
     parser.add_argument("--skip", default="", help="comma-separated: weight0, llm, crash")
@@ -298,8 +337,11 @@ def main() -> None:
             try:
                 for count in clients:
                     for phase, rate in (("none", 0.0), ("100/s", options.writer_rate)):
+                        cpu = service.cpu_seconds()
                         row = {"phase": phase, **load(service.url, count, options.duration, random_users(users, count),
                                                       rate, users, items, seed=count)}
+                        row["server_cpu_ms_per_request"] = round(
+                            (service.cpu_seconds() - cpu) * 1000 / max(1, row["requests"] + row.get("writer", {}).get("posts", 0)), 1)
                         print("  ", json.dumps(row), flush=True)
                         rows.append(row)
             finally:
@@ -316,14 +358,15 @@ def main() -> None:
                                        "unused", "--llm-weight", str(options.llm_weight), "--cache-dir",
                                        str(work / "llm-cache")], log, env).start()
                 rows = []
-                rng = random.Random(7)
+                shuffled = random.Random(7).sample(users, len(users))
                 try:
-                    for count in clients:
-                        chosen = rng.sample(users, options.llm_users)
+                    for cell, count in enumerate(clients):
+                        chosen = shuffled[cell * options.llm_users:(cell + 1) * options.llm_users] or shuffled
                         for phase in ("cold", "warm"):
-                            before = service.metrics()
+                            before, cpu = service.metrics(), service.cpu_seconds()
                             row = {"phase": phase, **load(service.url, count, options.duration, sequence_of(chosen))}
                             after = service.metrics()
+                            row["server_cpu_ms_per_request"] = round((service.cpu_seconds() - cpu) * 1000 / max(1, row["requests"]), 1)
                             row["llm"] = {k: after[k] - before[k] for k in after}
                             print("  ", json.dumps(row), flush=True)
                             rows.append(row)

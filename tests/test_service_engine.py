@@ -90,6 +90,8 @@ def test_without_add_items_the_recommender_is_rebuilt_lazily_once_per_burst(engi
     store.upsert_items([Item(id="m01", title="The Matrix (edited)")])
     engine.similar("m01", 3)
     assert engine.stats.rebuilds == 3 and engine.item("m01").title == "The Matrix (edited)"
+    # a query waits for the rebuilt recommender's embedder (loaded again in the background), then is answered
+    assert len(engine.recommend(demo(engine, "m01"), 3, query="space opera").items) == 3 and engine.warm
 
 
 def test_what_another_process_writes_is_seen(engine, store):

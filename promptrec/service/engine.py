@@ -195,8 +195,9 @@ class PipelineEngine:
             edited = [s.item for s in changes.items if self._items.get(s.item.id) != s.item]
             if edited and not (self.incremental and self._add_in_place(edited)):
                 self._rebuild()
-                if self._warm.is_set():  # the new recommender's query embedder
-                    self.start(background=True)
+                if self._warm.is_set():  # the new recommender's query embedder, in the background again
+                    self._warm.clear()
+                    threading.Thread(target=self._warm_up, name="promptrec-warm-up", daemon=True).start()
                 return
             self._version = changes.version
         finally:
