@@ -190,7 +190,8 @@ def test_crossdomain_with_a_position_column_no_leak_and_a_renamed_copy_gives_the
     for folder in (first, second):
         out = tmp_path / f"run-{folder.name}"
         result = CliRunner().invoke(eval_command, ["-d", f"crossdomain:{folder}:food:kitchen", "--no-llm",
-                                                   "--protocol", "auto", "--protocol", "full", "-o", str(out)])
+                                                   "--protocol", "auto", "--protocol", "full", "--retriever",
+                                                   "popularity", "--retriever", "bm25", "-o", str(out)])
         assert result.exit_code == 0, result.output
         results = json.loads((out / "results.json").read_text())
         numbers.append([[(m["name"], m["metrics"]) for m in d["methods"]]

@@ -65,7 +65,7 @@ def test_rank_with_the_run_s_config_returns_every_retriever_s_and_the_pipeline_s
     assert {line["method"] for line in lines} >= {"random", "popularity", "cooccurrence", "bm25", "semantic"}
     assert all(set(line) >= {"dataset", "protocol", "method", "user_id", "ranked"} for line in lines)
     shipped = PipelineConfig.load(out / "config.toml")
-    users = sorted({line["user_id"] for line in lines})[:2]
+    users = sorted({line["user_id"] for line in lines})[:1]
     for user in users:
         for name in ("popularity", "cooccurrence", "bm25", "semantic"):
             (line,) = [x for x in lines if x["user_id"] == user and x["method"] == name]

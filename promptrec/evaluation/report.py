@@ -242,7 +242,10 @@ def write_report(
     lines += [
         "Every table shows the random reference and the random and popularity baselines beside the model. "
         "Ties in a method's scores are broken by the candidates' shuffled order. Fused rows combine an LLM with "
-        "the prior (a baseline) that scored best on the validation users, with the weight chosen there.",
+        "the prior (a baseline) that scored best on the validation users, with the weight chosen there, by the "
+        "pipeline's own fusion (promptrec.pipeline.fuse: ties go to the better prior rank). Beside each row: its "
+        f"difference to the best baseline with the paired standard error over the same users; {MARKER} marks "
+        f"more than {MARGIN:g} paired standard errors.",
         "",
     ]
     for run in runs:
