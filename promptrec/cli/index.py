@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
+from promptrec.cli.common import data_options
 from promptrec.errors import PromptrecError
+from promptrec.progress import spinner
 
 
 @click.group("index")
@@ -33,30 +36,34 @@ def index_group() -> None:
 @click.option("--index-dir", type=click.Path(file_okay=False),
               help="Index cache folder [default: <$PROMPTREC_CACHE_DIR or the user cache folder>/retrieval].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@data_options
 def index_build(catalog_path: str, retriever_name: str, embedder: str | None, interactions: str | None, engine: str,
                 ray_address: str | None, num_cpus: int | None, concurrency: int, batch_size: int,
-                index_dir: str | None, as_json: bool) -> None:
+                index_dir: str | None, as_json: bool, **names: Any) -> None:
     """Build (or find in the cache) the index of one retriever over a catalog.
 
     \b
     Example:  promptrec index build --catalog items.jsonl --engine ray --concurrency 4
     """
     from promptrec.cli.common import load_catalog, usage_or_failure
+    from promptrec.data import Columns
     from promptrec.retrieval import IndexCache, read_interactions
     from promptrec.retrieval.build import build_index
     from promptrec.retrieval.factory import make_retriever
 
     try:
-        catalog = load_catalog(catalog_path)
+        columns = Columns(**{name.removesuffix("_col").removesuffix("_cols"): value for name, value in names.items()})
+        catalog = load_catalog(catalog_path, columns)
         assert catalog is not None
-        pairs = read_interactions(interactions, catalog) if interactions else None
+        pairs = read_interactions(interactions, catalog, columns) if interactions else None
         retriever = make_retriever(retriever_name, catalog, interactions=pairs, embedder=embedder,
                                    index_cache=IndexCache(index_dir) if index_dir else None)
         if "+" in retriever_name:
             raise click.UsageError("index build takes one retriever, not an ensemble (build each member)")
-        report = build_index(retriever, engine,  # type: ignore[arg-type]
-                             ray_address=ray_address, num_cpus=num_cpus, batch_size=batch_size,
-                             concurrency=concurrency)
+        with spinner(f"building the {retriever_name} index of {len(catalog)} items"):
+            report = build_index(retriever, engine,  # type: ignore[arg-type]
+                                 ray_address=ray_address, num_cpus=num_cpus, batch_size=batch_size,
+                                 concurrency=concurrency)
     except PromptrecError as exc:
         raise usage_or_failure(exc) from None
     record = {"retriever": report.retriever, "engine": report.engine, "items": report.items,
