@@ -36,6 +36,7 @@ import logging
 import re
 import threading
 import tomllib
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,7 +46,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from promptrec.backends import DEFAULT_BACKEND, Backend, check_backend_options, get_backend, options_model
 from promptrec.data import MAX_JSON_DEPTH, json_depth, loads_json
 from promptrec.errors import BackendError, OptionError, PromptrecError
-from promptrec.llm import MODE_CLASSES
 from promptrec.safe_output import redact, redact_text, register_secret, register_url
 from promptrec.scenario import STRATEGIES, Scenario, load_scenario
 
@@ -116,20 +116,26 @@ class BackendSection(BaseModel):
 class RankerSection(_Section):
     """How the LLM ranks (the :class:`~promptrec.ranker.Ranker`'s options)."""
 
-    strategy: str = Field("sequential", description="LLMRank prompt strategy: " + ", ".join(STRATEGIES))
-    mode: str = Field("generate", description="ranking mode: " + ", ".join(MODE_CLASSES))
-    constrained: bool | None = Field(None, description="force a valid label list [default: where the backend can]")
-    shuffle: bool = True
-    seed: int = 0
-    temperature: float = Field(0.0, ge=0.0)
-    max_history: int | None = Field(None, ge=1, description="history items shown [default: the scenario's]")
-    max_attempts: int = Field(5, ge=1, description="tries per request for transient failures")
-    permutations: int = Field(1, ge=1)
-    calibrate: bool = False
-    window: int | None = Field(None, ge=2, description="at most this many candidates per prompt (sliding windows)")
-    stride: int | None = Field(None, ge=1, description="how far windows move [default: half a window]")
-    reask: bool = Field(True, description="ask once more when an answer names no candidate at all")
-    max_tokens: int | None = Field(None, ge=1, description="answer tokens [default: the mode's]")
+    strategy: str = Field("sequential", description="LLMRank prompt strategy: " + ", ".join(STRATEGIES) + ".")
+    mode: str = Field("generate", description="How the LLM ranks. generate: the model writes a ranked label list; score: one forward "
+                      "pass, candidates ordered by their label's probability; pointwise: each candidate asked about "
+                      "alone, scored by P(Yes) against P(No) (score and pointwise need log-probabilities).")
+    constrained: bool | None = Field(None, description="Force a valid label list with a grammar or structured output "
+                                     "[default: where the backend supports it].")
+    shuffle: bool = Field(True, description="Show candidates in a seeded random order (against position bias).")
+    seed: int = Field(0, description="Seed of the candidate shuffle and the model's sampling.")
+    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature of generated answers.")
+    max_history: int | None = Field(None, ge=1, description="History items shown [default: the scenario's].")
+    max_attempts: int = Field(5, ge=1, description="Tries per request for transient failures (429, 5xx, timeouts).")
+    permutations: int = Field(1, ge=1, description="Passes in cyclically shifted candidate orders, aggregated "
+                              "(against position bias).")
+    calibrate: bool = Field(False, description="Score and pointwise modes: divide out the label prior of a "
+                            "content-free prompt.")
+    window: int | None = Field(None, ge=2, description="At most this many candidates per prompt; more go through "
+                               "sliding windows.")
+    stride: int | None = Field(None, ge=1, description="How far windows move [default: half a window].")
+    reask: bool = Field(True, description="Ask once more when an answer names no candidate at all.")
+    max_tokens: int | None = Field(None, ge=1, description="Answer tokens [default: the mode's].")
 
     @model_validator(mode="after")
     def _check(self) -> RankerSection:
@@ -143,29 +149,43 @@ class RankerSection(_Section):
 class CacheSection(_Section):
     """The completion cache: ``dir`` [default: ``$PROMPTREC_CACHE_DIR`` or the user cache folder]."""
 
-    enabled: bool = True
-    dir: str | None = None
+    enabled: bool = Field(True, description="Read and write the completion cache.")
+    dir: str | None = Field(None, description="Completion cache folder [default: $PROMPTREC_CACHE_DIR or the user "
+                            "cache folder].")
 
 
 class FeedbackSection(_Section):
     """The user's feedback as in-context examples: ``db`` [default: ``$PROMPTREC_FEEDBACK_DB``]."""
 
-    enabled: bool = True
-    db: str | None = None
-    examples: int = Field(3, ge=0)
-    selection: Literal["recent", "similar"] = "recent"
-    cross_scenario: bool = False
-    rejected: Literal["demote", "remove", "keep"] = "demote"
+    enabled: bool = Field(True, description="Use the feedback store (the feedback stage and the prompt's examples).")
+    db: str | None = Field(None, description="Feedback store [default: $PROMPTREC_FEEDBACK_DB or the user data "
+                           "folder].")
+    examples: int = Field(3, ge=0, description="The user's feedback records shown in each prompt (0: none).")
+    selection: Literal["recent", "similar"] = Field("recent", description="Most recent feedback, or the most "
+                                                    "similar to the candidates, as the prompt's examples.")
+    cross_scenario: bool = Field(False, description="Also show the user's feedback from other scenarios in prompts "
+                                 "(the ranking signal applies in every scenario anyway).")
+    rejected: Literal["demote", "remove", "keep"] = Field("demote", description="What happens to items the user "
+                                                           "rejected: demote (below every other item), remove, keep.")
 
 
 class RetrievalSection(_Section):
     """The first stage: which retriever fills the pool, how big it is, and how its scores meet the LLM's."""
 
-    retriever: str = "auto"
-    pool: int = Field(20, ge=1)
-    llm_weight: float | None = Field(None, ge=0.0, le=1.0, description="[default: measured per model]")
-    fusion: Literal["wsum", "rrf"] = "wsum"
-    interactions: str | None = Field(None, description="who interacted with what (popularity, co-occurrence)")
+    retriever: str = Field("auto", description="Without candidates: how the pool is retrieved from the catalog: "
+                           "auto (cooccurrence with interactions, else semantic), popularity, cooccurrence, bm25, "
+                           "semantic, profile (the LLM's interest profile as the query of semantic), profile-bm25, "
+                           "or an ensemble such as bm25+semantic.")
+    pool: int = Field(20, ge=1, description="Without candidates: items retrieved from the catalog for the LLM to "
+                      "rank.")
+    llm_weight: float | None = Field(None, ge=0.0, le=1.0, description="Without candidates: the weight of the LLM's "
+                                     "scores against the retrieval scores (0: the retriever's order, no LLM call; "
+                                     "1: the LLM's) [default: 0 on the bundled model, else 0.5].")
+    fusion: Literal["wsum", "rrf"] = Field("wsum", description="Without candidates: wsum (weighted sum of min-max "
+                                           "normalised scores) or rrf (reciprocal ranks).")
+    interactions: str | None = Field(None, description="Without candidates: who interacted with what, for the "
+                                     "popularity and co-occurrence retrievers (CSV user_id,item_id[,timestamp]"
+                                     "[,rating] or MovieLens' ratings.csv; or a histories .jsonl).")
 
 
 class DataSection(_Section):
@@ -191,8 +211,10 @@ class DataSection(_Section):
 class PipelineConfig(_Section):
     """The whole pipeline's configuration; see the module docstring for the file format."""
 
-    scenario: str | None = Field(None, description="scenario name [default: default]")
-    prompts: tuple[str, ...] = Field((), description="folders of your own scenarios")
+    scenario: str | None = Field(None, description="Scenario name (see 'promptrec scenarios list') [default: movies "
+                                 "with the demo catalog, else default].")
+    prompts: tuple[str, ...] = Field((), description="Folders of your own scenarios; they override built-ins of the "
+                                     "same name.")
     backend: BackendSection = BackendSection()
     ranker: RankerSection = RankerSection()
     cache: CacheSection = CacheSection()
@@ -448,6 +470,34 @@ def parse_option_pairs(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key.strip()] = value
     return options
+
+
+#: The prefix of the environment variables that set configuration fields: ``PROMPTREC_<SECTION>_<FIELD>``
+#: (``PROMPTREC_RANKER_MODE=score``, ``PROMPTREC_RETRIEVAL_POOL=30``; ``PROMPTREC_CACHE_DIR`` and
+#: ``PROMPTREC_FEEDBACK_DB`` are ``cache.dir`` and ``feedback.db``). Values are read as JSON, else as text.
+ENV_PREFIX = "PROMPTREC_"
+
+
+def environment_changes(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The configuration fields set by ``environ``'s ``PROMPTREC_<SECTION>_<FIELD>`` variables (nested like the
+    file); variables that name no field (``PROMPTREC_DATA``, the data folder) are not configuration."""
+    changes: dict[str, Any] = {}
+    for name, model in PipelineConfig.model_fields.items():
+        section = model.annotation
+        if not (isinstance(section, type) and issubclass(section, BaseModel)) or name == "backend":
+            continue
+        for field in section.model_fields:
+            raw = environ.get(f"{ENV_PREFIX}{name}_{field}".upper())
+            if raw is None or raw == "":
+                continue
+            annotation = section.model_fields[field].annotation
+            textual = annotation is str or str in typing.get_args(annotation) or typing.get_origin(annotation) is Literal
+            try:
+                value: Any = raw if textual else json.loads(raw)
+            except ValueError:
+                value = raw
+            changes.setdefault(name, {})[field] = value
+    return changes
 
 
 def config_from_options(base: PipelineConfig, options: Mapping[str, Any], fields: Mapping[str, tuple[str | None, str]],

@@ -179,7 +179,7 @@ def test_an_evaluation_embeds_its_configuration_and_repeats_from_it(tmp_path, mo
             return Completion(text=" > ".join(f"[{label}]" for label in labels[::-1]), model=self.name)
 
     monkeypatch.setitem(promptrec.backends._registered, "stub", Reversing)
-    common = ["-d", f"movielens:{TINYLENS}", "-n", "6", "--valid-users", "4", "--no-cache"]
+    common = ["-d", f"movielens:{TINYLENS}", "-n", "6", "--valid-users", "4", "--force", "--no-cache"]
     first = CliRunner().invoke(eval_command, [*common, "--backend", "stub:reverse", "--mode", "generate",
                                               "--permutations", "2", "-o", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output

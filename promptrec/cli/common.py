@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import typing
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,12 +14,10 @@ from typing import Any
 import click
 
 from promptrec.backends import DEFAULT_BACKEND, backend_kinds
-from promptrec.config import ConfigError, PipelineConfig, config_from_options
+from promptrec.config import ConfigError, PipelineConfig, config_from_options, environment_changes
 from promptrec.data import Catalog, Columns, read_catalog
 from promptrec.errors import OptionError, PromptrecError, UnknownBackendError
-from promptrec.pipeline import DEFAULT_LLM_WEIGHT, EMBEDDED_LLM_WEIGHT, FUSIONS
 from promptrec.ranker import MODES
-from promptrec.retrieval.base import DEFAULT_POOL
 from promptrec.scenario import STRATEGIES
 
 logger = logging.getLogger(__name__)
@@ -70,29 +71,78 @@ def backend_options(func: Any) -> Any:
     return func
 
 
+#: command parameter -> (section, field) of the PipelineConfig (``None``: top level), filled by
+#: :func:`config_option` as the options are declared (``rank``, ``batch``, ``config show``, ``serve``)
+CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {}
+
+
+def config_option(path: str, *flags: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A click option for the configuration field ``path`` (``"ranker.mode"``, ``"scenario"``): the field is the
+    one declaration. Its help is the field's description with its default, its type comes from the field's
+    type (choices from a ``Literal``, bounds from ``ge``/``le``), and the parameter maps to the field in
+    :data:`CONFIG_FIELDS`. Nothing is set unless given, so a ``--config`` file and ``PROMPTREC_<SECTION>_<FIELD>``
+    variables stay in force below the command line. ``flags`` default to ``--<field>``; ``kwargs`` go to click."""
+    section, _, name = path.rpartition(".")
+    model = PipelineConfig.model_fields[section].annotation if section else PipelineConfig
+    field = model.model_fields[name]  # type: ignore[union-attr]
+    flags = flags or (f"--{name.replace('_', '-')}",)
+    longest = max((f for f in flags[0].split("/") if f.startswith("--")), key=len)
+    param = kwargs.pop("param", None) or longest[2:].replace("-", "_")
+    CONFIG_FIELDS[param] = (section or None, name)
+    help_text = (field.description or "").strip()
+    help_text = help_text[:1].upper() + help_text[1:]
+    default = field.default
+    if default not in (None, (), "", False) and "[default" not in help_text:
+        shown = str(default).lower() if isinstance(default, bool) else default
+        help_text += f" [default: {shown}]"
+    if "type" not in kwargs and not kwargs.get("is_flag"):
+        kind = _click_type(field)
+        if kind is not None:
+            kwargs["type"] = kind
+    return click.option(*flags, param, default=None, help=help_text, **kwargs)
+
+
+def _click_type(field: Any) -> Any:
+    """The click type of a pydantic field: a choice for a ``Literal``, a range for a bounded number."""
+    kind = field.annotation
+    if typing.get_origin(kind) is not typing.Literal:  # X | None -> X
+        kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
+    if typing.get_origin(kind) is typing.Literal:
+        return click.Choice([str(v) for v in typing.get_args(kind)])
+    bounds = {type(m).__name__: m for m in field.metadata}
+    low = getattr(bounds.get("Ge"), "ge", None)
+    high = getattr(bounds.get("Le"), "le", None)
+    if kind is int:
+        return click.IntRange(min=low, max=high) if low is not None or high is not None else int
+    if kind is float:
+        return click.FloatRange(min=low, max=high) if low is not None or high is not None else float
+    return None
+
+
 def ranking_options(func: Any) -> Any:
+    """The ranker, cache and feedback sections' options (and ``--config``, ``--scenario``, ``--prompts``)."""
     options = [
-        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A configuration file (.toml or .json, see 'promptrec config show'); options given on the command line override it."),
-        click.option("--scenario", default=None, help="Scenario name (see 'promptrec scenarios list') [default: movies with --catalog demo, else default]."),
-        click.option("--strategy", type=click.Choice(STRATEGIES), default="sequential", show_default=True, help="LLMRank prompt strategy."),
-        click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable); they override built-ins of the same name."),
-        click.option("--constrained/--unconstrained", default=None, help="Force a valid label list with a grammar [default: on where the backend supports it]."),
-        click.option("--shuffle/--no-shuffle", default=True, show_default=True, help="Show candidates in a seeded random order."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--temperature", type=float, default=0.0, show_default=True),
-        click.option("--cache-dir", type=click.Path(file_okay=False), help="Completion cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder]."),
-        click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache."),
-        click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True, help="Tries per request for transient failures (429, 5xx, timeouts)."),
-        click.option("--feedback-db", type=click.Path(dir_okay=False), help="Feedback store [default: $PROMPTREC_FEEDBACK_DB or the user data folder]."),
-        click.option("--feedback-examples", type=click.IntRange(min=0), default=3, show_default=True, help="The user's feedback records shown in each prompt (0: none)."),
-        click.option("--feedback-selection", type=click.Choice(["recent", "similar"]), default="recent", show_default=True, help="Most recent feedback, or the most similar to the candidates."),
-        click.option("--cross-scenario", is_flag=True, help="Also use the user's feedback from other scenarios."),
-        click.option("--rejected", type=click.Choice(["demote", "remove", "keep"]), default="demote", show_default=True, help="What happens to items the user disliked."),
-        click.option("--no-feedback", is_flag=True, help="Ignore the feedback store."),
-        click.option("--mode", type=click.Choice(MODES), default="generate", show_default=True, help="generate: the model writes a ranked label list; score: one forward pass, candidates ordered by their label's probability; pointwise: each candidate asked about alone, scored by P(Yes) against P(No) (score and pointwise need log-probabilities)."),
-        click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in cyclically shifted candidate orders, aggregated (against position bias)."),
-        click.option("--calibrate", is_flag=True, help="Score and pointwise modes: divide out the label prior of a content-free prompt."),
-        click.option("--window", type=click.IntRange(min=2), help="At most this many candidates per prompt; more go through sliding windows."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A configuration file (.toml or .json, see 'promptrec config show'); PROMPTREC_<SECTION>_<FIELD> variables override it, and options given on the command line override both."),
+        config_option("scenario"),
+        config_option("ranker.strategy", type=click.Choice(STRATEGIES)),
+        config_option("prompts", "--prompts", param="prompts_dirs", multiple=True, type=click.Path(file_okay=False)),
+        config_option("ranker.constrained", "--constrained/--unconstrained"),
+        config_option("ranker.shuffle", "--shuffle/--no-shuffle"),
+        config_option("ranker.seed", type=int),
+        config_option("ranker.temperature", type=float),
+        config_option("cache.dir", "--cache-dir", type=click.Path(file_okay=False)),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache (cache.enabled = false)."),
+        config_option("ranker.max_attempts"),
+        config_option("feedback.db", "--feedback-db", type=click.Path(dir_okay=False)),
+        config_option("feedback.examples", "--feedback-examples"),
+        config_option("feedback.selection", "--feedback-selection"),
+        config_option("feedback.cross_scenario", "--cross-scenario", is_flag=True),
+        config_option("feedback.rejected"),
+        click.option("--no-feedback", is_flag=True, help="Ignore the feedback store (feedback.enabled = false)."),
+        config_option("ranker.mode", type=click.Choice(MODES)),
+        config_option("ranker.permutations"),
+        config_option("ranker.calibrate", is_flag=True),
+        config_option("ranker.window"),
     ]
     for option in reversed(options):
         func = option(func)
@@ -103,48 +153,28 @@ def data_options(func: Any) -> Any:
     """Your files' column names (the configuration's ``[data]`` section): every command that reads a catalog
     or interactions takes them."""
     options = [
-        click.option("--id-col", metavar="NAME", help="The catalog's item id column [default: id, item_id, movieId or itemId]."),
-        click.option("--title-col", metavar="NAME", help="The catalog's title column [default: title]."),
-        click.option("--text-cols", metavar="A,B", callback=lambda ctx, param, value: tuple(v.strip() for v in value.split(",") if v.strip()) if value else None,
-                     help="The catalog columns kept as attributes (shown to the model, read by the text retrievers), in this order [default: every other column]."),
-        click.option("--user-col", metavar="NAME", help="The interactions' user id column [default: user_id or userId]."),
-        click.option("--item-col", metavar="NAME", help="The interactions' item id column [default: as the catalog's]."),
-        click.option("--time-col", metavar="NAME", help="The interactions' time column, seconds or ISO 8601 [default: timestamp]."),
-        click.option("--rating-col", metavar="NAME", help="The interactions' rating column [default: rating]."),
+        config_option("data.id_col", metavar="NAME"),
+        config_option("data.title_col", metavar="NAME"),
+        config_option("data.text_cols", metavar="A,B", callback=lambda ctx, param, value: tuple(
+            v.strip() for v in value.split(",") if v.strip()) if value else None),
+        config_option("data.user_col", metavar="NAME"),
+        config_option("data.item_col", metavar="NAME"),
+        config_option("data.time_col", metavar="NAME"),
+        config_option("data.rating_col", metavar="NAME"),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-#: the column options -> (section, field) of the PipelineConfig
-DATA_FIELDS: dict[str, tuple[str | None, str]] = {
-    name: ("data", name) for name in ("id_col", "title_col", "text_cols", "user_col", "item_col", "time_col", "rating_col")
-}
-
-
-#: ``rank`` and ``batch`` parameter -> (section, field) of the PipelineConfig (``None``: top level)
-CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {
-    "scenario": (None, "scenario"), "prompts_dirs": (None, "prompts"),
-    "strategy": ("ranker", "strategy"), "constrained": ("ranker", "constrained"), "shuffle": ("ranker", "shuffle"),
-    "seed": ("ranker", "seed"), "temperature": ("ranker", "temperature"), "max_attempts": ("ranker", "max_attempts"),
-    "mode": ("ranker", "mode"), "permutations": ("ranker", "permutations"), "calibrate": ("ranker", "calibrate"),
-    "window": ("ranker", "window"), "cache_dir": ("cache", "dir"), "feedback_db": ("feedback", "db"),
-    "feedback_examples": ("feedback", "examples"), "feedback_selection": ("feedback", "selection"),
-    "cross_scenario": ("feedback", "cross_scenario"), "rejected": ("feedback", "rejected"),
-    "retriever": ("retrieval", "retriever"), "pool": ("retrieval", "pool"), "llm_weight": ("retrieval", "llm_weight"),
-    "fusion": ("retrieval", "fusion"), "interactions": ("retrieval", "interactions"),
-    **DATA_FIELDS,
-}
-
-
 def retrieval_options(func: Any) -> Any:
+    """The retrieval section's options."""
     options = [
-        click.option("--interactions", type=click.Path(dir_okay=False), help="Without candidates: who interacted with what, for the popularity and co-occurrence retrievers (CSV user_id,item_id[,timestamp][,rating] or MovieLens' ratings.csv; or a histories .jsonl)."),
-        click.option("--retriever", default="auto", show_default=True, metavar="NAME", help="Without candidates: how the pool is retrieved from the catalog: auto (cooccurrence with --interactions, else semantic), popularity, cooccurrence, bm25, semantic, profile (the LLM's interest profile as the query of semantic), profile-bm25, or an ensemble such as bm25+semantic."),
-        click.option("--pool", type=click.IntRange(min=1), default=DEFAULT_POOL, show_default=True, help="Without candidates: items retrieved from the catalog for the LLM to rank."),
-        click.option("--llm-weight", type=click.FloatRange(0.0, 1.0), help=f"Without candidates: the weight of the LLM's scores against the retrieval scores (0: the retriever's order, no LLM call; 1: the LLM's) [default: {EMBEDDED_LLM_WEIGHT} on the bundled model, else {DEFAULT_LLM_WEIGHT}]."),
-        click.option("--fusion", type=click.Choice(FUSIONS), default="wsum", show_default=True, help="Without candidates: wsum (weighted sum of min-max normalised scores) or rrf (reciprocal ranks)."),
+        config_option("retrieval.interactions", type=click.Path(dir_okay=False)),
+        config_option("retrieval.retriever", metavar="NAME"),
+        config_option("retrieval.pool"),
+        config_option("retrieval.llm_weight"),
+        config_option("retrieval.fusion"),
     ]
     for option in reversed(options):
         func = option(func)
@@ -162,9 +192,13 @@ def option_given(options: dict[str, Any], name: str) -> bool:
 
 def command_line_config(options: dict[str, Any], fields: dict[str, tuple[str | None, str]],
                         lenient: bool = False) -> PipelineConfig:
-    """``--config FILE`` (if given) with every option the user gave on the command line on top (defaults do
-    not override the file). ``fields`` maps parameter names to the configuration's fields."""
+    """``--config FILE`` (if given), then the ``PROMPTREC_<SECTION>_<FIELD>`` environment variables, then every
+    option the user gave on the command line on top (defaults override nothing). ``fields`` maps parameter
+    names to the configuration's fields."""
     base = PipelineConfig.load(options["config_file"]) if options.get("config_file") else PipelineConfig()
+    from_environment = environment_changes(os.environ)
+    if from_environment:
+        base = base.updated(from_environment, "environment (PROMPTREC_<SECTION>_<FIELD>)")
     return config_from_options(base, options, fields, lambda name: option_given(options, name), lenient=lenient)
 
 
