@@ -153,3 +153,37 @@ def test_json_keeps_a_hostile_title_verbatim_and_the_table_neutralises_it(tmp_pa
     assert as_json.exit_code == 0 and table.exit_code == 0, as_json.output + table.output
     assert title in {entry["item"]["title"] for entry in json.loads(as_json.stdout)["items"]}
     assert "Evil" in table.stdout and "\x1b" not in table.stdout and "\x07" not in table.stdout
+
+
+def test_the_loop_from_the_command_line_dislike_like_cold_start_and_query(tmp_path, monkeypatch):
+    """Issue 22's checks: a dislike leaves the top 5, a liked animated film brings animated films in, a cold
+    start names its fallback, and a query in the user's own words finds animated films."""
+    monkeypatch.setenv("PROMPTREC_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    runner = CliRunner()
+    animated = {"m05", "m08", "m12", "m17", "m23"}
+
+    def top(*extra):
+        result = runner.invoke(main, ["rank", "--catalog", "demo", "--history", "m01,m03,m04", "-k", "5", "--json",
+                                      *extra])
+        assert result.exit_code == 0, result.output
+        return [item["item"]["id"] for item in json.loads(result.stdout)["items"]]
+
+    before = top()
+    added = runner.invoke(main, ["feedback", "add", "--user", "u9", "--item", "m11", "--label", "disliked",
+                                 "--catalog", "demo"])
+    assert added.exit_code == 0 and "Aliens" in added.output
+    assert "m11" not in top("--user", "u9") and "m11" not in top("--user", "u9", "--rejected", "remove")
+    runner.invoke(main, ["feedback", "add", "--user", "u9", "--item", "m02", "--label", "liked", "--catalog", "demo"])
+    liked = top("--user", "u9")
+    assert liked != before and animated & set(liked)
+    cold = runner.invoke(main, ["rank", "--catalog", "demo", "-k", "3"])
+    assert cold.exit_code == 0 and "fallback" in cold.stderr and "diverse" in cold.stderr
+    query = runner.invoke(main, ["rank", "--catalog", "demo", "--query", "animated family film", "-k", "3", "--json"])
+    ids = {item["item"]["id"] for item in json.loads(query.stdout)["items"]}
+    assert len(ids & (animated | {"m02"})) >= 2
+    unknown = runner.invoke(main, ["feedback", "add", "--user", "u9", "--item", "zz", "--label", "liked",
+                                   "--catalog", "demo"])
+    assert unknown.exit_code == 2 and "'zz' is not in the catalog demo" in unknown.output
+    nan = runner.invoke(main, ["feedback", "add", "--user", "u9", "--item", "m01", "--label", "liked",
+                               "--catalog", "demo", "--timestamp", "nan"])
+    assert nan.exit_code == 2 and "not a finite number" in nan.output
