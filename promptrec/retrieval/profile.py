@@ -18,15 +18,15 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
-from promptrec.backends import Backend, GenerationParams, Message, capability, get_backend
+from promptrec.backends import Backend, GenerationParams, Message, get_backend
 from promptrec.cache import CompletionCache, completion_key
 from promptrec.data import Item
 from promptrec.feedback import FeedbackConfig, select_examples
+from promptrec.llm.call import LLMCall
 from promptrec.retrieval.base import (
     DEFAULT_POOL,
     BaseRetriever,
@@ -38,7 +38,7 @@ from promptrec.retrieval.base import (
 )
 from promptrec.retrieval.bm25 import BM25Retriever
 from promptrec.retrieval.semantic import SemanticRetriever
-from promptrec.retry import RetryPolicy, call_with_retries
+from promptrec.retry import RetryPolicy
 from promptrec.scenario import Scenario, load_scenario
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ class ProfileRetriever(BaseRetriever):
         self.name = f"profile:{base.name}"
         self._memory: OrderedDict[str, str] = OrderedDict()
         self._memory_lock = threading.Lock()
-        self._lock = nullcontext() if capability(self.backend, "supports_concurrency") else threading.Lock()
+        self.llm = LLMCall(self.backend, cache, retry)
+        """the cached, retried, counted model call (:class:`promptrec.llm.LLMCall`), as the ranker's"""
 
     def build(self) -> ProfileRetriever:
         self.base.build()
@@ -143,15 +144,7 @@ class ProfileRetriever(BaseRetriever):
             if key in self._memory:
                 self._memory.move_to_end(key)
                 return self._memory[key]
-        completion = self.completion_cache.get(key) if self.completion_cache is not None else None
-        if completion is None:
-            def call() -> Any:
-                with self._lock:
-                    return self.backend.complete(messages, params)
-
-            completion = call_with_retries(call, self.retry)
-            if self.completion_cache is not None:
-                self.completion_cache.set(key, completion)
+        completion = self.llm.complete(messages, params, mode="profile").value
         text = clean_profile(completion.text)
         with self._memory_lock:
             self._memory[key] = text
