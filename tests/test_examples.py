@@ -14,6 +14,7 @@ EXPECTED = {
     "custom_backend.py": ["[C] > [B] > [A]", "['m22', 'm14', 'm12']", "arrow 3"],
     "dataframes.py": ["rank item_id", "user_id  rank item_id", "ann     1"],
     "own_columns.py": ["attributes kept: {'brand': 'Acme', 'category': 'Shoes'}", "1 p2 Running socks 1.0"],
+    "readme.py": ["rank item_id", "m4        Aliens", "llm_score"],
 }
 
 
