@@ -274,9 +274,11 @@ def batch_field_case(name: str, bad: dict[str, Any]) -> Case:
         by_id = {str(line["id"]): line for line in lines}
         good = len(lines) == 4 and [by_id.get(i, {}).get("ok") for i in ("r0", "r2", "r3")] == [True] * 3 \
             and sum(1 for line in lines if not line["ok"]) == 1
-        if result.rc is not None and not result.traceback and result.rc != 0:
-            return "refused", result  # the whole run stopped for one bad request
-        return verdict_ok(result, good), result
+        if result.rc is None or result.traceback:
+            return verdict_ok(result, good), result
+        if good and result.rc in (0, 1):  # every line written; exit 1 says that a request failed
+            return "handled", result
+        return ("refused" if result.rc != 0 else "wrong"), result  # the run stopped, or the bad request was ranked
 
     return Case("batch requests", name, run)
 
@@ -580,9 +582,11 @@ def terminal_case(name: str, kind: str) -> Case:
             except (ValueError, KeyError, TypeError):
                 kept = False
             return verdict_ok(result, kept), result
-        if kind == "serve --model not a model":
+        if kind == "serve-model --model not a model":
             write(tmp / "notamodel.gguf", "hello, I am text\n" * 100)
-            result = bench.cli(tmp, "serve", "--model", str(tmp / "notamodel.gguf"), "--port", "1", limit=60)
+            # the model server is 'serve-model' since the service took 'serve' (before: 'serve')
+            command = "serve-model" if (bench.tree / "promptrec" / "cli" / "serve.py").exists() else "serve"
+            result = bench.cli(tmp, command, "--model", str(tmp / "notamodel.gguf"), "--port", "1", limit=60)
             return verdict_error(result), result
         raise ValueError(kind)
 
@@ -631,8 +635,36 @@ def cases() -> list[Case]:
         "config show -O api_key=", "config show base_url user:pass@", "rank --json, base_url user:pass@",
         "rank table, base_url user:pass@", "error echoing Authorization", "-vv logs, echoed key",
         "batch lines, base_url user:pass@", "eval report, --api-key and user:pass@")]
-    found += [terminal_case(kind, kind) for kind in ("table", "json keeps it", "serve --model not a model")]
+    found += [terminal_case(kind, kind) for kind in ("table", "json keeps it", "serve-model --model not a model")]
     return found
+
+
+def compare(before_files: list[Path], after_files: list[Path]) -> None:
+    """Print a before/after table per class from saved ``--json`` outcomes (later files replace earlier
+    outcomes of the same case, so a re-run of some cases can be merged in)."""
+    def load(files: list[Path]) -> dict[tuple[str, str], str]:
+        merged: dict[tuple[str, str], str] = {}
+        for file in files:
+            for row in json.loads(file.read_text())["outcomes"]:
+                merged[(row["class"], row["case"])] = row["outcome"]
+        return merged
+
+    before, after = load(before_files), load(after_files)
+    classes = list(dict.fromkeys(klass for klass, _ in [*before, *after]))
+    bad = ("traceback", "hang", "wrong", "lost", "leak", "refused")
+    print("| class | inputs | clear errors | handled | tracebacks | hangs | wrong | lost | leaks | refused |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for klass in [*classes, None]:
+        cells = []
+        for outcome in OUTCOMES:
+            b = sum(1 for (k, _), o in before.items() if (klass is None or k == klass) and o == outcome)
+            a = sum(1 for (k, _), o in after.items() if (klass is None or k == klass) and o == outcome)
+            cells.append(f"{b} → {a}" if (b or a) else "0")
+        n = sum(1 for (k, _) in after if klass is None or k == klass)
+        print(f"| {klass or '**all**'} | {n} | " + " | ".join(cells) + " |")
+    left = [(k, c, o) for (k, c), o in after.items() if o in bad]
+    if left:
+        print("\nstill failing:", *(f"{k}: {c} ({o})" for k, c, o in left), sep="\n  ")
 
 
 def main() -> None:
@@ -641,7 +673,13 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=30.0, help="seconds before a case counts as a hang")
     parser.add_argument("--only", help="comma-separated words; run the cases whose class or name contains one")
     parser.add_argument("--json", type=Path, help="write every outcome here")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="print a before/after table from two --json files (each may be a comma-separated "
+                        "list, later files replacing earlier outcomes of the same cases) and exit")
     args = parser.parse_args()
+    if args.compare:
+        compare(*([Path(f) for f in group.split(",")] for group in args.compare))
+        return
     bench = Bench(args.tree.resolve(), args.limit)
     selected = [c for c in cases() if not args.only or any(w in f"{c.klass} {c.name}" for w in args.only.split(","))]
     outcomes: list[dict[str, Any]] = []
