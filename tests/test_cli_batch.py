@@ -48,8 +48,6 @@ def test_batch_says_when_the_input_is_missing(tmp_path):
 
 # ---------------------------------------------------------------------------------------- hardening (issue 27)
 
-import json  # noqa: E402
-
 import pytest  # noqa: E402
 from openai_stub import StubServer  # noqa: E402
 
