@@ -174,3 +174,20 @@ def test_a_refused_request_is_shown_not_thrown(service, browser):
     tab.wait_for_selector("#status.error")
     assert "API key" in tab.inner_text("#status")
     context.close()
+
+
+@needs_chromium
+def test_picks_saved_from_another_catalog_are_named_and_start_over_clears_them(service, browser):
+    context = browser.new_context()
+    tab = context.new_page()
+    saved = {"history": [{"id": "zz-gone", "title": "Gone", "meta": ""}], "feedback": []}
+    tab.add_init_script(f"localStorage.setItem('promptrec.page.v1', JSON.stringify({json.dumps(saved)}))")
+    tab.goto(f"{service.url}/")
+    tab.wait_for_selector("#status.error")
+    message = tab.inner_text("#status")
+    assert "'zz-gone'" in message and "not in the catalog" in message and "Start over" in message
+    tab.click(".settings summary")
+    tab.click("#reset")
+    wait_for_new_answer(tab, 0)
+    assert len(rec_ids(tab)) == 10 and "Nothing yet" in tab.inner_text("[data-testid=history]")
+    context.close()

@@ -197,7 +197,8 @@
       if (seq !== recSeq) return;
       for (const card of document.querySelectorAll("#recs .rec")) card.classList.remove("busy");
       status.className = "status error";
-      status.textContent = error.message;
+      status.textContent = /not in the catalog/.test(error.message)  // picks saved from another catalog
+        ? `${error.message} (Settings, Start over: clears your picks)` : error.message;
     }
   }
 
