@@ -44,5 +44,8 @@ def test_the_texts_they_embed():
     assert keyed_text(MATRIX) == "title: The Matrix; year: 1999; genres: Action, Sci-Fi"
     assert keyed_text(Item(id="x", title="Heat", attributes={"genres": "Crime|Thriller"})) == \
         "title: Heat; genres: Crime, Thriller"
+    book = Item(id="b", title="Jitterbug Perfume", attributes={"genres": ["Humor"], "author": "Tom Robbins",
+                                                              "Brand": "Bantam"})
+    assert keyed_text(book) == "title: Jitterbug Perfume; genres: Humor"  # names of people and brands left out
     assert get_embedder("minilm").text(MATRIX) == keyed_text(MATRIX)
     assert get_embedder("wordllama").text(MATRIX) == "The Matrix 1999 Action Sci-Fi"

@@ -53,12 +53,24 @@ class Embedder(Protocol):
         ...
 
 
+#: Attributes that name who made or sells an item rather than what it is; :func:`keyed_text` leaves them out.
+NAME_KEYS = frozenset({"author", "authors", "artist", "artists", "brand", "director", "directors", "creator",
+                       "creators", "publisher", "studio", "label", "manufacturer", "cast", "actors"})
+
+
 def keyed_text(item: Item) -> str:
     """``title: The Matrix; year: 1999; genres: Action, Sci-Fi``: the item's fields named, for a sentence
-    encoder (on the demo catalog it ranked sci-fi above crime for a sci-fi history, where the bare
-    ``The Matrix 1999 Action Sci-Fi`` did not)."""
+    encoder, without the :data:`NAME_KEYS` (authors, artists, brands).
+
+    Both choices were measured. Named fields ranked the demo's sci-fi films first for a sci-fi history,
+    where the bare ``The Matrix 1999 Action Sci-Fi`` mixed in crime films. Leaving the names out raised
+    MiniLM's NDCG@10 on the 20-candidate cross-domain protocol by +0.025 +- 0.013 (books->movies, 107 users)
+    and +0.031 +- 0.013 (cds->books, 203 users): names never match across domains, and the encoder knows
+    an author's name only as word pieces."""
     parts = [f"title: {item.title}"]
     for key, value in item.attributes.items():
+        if key.lower() in NAME_KEYS:
+            continue
         if isinstance(value, (list, tuple)):
             value = ", ".join(str(v) for v in value)
         elif isinstance(value, str) and "|" in value:  # MovieLens-style genre lists
@@ -117,7 +129,7 @@ class MiniLMEmbedder:
         from promptrec.retrieval.minilm import DIM, MiniLM, locate
 
         locate()  # raises MissingModelError, naming the install command, when the package is missing
-        self.name = f"{MiniLM.name}-keyed1"  # the model, its weights and the text format (keyed_text)
+        self.name = f"{MiniLM.name}-keyed2"  # the model, its weights and the text format (keyed_text)
         self.dim = DIM
 
     def text(self, item: Item) -> str:
@@ -156,4 +168,4 @@ def get_embedder(name: str | Embedder | None = None) -> Embedder:
 
 
 __all__ = ["DEFAULT_EMBEDDER", "EMBEDDERS", "Embedder", "MiniLMEmbedder", "WordLlamaEmbedder", "default_embedder",
-           "get_embedder", "keyed_text"]
+           "NAME_KEYS", "get_embedder", "keyed_text"]
