@@ -25,7 +25,7 @@ from promptrec.evaluation.fullcatalog import (  # noqa: E402
     run_full,
 )
 from promptrec.evaluation.fullreport import full_section, full_summary  # noqa: E402
-from promptrec.evaluation.fusion import choose, fused_order, fused_scores, minmax  # noqa: E402
+from promptrec.evaluation.fusion import choose, fusion_order, fusion_scores, minmax  # noqa: E402
 from promptrec.evaluation.metrics import (  # noqa: E402
     MEASURES,
     REGISTRY,
@@ -112,11 +112,11 @@ def test_fusion_by_hand():
     llm, prior = {"c0": 3.0, "c1": 2.0, "c2": 1.0}, {"c0": 0.0, "c1": 10.0, "c2": 5.0}
     assert minmax(prior) == {"c0": 0.0, "c1": 1.0, "c2": 0.5}
     assert minmax({"a": 2.0, "b": 2.0}) == {"a": 0.0, "b": 0.0}
-    assert fused_scores(case.query, llm, prior, 0.5, "wsum") == pytest.approx({"c0": 0.5, "c1": 0.75, "c2": 0.25})
-    rrf = fused_scores(case.query, llm, prior, 0.5, "rrf")
+    assert fusion_scores(case.query, llm, prior, 0.5, "wsum") == pytest.approx({"c0": 0.5, "c1": 0.75, "c2": 0.25})
+    rrf = fusion_scores(case.query, llm, prior, 0.5, "rrf")
     assert rrf["c0"] == pytest.approx(0.5 / 61 + 0.5 / 63) and rrf["c1"] == pytest.approx(0.5 / 62 + 0.5 / 61)
-    assert fused_order(case.query, llm, prior, 1.0, "wsum") == ["c0", "c1", "c2"]
-    assert fused_order(case.query, llm, prior, 0.0, "wsum") == ["c1", "c2", "c0"]
+    assert fusion_order(case.query, llm, prior, 1.0, "wsum") == ["c0", "c1", "c2"]
+    assert fusion_order(case.query, llm, prior, 0.0, "wsum") == ["c1", "c2", "c0"]
 
 
 def test_fusion_weight_is_chosen_on_validation_cases_only():

@@ -40,8 +40,8 @@ _EXPORTS: dict[str, str] = {
     "Interactions": "baselines",
     "LLMMethod": "llm",
     "llm_factory": "llm",
-    "fuse": "fusion",  # deprecated: promptrec.evaluation.fusion.fused_scores (the pipeline's fusion)
-    "fused_scores": "fusion",
+    "fuse": "fusion",  # deprecated: promptrec.evaluation.fusion.fusion_scores (the pipeline's fusion)
+    "fusion_scores": "fusion",
     "per_case": "metrics",
     "auc": "metrics",
     "random_reference": "metrics",

@@ -364,21 +364,21 @@ def run_full(
             if progress is not None:
                 progress(f"{dataset.name} full LLM on {pool_name} top {pool_size}", done, len(ordered))
 
-        def fused(case: FullCase, w: float) -> tuple[float, list[str]]:
+        def reranked(case: FullCase, w: float) -> tuple[float, list[str]]:
             pool = pools[case.case_id]
             recommender = at_weight(files.recommender(pool_name, case.split, ranker), w)
             order = recommender.fuse(case.user(), pool.retrieved, pool.llm).ids()  # the pipeline's fusion
             return rank_after_rerank(order, case.truth, pool.base_rank), order
 
         def row_at(name: str, kind: str, w: float, params: dict[str, Any]) -> FullMethod:
-            results = {c.case_id: fused(c, w) for c in llm_test}
+            results = {c.case_id: reranked(c, w) for c in llm_test}
             return FullMethod(name, kind, {k: v[0] for k, v in results.items()},
                               costs={c.case_id: costs[c.case_id] for c in llm_test}, params=params,
                               rankings={k: v[1] for k, v in results.items()})
 
         methods.append(row_at(f"{llm.name} reranks the pool", "llm", 1.0, {"weight": 1.0}))
         if llm_valid:
-            per_user = {w: [metrics_of(fused(c, w)[0])[FULL_MAIN] for c in llm_valid] for w in WEIGHTS}
+            per_user = {w: [metrics_of(reranked(c, w)[0])[FULL_MAIN] for c in llm_valid] for w in WEIGHTS}
             weight_choice: WeightChoice = choose_weight(per_user)
             choice["weight"] = weight_choice
             weight = weight_choice.weight

@@ -37,7 +37,7 @@ WEIGHTS: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MIN_WEIGHT_USERS = 100
 
 __all__ = ["FUSIONS", "MIN_WEIGHT_USERS", "RRF_K", "WEIGHTS", "Fusion", "FusionChoice", "WeightChoice",
-           "check_weight_users", "choose", "choose_weight", "fused_order", "fused_orders", "fused_scores", "minmax"]
+           "check_weight_users", "choose", "choose_weight", "fusion_order", "fusion_orders", "fusion_scores", "minmax"]
 
 
 def check_weight_users(users: int, force: bool, where: str) -> None:
@@ -69,21 +69,21 @@ def _fusion(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], 
     return pool, order, fused
 
 
-def fused_order(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float,
+def fusion_order(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float,
                 kind: Fusion) -> list[str]:
     """The candidates of ``query`` in the pipeline's fused order (:func:`promptrec.pipeline.fuse`)."""
     pool, order, _ = _fusion(query, llm, prior, weight, kind)
     return [pool[j] for j in order]
 
 
-def fused_scores(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float,
+def fusion_scores(query: Query, llm: Mapping[str, float], prior: Mapping[str, float], weight: float,
                  kind: Fusion) -> dict[str, float]:
     """The pipeline's fused score of every candidate of ``query`` (ties: the better prior rank)."""
     pool, _, fused = _fusion(query, llm, prior, weight, kind)
     return dict(zip(pool, fused))
 
 
-def fused_orders(
+def fusion_orders(
     cases: Sequence[Case],
     llm: Mapping[str, Mapping[str, float]],
     prior: Mapping[str, Mapping[str, float]],
@@ -91,15 +91,15 @@ def fused_orders(
     kind: Fusion,
 ) -> dict[str, list[str]]:
     """case id -> fused order, for scores given per case id."""
-    return {case.case_id: fused_order(case.query, llm[case.case_id], prior[case.case_id], weight, kind)
+    return {case.case_id: fusion_order(case.query, llm[case.case_id], prior[case.case_id], weight, kind)
             for case in cases}
 
 
 def __getattr__(name: str) -> Callable[..., Any]:
     if name == "fuse":  # the evaluation's own fusion, gone: one fusion, the pipeline's
-        warnings.warn("promptrec.evaluation.fusion.fuse is deprecated: it is now fused_scores, which applies "
+        warnings.warn("promptrec.evaluation.fusion.fuse is deprecated: it is now fusion_scores, which applies "
                       "promptrec.pipeline.fuse (the one fusion)", DeprecationWarning, stacklevel=2)
-        return fused_scores
+        return fusion_scores
     raise AttributeError(f"module 'promptrec.evaluation.fusion' has no attribute '{name}'")
 
 
@@ -174,7 +174,7 @@ def choose(
         raise ValueError("fusion needs validation cases to choose its weight; give valid users > 0")
     per_user = {}
     for weight in WEIGHTS:
-        orders = fused_orders(valid_cases, llm, prior, weight, kind)
+        orders = fusion_orders(valid_cases, llm, prior, weight, kind)
         values = per_case(valid_cases, orders)
         per_user[weight] = [values[case.case_id][MAIN_METRIC] for case in valid_cases]
     detail = choose_weight(per_user)

@@ -26,7 +26,7 @@ from promptrec.evaluation.baselines import (
     ranked_ids,
 )
 from promptrec.evaluation.cases import Case, EvalDataset
-from promptrec.evaluation.fusion import FUSIONS, FusionChoice, check_weight_users, choose, fused_orders
+from promptrec.evaluation.fusion import FUSIONS, FusionChoice, check_weight_users, choose, fusion_orders
 from promptrec.evaluation.metrics import MAIN_METRIC, aggregate, per_case, standard_error
 from promptrec.evaluation.protocol import ProtocolConfig, build_cases, users_hash
 
@@ -181,7 +181,7 @@ def run_dataset(
             for kind in FUSIONS:
                 chosen: FusionChoice = choose(llm_valid, plain(name, "valid"), plain(best_prior, "valid"), kind, best_prior)
                 detail = chosen.detail
-                orders = fused_orders(test, plain(name, "test"), plain(best_prior, "test"), chosen.weight, kind)
+                orders = fusion_orders(test, plain(name, "test"), plain(best_prior, "test"), chosen.weight, kind)
                 params = {
                     "llm": name,
                     "prior": best_prior,
