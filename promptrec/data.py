@@ -341,6 +341,22 @@ class Catalog(Mapping[str, Item]):
         return None
 
 
+def history_of(user: UserHistory | Iterable[Item | str | int], catalog: Catalog | None = None) -> UserHistory:
+    """``user`` as a :class:`UserHistory`: a history as it is, a sequence of items as one (oldest first).
+    Strings are item ids or titles in ``catalog`` (:meth:`Catalog.lookup`, which names the ones that are
+    neither); without a catalog they are a :class:`DataError` that says how to give them."""
+    if isinstance(user, UserHistory):
+        return user
+    entries = [user] if isinstance(user, (str, Item)) else list(user)
+    if all(isinstance(entry, Item) for entry in entries):
+        return UserHistory.from_items(entries)  # type: ignore[arg-type]
+    if catalog is None:
+        shown = ", ".join(repr(e) for e in entries if not isinstance(e, Item))[:200]
+        raise DataError(f"history entries {shown} are not Items: give Items, or ids and titles through "
+                        "catalog.history([...]) (a Recommender resolves them in its catalog)", field="history")
+    return catalog.history(entries)
+
+
 def item_from_title(title: str, catalog: Catalog | None = None) -> Item:
     """The catalog item with this title, or a new item whose id is derived from the free-text title."""
     if not title.strip():

@@ -17,7 +17,7 @@ from typing import Any
 from promptrec.backends import Backend, Completion, GenerationParams, Message, get_backend
 from promptrec.backends.base import capability, supports_scoring
 from promptrec.cache import CompletionCache
-from promptrec.data import Item, UserHistory
+from promptrec.data import Item, UserHistory, history_of
 from promptrec.debias import merge_reports, order_by_score, pass_shift, rotate, sliding_windows
 from promptrec.errors import BackendError, DataError, OptionError
 from promptrec.feedback import FeedbackConfig, FeedbackRecord, demote, select_examples
@@ -300,7 +300,7 @@ class Ranker:
     def _resolve(self, user: UserHistory | Sequence[Item], candidates: Sequence[Item], k: int | None) -> _Resolved:
         """What one request decides once, for all its passes and windows: the checked candidates, ``k``, and
         the user's feedback (rejected items removed or demoted, the in-context examples), read once."""
-        history = user if isinstance(user, UserHistory) else UserHistory.from_items(user)
+        history = history_of(user)  # strings: a DataError saying to resolve them in a catalog
         candidates = checked_candidates(candidates)
         if k is not None and k < 1:
             raise DataError(f"k must be at least 1, got {k}", field="k")

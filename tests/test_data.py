@@ -335,3 +335,14 @@ def test_readers_property_only_data_errors(tmp_path_factory, data):
                 read(path)
             except DataError as error:
                 assert error.path == str(path)
+
+
+def test_history_of_takes_histories_items_and_with_a_catalog_strings(demo_catalog):
+    from promptrec.data import history_of
+
+    history = UserHistory.from_items([demo_catalog["m01"]], user_id="u")
+    assert history_of(history) is history
+    assert [i.id for i in history_of([demo_catalog["m01"], demo_catalog["m03"]]).items] == ["m01", "m03"]
+    assert [i.id for i in history_of(["Alien", "m04"], demo_catalog).items] == ["m03", "m04"]
+    with pytest.raises(DataError, match=r"history entries 'Alien' are not Items: give Items, or ids and titles through catalog.history"):
+        history_of(["Alien"])

@@ -85,16 +85,9 @@ def as_history(user: User | Sequence[Item | str], catalog: Catalog | None = None
     """``user`` as a :class:`UserHistory` (a sequence of items is taken as a history, oldest first). Strings
     are item ids or titles in ``catalog`` (:meth:`~promptrec.data.Catalog.lookup`, which names the ones that
     are neither); without a catalog they are a :class:`~promptrec.errors.DataError`."""
-    if isinstance(user, UserHistory):
-        return user
-    if isinstance(user, (str, Item)):
-        user = [user]
-    entries = list(user)
-    if all(isinstance(entry, Item) for entry in entries):
-        return UserHistory.from_items(entries)
-    if catalog is None:
-        raise DataError("a history of ids or titles needs the catalog: give Items, or catalog.history([...])")
-    return catalog.history(entries)
+    from promptrec.data import history_of
+
+    return history_of(user, catalog)
 
 
 # ------------------------------------------------------------------------------------------------- result
