@@ -421,14 +421,3 @@ def run_full(
     return FullRun(dataset, config, pool_size, test, valid, llm_test, llm_valid, n_items, methods, protocol, choice,
                    files, shipped)
 
-
-#: names that moved to :mod:`promptrec.evaluation.fullreport` (the report), still found here
-_MOVED = ("method_summary", "full_section", "full_summary", "full_rows")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from promptrec.evaluation import fullreport
-
-        return getattr(fullreport, name)
-    raise AttributeError(f"module 'promptrec.evaluation.fullcatalog' has no attribute '{name}'")
