@@ -72,3 +72,20 @@ def test_unknown_items_and_users_are_not_found(service):
     with pytest.raises(NotFoundError, match="user 'ghost'"):
         service.feedback("ghost")
     assert service.feedback("h1") == []  # a user known from the interactions file
+
+
+def test_seed_files_are_read_with_your_column_names(tmp_path):
+    (tmp_path / "films.tsv").write_text("film\tname\tgenres\nf1\tAlien\tHorror\nf2\tAliens\tAction\nf3\tUp\tAnimation\n")
+    (tmp_path / "watches.csv").write_text("viewer,film,when\nv1,f1,2024-01-01\nv1,f2,2024-01-02\nv2,f1,2024-01-03\n")
+    config = PipelineConfig.from_dict({"data": {"id_col": "film", "title_col": "name", "user_col": "viewer",
+                                                "item_col": "film", "time_col": "when"}})
+    with private_cache(tmp_path):
+        settings = ServiceSettings(db=str(tmp_path / "s.sqlite3"), catalog=str(tmp_path / "films.tsv"),
+                                   interactions=str(tmp_path / "watches.csv"), api_key="k", config=config)
+        service = RecommendationService(settings)
+        try:
+            service.start()
+            assert {stored.item.id for stored in service.store.items()} >= {"f1", "f2", "f3"}
+            assert service.seed_interactions(str(tmp_path / "watches.csv")) == 0  # the three were added at start
+        finally:
+            service.close()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from promptrec.cli.common import pipeline_config, ranking_options, retrieval_options, usage_or_failure
+from promptrec.cli.common import data_options, pipeline_config, ranking_options, retrieval_options, usage_or_failure
 from promptrec.errors import MissingDependencyError, PromptrecError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def _service_backend_options(func: Any) -> Any:
 @click.option("--access-log", is_flag=True, help="Log every request (uvicorn's access log).")
 @click.option("--gorse-feedback", "gorse_feedback", multiple=True, metavar="TYPE=LABEL", help="Gorse API (/api/): what a FeedbackType means, e.g. purchase=liked (repeatable; defaults: star/like=liked, dislike=disliked, read=clicked).")
 @retrieval_options
+@data_options
 @ranking_options
 @_service_backend_options
 def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: str | None, private: bool,

@@ -87,7 +87,7 @@ class RecommendationService:
     def seed_catalog(self, source: str) -> int:
         """Add the items of a catalog file (or ``demo``) that the database does not have yet."""
         path = demo_catalog_path() if source == "demo" else Path(source)
-        catalog = read_catalog(path)
+        catalog = read_catalog(path, self.config.data.columns())  # your column names ([data], --id-col ...)
         added = self.store.upsert_items(list(catalog.values()), only_new=True)
         logger.info("catalog %s: %d item(s), %d new to the database", path, len(catalog), added)
         return added
@@ -97,7 +97,10 @@ class RecommendationService:
         from promptrec.data import Catalog
 
         catalog = Catalog(s.item for s in self.store.items())
-        histories = read_histories(source, catalog, _columns(Path(source)))
+        columns = self.config.data.columns()
+        if columns.user is None:  # no name given: MovieLens' userId where the file has no user_id column
+            columns = Columns.of(columns, user=(_columns(Path(source)) or Columns()).user)
+        histories = read_histories(source, catalog, columns)
         rows = [(user, interaction.item.id, interaction.timestamp, interaction.rating)
                 for user, history in histories.items() for interaction in history.interactions]
         added = self.store.add_interactions(rows)
