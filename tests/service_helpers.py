@@ -164,7 +164,7 @@ class ServiceProcess:
         self.log = log or Path(tempfile.mkstemp(prefix="promptrec-serve-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 90.0) -> ServiceProcess:
+    def start(self, timeout: float = 240.0) -> ServiceProcess:
         import httpx
 
         with self.log.open("ab") as handle:

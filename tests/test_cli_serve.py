@@ -19,6 +19,9 @@ pytest.importorskip("fastapi", reason="needs the server extra")
 pytest.importorskip("sqlalchemy", reason="needs the server extra")
 
 import httpx  # noqa: E402
+
+#: generous: the shared test machine can be loaded many times over, and a first answer loads indexes
+TIMEOUT = 60.0
 from click.testing import CliRunner  # noqa: E402
 from service_helpers import ROOT, ServiceProcess, database_url, session_cache  # noqa: E402
 
@@ -41,19 +44,19 @@ def served(tmp_path_factory):
 
 def test_the_issue_checks_hold(served):
     url = served.url
-    assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
     record = [{"user": "u9", "item": "m01", "label": "liked"}]
-    assert httpx.post(f"{url}/feedback", json=record).status_code == 401
-    answer = httpx.post(f"{url}/feedback", json=record, headers={"X-API-Key": KEY})
+    assert httpx.post(f"{url}/feedback", json=record, timeout=TIMEOUT).status_code == 401
+    answer = httpx.post(f"{url}/feedback", json=record, headers={"X-API-Key": KEY}, timeout=TIMEOUT)
     assert 200 <= answer.status_code < 300
-    first = httpx.get(f"{url}/users/u9/recommendations", params={"n": 5}).json()
+    first = httpx.get(f"{url}/users/u9/recommendations", params={"n": 5}, timeout=TIMEOUT).json()
     assert len(first["items"]) == 5
     assert all(item["id"] and item["reason"].strip() for item in first["items"])
     top = first["items"][0]["id"]
     disliked = httpx.post(f"{url}/feedback", json=[{"user": "u9", "item": top, "label": "disliked"}],
-                          headers={"X-API-Key": KEY})
+                          headers={"X-API-Key": KEY}, timeout=TIMEOUT)
     assert 200 <= disliked.status_code < 300
-    after = httpx.get(f"{url}/users/u9/recommendations", params={"n": 5}).json()
+    after = httpx.get(f"{url}/users/u9/recommendations", params={"n": 5}, timeout=TIMEOUT).json()
     assert top not in [item["id"] for item in after["items"]]
     assert "127.0.0.1" in served.output()  # bound to loopback unless told otherwise
 
@@ -61,10 +64,10 @@ def test_the_issue_checks_hold(served):
 def test_bad_input_leaves_it_up(served):
     url = served.url
     broken = httpx.post(f"{url}/feedback", content=b'[{"user": "u1", "item":', headers={
-        "X-API-Key": KEY, "Content-Type": "application/json"})
+        "X-API-Key": KEY, "Content-Type": "application/json"}, timeout=TIMEOUT)
     assert broken.status_code == 422 and "malformed JSON" in broken.json()["detail"]
-    assert httpx.get(f"{url}/users/u9/recommendations", params={"n": 10**9}).status_code == 422
-    assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.get(f"{url}/users/u9/recommendations", params={"n": 10**9}, timeout=TIMEOUT).status_code == 422
+    assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
     assert "Traceback" not in served.output()
 
 
@@ -72,9 +75,9 @@ def test_kill_9_while_feedback_streams_loses_nothing_acknowledged(served):
     """After the issue's checks: an item added, one hidden, then feedback streamed and the process killed."""
     url = served.url
     key = {"X-API-Key": KEY}
-    assert httpx.post(f"{url}/items", json=[{"id": "x1", "title": "Crash Course"}], headers=key).status_code == 200
-    assert httpx.delete(f"{url}/items/m02", headers=key).status_code == 200
-    before = httpx.get(f"{url}/users/u9/feedback").json()
+    assert httpx.post(f"{url}/items", json=[{"id": "x1", "title": "Crash Course"}], headers=key, timeout=TIMEOUT).status_code == 200
+    assert httpx.delete(f"{url}/items/m02", headers=key, timeout=TIMEOUT).status_code == 200
+    before = httpx.get(f"{url}/users/u9/feedback", timeout=TIMEOUT).json()
     acknowledged: set[float] = set()
     stop = threading.Event()
 
@@ -101,13 +104,13 @@ def test_kill_9_while_feedback_streams_loses_nothing_acknowledged(served):
     writer.join()
     assert len(acknowledged) >= 50
     served.start()
-    stored = {f["timestamp"] for f in httpx.get(f"{url}/users/crash/feedback").json()}
+    stored = {f["timestamp"] for f in httpx.get(f"{url}/users/crash/feedback", timeout=TIMEOUT).json()}
     assert acknowledged <= stored  # every acknowledged write is there
     assert len(stored - acknowledged) <= 1  # at most the one in flight at the kill
-    assert httpx.get(f"{url}/users/u9/feedback").json() == before
-    assert httpx.get(f"{url}/items/x1").json()["title"] == "Crash Course"
-    assert httpx.get(f"{url}/items/m02").json()["hidden"] is True
-    answer = httpx.get(f"{url}/users/u9/recommendations", params={"n": 24}).json()
+    assert httpx.get(f"{url}/users/u9/feedback", timeout=TIMEOUT).json() == before
+    assert httpx.get(f"{url}/items/x1", timeout=TIMEOUT).json()["title"] == "Crash Course"
+    assert httpx.get(f"{url}/items/m02", timeout=TIMEOUT).json()["hidden"] is True
+    answer = httpx.get(f"{url}/users/u9/recommendations", params={"n": 24}, timeout=TIMEOUT).json()
     assert "m02" not in [item["id"] for item in answer["items"]]
 
 
@@ -145,15 +148,15 @@ def test_with_only_the_demo_catalog_it_serves_on_loopback_with_a_printed_key(tmp
     process.command = [sys.executable, "-m", "promptrec.cli", "serve", "--catalog", "demo"]
     process.env.pop("PROMPTREC_API_KEY", None)
     with process:
-        health = httpx.get("http://127.0.0.1:8080/health").json()
+        health = httpx.get("http://127.0.0.1:8080/health", timeout=TIMEOUT).json()
         assert health["items"] == 24 and health["database"] == "sqlite"
         assert (tmp_path / "data" / "promptrec" / "service.sqlite3").exists()
         printed = [line for line in process.output().splitlines() if "X-API-Key:" in line]
         assert printed, process.output()
         key = printed[0].split("X-API-Key:")[1].split()[0]
         record = [{"user": "u1", "item": "m01", "label": "liked"}]
-        assert httpx.post("http://127.0.0.1:8080/feedback", json=record).status_code == 401
-        assert httpx.post("http://127.0.0.1:8080/feedback", json=record, headers={"X-API-Key": key}).status_code == 200
+        assert httpx.post("http://127.0.0.1:8080/feedback", json=record, timeout=TIMEOUT).status_code == 401
+        assert httpx.post("http://127.0.0.1:8080/feedback", json=record, headers={"X-API-Key": key}, timeout=TIMEOUT).status_code == 200
 
 
 def test_serve_model_is_the_former_model_server():
@@ -168,9 +171,9 @@ def test_several_workers_share_the_database_and_see_each_others_catalog_changes(
     with ServiceProcess("--catalog", "demo", "--workers", "2", db=str(tmp_path / "w.sqlite3"), api_key=KEY, env=env,
                         log=tmp_path / "serve.log") as process:
         written = httpx.post(f"{process.url}/items", json=[{"id": "w1", "title": "Worker Film"}],
-                             headers={"X-API-Key": KEY})
+                             headers={"X-API-Key": KEY}, timeout=TIMEOUT)
         assert written.status_code == 200
         for _ in range(8):  # new connections: the kernel spreads them over both processes
-            answer = httpx.get(f"{process.url}/items/w1/similar", params={"n": 2})
+            answer = httpx.get(f"{process.url}/items/w1/similar", params={"n": 2}, timeout=TIMEOUT)
             assert answer.status_code == 200 and len(answer.json()["items"]) == 2
         assert "2 worker processes" in process.output()
