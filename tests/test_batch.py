@@ -292,7 +292,7 @@ def test_a_batch_with_one_wrongly_typed_request_answers_every_line(tmp_path):
     assert "field 'scenario'" in out["r1"]["error"]["message"]
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(record=st.dictionaries(
     st.sampled_from(["id", "user_id", "history", "candidates", "k", "scenario", "extra"]),
     st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)

@@ -273,7 +273,7 @@ def test_export_does_not_replace_a_symlink_or_its_target(tmp_path, store):
     assert store.export_jsonl(tmp_path / "real.jsonl") == 1
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.one_of(
     st.fixed_dictionaries({"user_id": st.sampled_from(["u1", "u2", ""]), "scenario": st.just("movies"),
                            "item_id": st.sampled_from(["m1", "m2", "m3"]), "item_title": st.sampled_from(["A", "B", " "]),

@@ -111,10 +111,7 @@ def test_the_api_key_never_reaches_output_cache_logs_or_errors(tmp_path, caplog,
 
 # ---------------------------------------------------------------------------------------- hardening (issue 27)
 
-import os  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
 
 KEY_27 = "sk-SENTINEL-27-grep-every-file"
 
@@ -123,9 +120,11 @@ def _every_file(folder):
     return {str(p): p.read_bytes() for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
-def test_no_output_file_of_a_batch_run_or_an_eval_holds_the_key(tmp_path, caplog):
-    """The key given as --api-key, as -O api_key= and inside the base URL (user:KEY@), with a server that echoes
-    it back in an error: no file a batch run or an evaluation writes, and nothing they print, holds it."""
+def test_no_output_file_of_a_batch_run_or_an_eval_holds_the_key(tmp_path, caplog, monkeypatch):
+    """The key given as --api-key, as -O api_key= (config show) and inside the base URL (user:KEY@), with a server
+    that echoes it back in an error: no file a batch run or an evaluation writes, and nothing printed, holds it."""
+    import base64
+
     from fixtures_helpers import fixtures_root
 
     caplog.set_level(logging.DEBUG)
@@ -143,29 +142,22 @@ def test_no_output_file_of_a_batch_run_or_an_eval_holds_the_key(tmp_path, caplog
     runner = CliRunner()
     with StubServer(echo) as server:
         url = server.url.replace("http://", f"http://user:{KEY_27}@")
-        common = ["--backend", "openai:stub", "--base-url", url, "--cache-dir", str(outputs / "cache"), "--max-attempts", "1"]
+        evaluation = ["-vv", "eval", "-d", f"movielens:{fixtures_root() / 'tinylens'}", "-n", "2", "--protocol", "llmrank",
+                      "--valid-users", "0", "--no-fusion", "--candidates", "5", "--backend", "openai:stub", "--base-url", url,
+                      "--api-key", KEY_27, "--cache-dir", str(outputs / "cache"), "-o", str(outputs / "run")]
+        monkeypatch.setattr(sys, "argv", ["promptrec", *evaluation])  # the evaluation records its command line
         runs = [
             runner.invoke(main, ["-vv", "batch", str(requests), "-o", str(outputs / "out.jsonl"), "--catalog", "demo",
-                                 "--api-key", KEY_27, *common, "--json"]),
-            runner.invoke(main, ["-vv", "batch", str(requests), "-o", str(outputs / "out2.jsonl"), "--catalog", "demo",
-                                 "-O", f"api_key={KEY_27}", *common]),
+                                 "--api-key", KEY_27, "--backend", "openai:stub", "--base-url", url, "--cache-dir",
+                                 str(outputs / "cache"), "--max-attempts", "1", "--json"]),
+            runner.invoke(main, evaluation),
             runner.invoke(main, ["config", "show", "--backend", "openai:x", "--base-url", url, "-O", f"api_key={KEY_27}"]),
         ]
-        # a real process: the evaluation records its command line (sys.argv), which CliRunner does not set
-        evaluation = subprocess.run(
-            [sys.executable, "-m", "promptrec.cli", "-vv", "eval", "-d", f"movielens:{fixtures_root() / 'tinylens'}", "-n", "4",
-             "--valid-users", "0", "--backend", "openai:stub", "--base-url", url, "--api-key", KEY_27, "-o", str(outputs / "run")],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path,
-            env={**os.environ, "PROMPTREC_CACHE_DIR": str(outputs / "cache"), "PROMPTREC_FEEDBACK_DB": str(tmp_path / "f.db")})
-        runs.append(SimpleNamespace(exit_code=evaluation.returncode, output=evaluation.stdout, stderr=evaluation.stderr))
-        import base64
-
         basic = base64.b64encode(f"user:{KEY_27}".encode()).decode()
         sent = " ".join(header.get("authorization", "") for header in server.headers)
         assert KEY_27 in sent or basic in sent  # the key was really used
     # a batch whose requests failed exits 1 (their error lines are written); the eval and config show succeed
-    assert [run.exit_code in (0, 1) for run in runs[:2]] == [True, True] and [run.exit_code for run in runs[2:]] == [0, 0], \
-        [run.output[-500:] for run in runs]
+    assert runs[0].exit_code in (0, 1) and [run.exit_code for run in runs[1:]] == [0, 0], [run.output[-500:] for run in runs]
     written = _every_file(outputs)
     assert any(name.endswith("report.md") for name in written) and any(name.endswith("out.jsonl") for name in written)
     leaks = [name for name, data in written.items() if KEY_27.encode() in data]
