@@ -263,3 +263,32 @@ def test_with_an_llm_weight_the_llm_ranks_in_a_worker_thread_and_its_answers_are
             assert [i["id"] for i in again["items"]] == [i["id"] for i in answer["items"]]
             metrics = client.get("/metrics").text
             assert "promptrec_llm_calls_total 1.0" in metrics and "promptrec_llm_cache_hits_total 1.0" in metrics
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_two_services_on_one_database_answer_for_each_other(tmp_path, kind):
+    """Several service processes behind a load balancer: what one is told, the other uses (here two apps in
+    this process, each with its own pipeline and connection pool, on one database)."""
+    import httpx
+    from service_helpers import ThreadedServer, database_url, private_cache
+
+    from promptrec.config import PipelineConfig
+    from promptrec.service import ServiceSettings
+
+    db = database_url(kind, tmp_path)
+    with private_cache(tmp_path):
+        settings = ServiceSettings(db=db, catalog="demo", api_key="k", config=PipelineConfig(scenario="movies"))
+        first, second = create_app(settings), create_app(settings.model_copy(update={"catalog": None}))
+        with ThreadedServer(first) as one, ThreadedServer(second) as two:
+            key = {"X-API-Key": "k"}
+            assert httpx.post(f"{one.url}/items", json=[{"id": "lb1", "title": "Balanced Loads"}], headers=key).status_code == 200
+            assert httpx.get(f"{two.url}/items/lb1/similar", params={"n": 2}, timeout=60).status_code == 200
+            top = httpx.get(f"{two.url}/users/lb-user/recommendations", params={"n": 3}, timeout=60).json()["items"][0]["id"]
+            assert httpx.post(f"{one.url}/feedback", json=[{"user": "lb-user", "item": top, "label": "disliked"}],
+                              headers=key).status_code == 200
+            after = httpx.get(f"{two.url}/users/lb-user/recommendations", params={"n": 3}, timeout=60).json()
+            assert top not in [item["id"] for item in after["items"]]
+            assert httpx.delete(f"{two.url}/items/m05", headers=key).status_code == 200
+            assert httpx.get(f"{one.url}/items/m05").json()["hidden"] is True
+            answer = httpx.get(f"{one.url}/users/lb-user/recommendations", params={"n": 24}, timeout=60).json()
+            assert "m05" not in [item["id"] for item in answer["items"]]
