@@ -64,7 +64,7 @@ _SECTION_END = re.compile(
     r"^[ \t#*_>]*(?:explanation|reasoning|rationale|justification|analysis)\b[^\n:：]{0,30}[:：]",
     re.IGNORECASE | re.MULTILINE,
 )
-#: an answer longer than this many characters is read from its first and last halves of it (a person reads
+#: an answer longer than this many characters is read from its first and last halves (a person reads
 #: the start and the end of a runaway answer, not megabytes of its middle); keeps a parse under a second
 WINDOW = 32_000
 #: at most this many answer markers and revisions are tried, the last first (keeps the parser linear)

@@ -451,13 +451,14 @@ def segment_readings(text: str, matcher: Matcher) -> Iterator[Reading]:
     splits = [[[line] for line in nonblank]]
     splits += [[separator.split(line) for line in nonblank] for separator, marks in _SEGMENT_SEPARATORS
                if any(mark in text for mark in marks)]  # (a separator the text lacks would repeat the lines)
+    most = 40 * len(matcher.labels) + 100  # more pieces than that are not a ranking: the rest is not read
     for split in splits:
-        mentions = [
-            mention
-            for parts in split
-            for number, part in enumerate(parts)
-            for mention in segment_mentions(part, matcher, number == 0)
-        ]
+        mentions: list[Mention] = []
+        for parts in split:
+            for number, part in enumerate(parts):
+                mentions += segment_mentions(part, matcher, number == 0)
+            if len(mentions) >= most:
+                break
         if len(mentions) >= 2:
             kind: AnswerFormat = "labels" if all(m.kind == "label" for m in mentions) else "titles"
             yield Reading(kind, mentions, True, segments=True)
