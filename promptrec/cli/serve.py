@@ -68,10 +68,12 @@ def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: st
         from promptrec.service import Limits, ServiceSettings, create_app
     except ModuleNotFoundError as exc:
         raise usage_or_failure(MissingDependencyError(exc.name or "fastapi", "server")) from None
-    interactions = options.get("interactions")
     options["api_key"] = options.pop("backend_api_key")
     try:
-        config = pipeline_config(options, catalog).updated({"retrieval": {"interactions": None}})
+        full = pipeline_config(options, catalog)
+        # the interactions file (--interactions, or the configuration's) seeds the database, which the pipeline reads
+        interactions = full.retrieval.interactions
+        config = full.updated({"retrieval": {"interactions": None}})
         settings = ServiceSettings(
             **({"db": db} if db else {}), catalog=catalog, interactions=interactions, api_key=api_key,
             private=private, cors_origins=list(cors_origins), config=config,
