@@ -98,3 +98,16 @@ def test_clear_everyone_asks_first_and_a_yes_deletes(tmp_path):
     asked = cli("clear", "--db", db, "--scenario", "news", input="y\n")
     assert asked.exit_code == 0 and "Delete the feedback of every user in news" in asked.output
     assert "removed 2 records" in asked.output and FeedbackStore(db).count() == 0
+
+
+# ---------------------------------------------------------------------------------------- hardening (issue 27)
+
+
+def test_list_shows_escape_sequences_in_titles_and_comments_as_text(tmp_path):
+    db = tmp_path / "f.sqlite3"
+    title = "Evil\x1b]0;pwned\x07\x1b[2JMovie\rFake"
+    FeedbackStore(db).add("u1", "movies", "m01", "liked", title=title, comment="nice\x1b[31m red")
+    listed = cli("list", "--db", str(db))
+    assert "Evil" in listed.output and all(ch.isprintable() or ch == "\n" for ch in listed.output)
+    as_json = cli("list", "--db", str(db), "--json")  # JSON keeps the text verbatim
+    assert json.loads(as_json.output.splitlines()[0])["item_title"] == title

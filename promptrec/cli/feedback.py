@@ -16,6 +16,7 @@ import click
 from promptrec.data import Item
 from promptrec.errors import PromptrecError
 from promptrec.feedback_store import LABELS, FeedbackRecord, FeedbackStore
+from promptrec.safe_output import terminal_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -133,7 +134,7 @@ def _row(record: FeedbackRecord) -> str:
         line += f"  [shown {len(record.shown)}]"
     if record.comment:
         line += f"  # {record.comment}"
-    return line
+    return terminal_text(line)  # titles and comments are data: their escape sequences are shown, not obeyed
 
 
 @feedback_group.command("list")
