@@ -12,7 +12,8 @@ re-parsing needs: the labels and titles in prompt order and the history titles (
 a run started again skips the answers already there.
 
 ``report`` re-parses every answer of every ``*.jsonl`` under ``eval/results/parse_answers/`` (answers that
-another script put there in the same shape, e.g. the 1.5B model of the evaluation, are counted alike) and
+another script put there, e.g. the 1.5B model of the evaluation with its candidates as ``shown``:
+``[[label, title], ...]``, are counted alike) and
 prints, per file: the answers, the ``ParseReport.format`` counts, valid before repair (every candidate named
 and nothing dropped or appended), the mean distinct candidates named, and answers that were cut off.
 ``--baseline REV`` re-parses them also with ``promptrec/parsing.py`` as it was at git revision REV, side by
@@ -100,14 +101,24 @@ def _parser_at(revision: str) -> Parser:
     return module.parse_ranking  # type: ignore[no-any-return]
 
 
+def _normalised(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of this script, or of another one that keeps the candidates as ``shown``: [[label, title]]."""
+    if "labels" not in record and "shown" in record:
+        record = {**record, "labels": [label for label, _ in record["shown"]],
+                  "titles": [title for _, title in record["shown"]]}
+    return record
+
+
 def summarize(records: list[dict[str, Any]], parse: Parser) -> dict[str, Any]:
     """The shape report of one file's answers under one parser."""
     formats: collections.Counter[str] = collections.Counter()
     valid_before_repair = 0
     named = []
+    orders = []
     for record in records:
-        _, report = parse(record["raw"], record["labels"], record["titles"],
-                          history_titles=record.get("history_titles", ()), truncated=record.get("truncated", False))
+        order, report = parse(record["raw"], record["labels"], record["titles"],
+                              history_titles=record.get("history_titles", ()), truncated=record.get("truncated", False))
+        orders.append(order)
         formats[report.format] += 1
         n = len(record["labels"])
         valid_before_repair += report.valid == n and not report.repaired
@@ -117,6 +128,7 @@ def summarize(records: list[dict[str, Any]], parse: Parser) -> dict[str, Any]:
         "format": dict(formats.most_common()),
         "valid_before_repair": valid_before_repair,
         "mean_share_named": round(statistics.fmean(named), 4) if named else 0.0,
+        "orders": orders,
     }
 
 
@@ -128,20 +140,26 @@ def report(args: argparse.Namespace) -> None:
     if args.baseline:
         parsers[f"at {args.baseline}"] = _parser_at(args.baseline)
     result: dict[str, Any] = {}
-    lines = ["| answers | model, strategy | parser | ParseReport.format | valid before repair | mean share named |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| answers | model, strategy | parser | ParseReport.format | valid before repair | mean share named | "
+             "orders unlike now |", "|---|---|---|---|---|---|---|"]
     for path in files:
-        records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        records = [_normalised(json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
         groups: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         for record in records:
-            groups[f"{record.get('model', Path(path).stem)}, {record.get('strategy', '?')}"].append(record)
+            model = record.get("model", Path(path).stem)
+            groups[f"{model}, {record['strategy']}" if "strategy" in record else model].append(record)
         for group, mine in groups.items():
+            now: list[list[int]] = []
             for name, parse in parsers.items():
                 summary = summarize(mine, parse)
+                orders = summary.pop("orders")
+                now = now or orders
+                summary["read_differently_from_now"] = sum(a != b for a, b in zip(orders, now))
                 result.setdefault(group, {})[name] = summary
                 formats = ", ".join(f"{k} {v}" for k, v in summary["format"].items())
                 lines.append(f"| {summary['answers']} | {group} | {name} | {formats} | "
-                             f"{summary['valid_before_repair']}/{summary['answers']} | {summary['mean_share_named']:.3f} |")
+                             f"{summary['valid_before_repair']}/{summary['answers']} | {summary['mean_share_named']:.3f} | "
+                             f"{summary['read_differently_from_now']} |")
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
