@@ -68,6 +68,9 @@ from promptrec.service.store import StoredItem
 
 logger = logging.getLogger(__name__)
 
+#: Threads that run the routes (database calls, the pipeline, LLM calls waiting on their answer).
+WORKER_THREADS = 128
+
 #: Extension modules included when present (each defines ``router``); see the module docstring.
 EXTENSIONS = ("gorse", "page")
 
@@ -88,6 +91,10 @@ def create_app(settings: ServiceSettings, service: RecommendationService | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # every route but /health runs in this pool; LLM calls wait in it, so it is larger than anyio's 40
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
         service.close()
 
@@ -122,9 +129,10 @@ def create_app(settings: ServiceSettings, service: RecommendationService | None 
     # ------------------------------------------------------------------------------------------ health
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health() -> Health:
-        """Answers 200 while the service is up (never needs the key: load balancers ask it)."""
-        return Health(items=service.store.count_items(), database=service.store.dialect,
+    async def health() -> Health:
+        """Answers 200 while the service is up (never needs the key: load balancers ask it). It runs on the
+        event loop and reads no database, so it answers even while every worker thread waits on an LLM."""
+        return Health(items=service.engine.size, database=service.store.dialect,
                       catalog_version=service.engine.catalog_version, incremental_index=service.engine.incremental,
                       warm=service.engine.warm)
 

@@ -140,6 +140,11 @@ class PipelineEngine:
         """Whether the embedder of free-text queries is loaded (:meth:`start` loads it in the background)."""
         return self._warm.is_set()
 
+    @property
+    def size(self) -> int:
+        """How many catalog items the recommender knows (hidden ones included)."""
+        return len(self._items)
+
     def item(self, item_id: str) -> Item | None:
         """The catalog item the recommender knows by this id."""
         return self._items.get(item_id)

@@ -171,7 +171,7 @@ class Health(BaseModel):
     """GET /health."""
 
     status: Literal["ok"] = "ok"
-    items: int
+    items: int = Field(description="catalog items the pipeline knows (hidden ones included)")
     database: str
     catalog_version: int
     incremental_index: bool = Field(description="catalog changes update the index in place (else: a lazy rebuild)")
