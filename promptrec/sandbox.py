@@ -125,13 +125,23 @@ def _int_bits(value: Any) -> int:
 class _BudgetedRange:
     """``range`` for templates: counts every item it yields against the render's budget."""
 
-    def __init__(self, *args: int) -> None:
-        self._range = range(*args)
+    def __init__(self, *args: Any) -> None:
+        self._range = args[0] if len(args) == 1 and isinstance(args[0], range) else range(*args)
         if len(self._range) > MAX_RANGE_ITEMS:
             raise _refuse(f"range of {len(self._range):,} items (at most {MAX_RANGE_ITEMS:,})")
 
     def __len__(self) -> int:
         return len(self._range)
+
+    def __getitem__(self, index: Any) -> Any:
+        item = self._range[index]
+        return _BudgetedRange(item) if isinstance(item, range) else item
+
+    def __contains__(self, value: Any) -> bool:
+        return value in self._range
+
+    def __reversed__(self) -> Iterator[int]:
+        return iter(_BudgetedRange(self._range[::-1]))
 
     def __iter__(self) -> Iterator[int]:
         budget = _budget()
