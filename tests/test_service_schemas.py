@@ -53,3 +53,12 @@ def test_a_ranking_becomes_items_with_their_stage_scores_and_reasons():
                                   "stages": {"retrieval": 0.7, "retrieval_rank": 2, "feedback": 0.2, "llm": None, "fused": 0.9},
                                   "attributes": {"year": 1979}}
     assert answer["llm_asked"] is False and answer["retriever"] == "semantic" and answer["user"] == "u"
+
+
+def test_attributes_nest_at_most_32_levels():
+    assert ItemIn(id="i", title="t", attributes={"a": [[["ok"]]]}).attributes == {"a": [[["ok"]]]}
+    deep: object = "x"
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ValidationError, match="nests deeper than 32 levels"):
+        ItemIn(id="i", title="t", attributes={"a": deep})

@@ -25,16 +25,23 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=10_000)
 
 
-def _finite_json(value: Any, where: str = "attributes") -> Any:
-    """``value`` when it is JSON with finite numbers only; a ``ValueError`` naming the place otherwise."""
+#: How deeply an item's attributes may nest (a genre list is 2 levels; this is far beyond any catalog).
+MAX_DEPTH = 32
+
+
+def _finite_json(value: Any, where: str = "attributes", depth: int = 0) -> Any:
+    """``value`` when it is JSON with finite numbers only, nested at most :data:`MAX_DEPTH` levels; a
+    ``ValueError`` naming the place otherwise."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where} nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where} holds {value}; numbers must be finite")
     if isinstance(value, dict):
         for key, inner in value.items():
-            _finite_json(inner, f"{where}.{key}")
+            _finite_json(inner, f"{where}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, inner in enumerate(value):
-            _finite_json(inner, f"{where}[{index}]")
+            _finite_json(inner, f"{where}[{index}]", depth + 1)
     return value
 
 
