@@ -163,3 +163,24 @@ def test_no_output_file_of_a_batch_run_or_an_eval_holds_the_key(tmp_path, caplog
     leaks = [name for name, data in written.items() if KEY_27.encode() in data]
     leaks += [f"output of run {i}" for i, run in enumerate(runs) if KEY_27 in run.output + run.stderr]
     assert not leaks and KEY_27 not in caplog.text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=csvish | jsonish)
+def test_interactions_reader_property_only_data_errors_and_every_known_row_counted(tmp_path_factory, data):
+    """read_interactions (popularity and co-occurrence read it): any bytes give Interactions or a DataError
+    naming the file; rows naming catalog items are all kept (skipped ones are counted, never silently lost)."""
+    from promptrec.data import Catalog, Item
+    from promptrec.retrieval import read_interactions
+
+    catalog = Catalog([Item(id=i, title=i.upper()) for i in ("a", "b", "x")])
+    folder = tmp_path_factory.mktemp("fuzz")
+    for name in ("f.csv", "f.jsonl"):
+        path = folder / name
+        path.write_bytes(data)
+        try:
+            interactions = read_interactions(path, catalog)
+        except DataError as error:
+            assert error.path == str(path)
+        else:
+            assert len(interactions) + interactions.skipped >= 1
