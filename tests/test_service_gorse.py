@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from click.testing import CliRunner
+from demo_process import demo_process
 from gorse import Gorse, GorseException
-from service_helpers import ServiceProcess, session_cache
 
 from promptrec.cli import main
 from promptrec.service.gorse import DEFAULT_FEEDBACK_TYPES, feedback_types
@@ -29,12 +29,8 @@ def test_the_settings_extend_and_override_the_feedback_types():
 # -------------------------------------------------------------------------------- pygorse, end to end
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gorse-service")
-    with ServiceProcess("--catalog", "demo", "--gorse-feedback", "purchase=liked", "--gorse-feedback", "skip=skipped",
-                        db=str(folder / "service.sqlite3"), log=folder / "serve.log",
-                        env={"PROMPTREC_CACHE_DIR": str(session_cache())}) as running:
-        yield running
+def service():
+    return demo_process()  # started with --gorse-feedback purchase=liked and skip=skipped (demo_process.ARGS)
 
 
 @pytest.fixture(scope="module")

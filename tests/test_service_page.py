@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from service_helpers import ServiceProcess, session_cache
+from demo_process import demo_process
 
 from promptrec.service import page
 from promptrec.service.core import demo_catalog_path
@@ -27,11 +27,8 @@ DEMO_TITLES = [json.loads(line)["title"] for line in demo_catalog_path().read_te
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("page-service")
-    with ServiceProcess("--catalog", "demo", db=str(folder / "service.sqlite3"), log=folder / "serve.log",
-                        env={"PROMPTREC_CACHE_DIR": str(session_cache())}) as running:
-        yield running
+def service():
+    return demo_process()  # shared with test_service_gorse.py; the page writes nothing to it
 
 
 def fetch(url: str) -> tuple[int, str, bytes]:
