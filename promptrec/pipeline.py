@@ -234,7 +234,7 @@ class Recommender:
         """
         if k is not None and k < 1:
             raise DataError(f"k must be at least 1, got {k}", field="k")
-        history = as_history(user)
+        history = as_history(user, self.retriever.catalog)  # ids or titles are looked up in the catalog
         if user_id is not None:
             history = history.model_copy(update={"user_id": user_id})
         query = " ".join(query.split()) if query and query.strip() else None
@@ -243,6 +243,13 @@ class Recommender:
         retrieved = state.retrieve()
         llm = self._rank(state.effective, retrieved)
         return self._finish(state, retrieved, llm, k, explain)
+
+    def recommend_many(self, users: Any, k: int = 10, **options: Any) -> Any:
+        """Recommend ``k`` items to many users at once: one long pandas DataFrame
+        (:func:`promptrec.frames.recommend_many`, which documents ``users`` and the options)."""
+        from promptrec.frames import recommend_many
+
+        return recommend_many(self, users, k, **options)
 
     def similar(self, item_id: str, n: int = 10, *, exclude: Iterable[str] = ()) -> Ranking:
         """The ``n`` items most like the catalog item ``item_id``, by the retriever, with reasons."""

@@ -62,3 +62,12 @@ def test_ranking_to_pandas_and_records(recommender):
     frame = ranking.to_pandas()
     assert frame["item_id"].tolist() == ranking.ids() and "fused_score" in frame.columns
     assert "attr_n" in ranking.to_pandas(attributes=True).columns
+
+
+def test_the_recommender_takes_titles_and_many_users(recommender):
+    by_title = recommender.recommend(["Item 1", "i2"], k=2)
+    assert by_title.ids() == recommender.recommend(recommender.retriever.catalog.history(["i1", "i2"]), k=2).ids()
+    with pytest.raises(DataError, match="not in the catalog .*'Item 99'"):
+        recommender.recommend(["Item 99"])
+    table = recommender.recommend_many({"ann": ["i1"], "bob": ["i5"]}, k=2)
+    assert table.equals(recommend_many(recommender, {"ann": ["i1"], "bob": ["i5"]}, k=2))
