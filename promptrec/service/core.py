@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,9 +148,10 @@ class RecommendationService:
 
     # ----------------------------------------------------------------------------- recommendations
 
-    def recommend_user(self, user_id: str, n: int, query: str | None = None) -> Ranking:
+    def recommend_user(self, user_id: str, n: int, query: str | None = None,
+                       exclude: Iterable[str] = ()) -> Ranking:
         """The pipeline's top ``n`` for a stored user: their stored history and feedback (a user never
-        seen gets the pipeline's cold-start fallback)."""
+        seen gets the pipeline's cold-start fallback); ``exclude``: items never to recommend."""
         state = self.store.user_state(user_id)
         self.engine.refresh(wait=False, version=state.catalog_version)
         item = self.engine.item
@@ -159,11 +160,12 @@ class RecommendationService:
             for i in state.history if (found := item(i.item_id)) is not None])
         feedback = [self._record(user_id, f.item_id, f.label, f.rating, f.timestamp, f.uid) for f in state.feedback]
         return self.engine.recommend(history, n, feedback=[r for r in feedback if r is not None], query=query,
-                                     user_id=user_id, refresh=False)
+                                     user_id=user_id, refresh=False, exclude=frozenset(exclude))
 
     def recommend_session(self, history: Sequence[str], reactions: Sequence[Reaction], n: int,
-                          query: str | None = None) -> Ranking:
-        """The pipeline's top ``n`` for a session: a history of item ids and feedback, nothing stored."""
+                          query: str | None = None, exclude: Iterable[str] = ()) -> Ranking:
+        """The pipeline's top ``n`` for a session: a history of item ids and feedback, nothing stored;
+        ``exclude``: items never to recommend."""
         self.engine.refresh(wait=False)
         self._check_items([(item, f"body.history[{i}]") for i, item in enumerate(history)]
                           + [(r.item, f"body.feedback[{i}].item") for i, r in enumerate(reactions)])
@@ -172,7 +174,8 @@ class RecommendationService:
         feedback = [self._record("session", r.item, r.label, r.rating, r.timestamp or now, f"session-{i}")
                     for i, r in enumerate(reactions)]
         return self.engine.recommend([i for i in items if i is not None], n,
-                                     feedback=[r for r in feedback if r is not None], query=query, refresh=False)
+                                     feedback=[r for r in feedback if r is not None], query=query, refresh=False,
+                                     exclude=frozenset(exclude))
 
     def similar(self, item_id: str, n: int) -> Ranking:
         """Items like ``item_id``, by the pipeline's ``similar``."""

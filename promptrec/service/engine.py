@@ -260,21 +260,22 @@ class PipelineEngine:
     # ------------------------------------------------------------------------------------ answers
 
     def recommend(self, history: UserHistory | Sequence[Item], n: int, *, feedback: Sequence[FeedbackRecord] = (),
-                  query: str | None = None, user_id: str | None = None, refresh: bool = True) -> Ranking:
+                  query: str | None = None, user_id: str | None = None, refresh: bool = True,
+                  exclude: frozenset[str] = frozenset()) -> Ranking:
         """The pipeline's top ``n`` for a history (oldest first; items, or a UserHistory with timestamps and
-        ratings) and the user's feedback; hidden items never come back. Blocking: call it from a worker
-        thread. ``refresh=False``: the caller has just refreshed."""
+        ratings) and the user's feedback; hidden items never come back, nor those in ``exclude``. Blocking:
+        call it from a worker thread. ``refresh=False``: the caller has just refreshed."""
         if refresh:
             self.refresh(wait=False)
         if query is not None:
             self._warm.wait()
         user = history if isinstance(history, UserHistory) else UserHistory.from_items(history, user_id or "anonymous")
         key = ("recommend", self._version, self._hidden, tuple(i.item.id for i in user.interactions),
-               tuple((r.item_id, r.label, r.rating) for r in feedback), query, n, user_id)
+               tuple((r.item_id, r.label, r.rating) for r in feedback), query, n, user_id, exclude)
 
         def run(recommender: Recommender) -> Ranking:
             return call_recommend(recommender, user, n, feedback=list(feedback), query=query,
-                                  exclude=self._hidden, user_id=user_id)
+                                  exclude=self._hidden | exclude, user_id=user_id)
 
         return self._answer(key, run)
 

@@ -4,14 +4,16 @@ its URL and key (docs/gorse.md). A thin mapping onto :class:`~promptrec.service.
 (:mod:`promptrec.service.gorse_mapping` converts the records); no recommendation logic here.
 
 * ``/recommend`` answers the pipeline's item ids (``[{Id, Score}]`` with header ``X-API-Version: 2``, which
-  pygorse sends); ``/session/recommend`` and ``/neighbors`` answer ``[{Id, Score}]``; a category keeps the
-  items whose Categories have it. ``IsHidden`` and ``DELETE /api/item`` hide an item from recommendations.
+  pygorse sends); ``/session/recommend`` and ``/neighbors`` answer ``[{Id, Score}]``. A category: the pipeline
+  is asked with every item outside it excluded, so it retrieves within the category (neighbours: the similar
+  items are filtered). ``IsHidden`` and ``DELETE /api/item`` hide an item from recommendations.
 * Writes answer ``{"RowAffected": n}``. Status codes: 200 on success, 401 for a missing or wrong key on a
   write (or a wrong one on a read), 404 for an unknown item or user, 400/422 for bad input.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,7 +39,7 @@ from promptrec.service.gorse_mapping import (
     to_item,
 )
 from promptrec.service.security import check_read, check_write
-from promptrec.service.store import StoredUser
+from promptrec.service.store import StoredItem, StoredUser
 
 router = APIRouter(prefix="/api", tags=["gorse"])
 _READ = [Depends(check_read)]
@@ -56,12 +58,50 @@ def _service(request: Request) -> RecommendationService:
 
 
 def _window(request: Request, n: int, offset: int, category: str = "") -> int:
-    """How many items to ask the pipeline for: ``n + offset`` (the service's most with a category, which
-    keeps only some of them), within the service's limit."""
+    """How many items to ask the pipeline for: ``n + offset`` (for neighbours in a category, the service's
+    most, of which the category keeps some), within the service's limit."""
     most = request.app.state.settings.limits.max_n
     if n + offset > most:
         raise HTTPException(422, f"n + offset must be at most {most}, got {n + offset}")
     return most if category else n + offset
+
+
+class _CategoryIndex:
+    """Which catalog items lie outside each Gorse category, for one catalog version (rebuilt when it changes):
+    what a category request passes to the pipeline as ``exclude``, so it retrieves within the category."""
+
+    def __init__(self, version: int, stored: Iterable[StoredItem]) -> None:
+        self.version = version
+        self._members: dict[str, set[str]] = {}
+        ids = []
+        for entry in stored:
+            ids.append(entry.item.id)
+            for category in categories(entry.item):
+                self._members.setdefault(category, set()).add(entry.item.id)
+        self._all = frozenset(ids)
+        self._outside: dict[str, frozenset[str]] = {}
+
+    def outside(self, category: str) -> frozenset[str]:
+        if category not in self._outside:
+            self._outside[category] = self._all - self._members.get(category, set())
+        return self._outside[category]
+
+
+_INDEX_LOCK = threading.Lock()
+
+
+def _outside(request: Request, category: str) -> frozenset[str]:
+    """The items a request for ``category`` excludes (none without a category)."""
+    if not category:
+        return frozenset()
+    service = _service(request)
+    version = service.store.catalog_version()
+    with _INDEX_LOCK:
+        index: _CategoryIndex | None = getattr(request.app.state, "gorse_categories", None)
+        if index is None or index.version != version:
+            index = _CategoryIndex(version, service.store.items())
+            request.app.state.gorse_categories = index
+        return index.outside(category)
 
 
 def _batch(request: Request, count: int, what: str, limit: str = "max_batch") -> None:
@@ -72,6 +112,7 @@ def _batch(request: Request, count: int, what: str, limit: str = "max_batch") ->
 
 
 def _page(ranking: Ranking, category: str, n: int, offset: int) -> list[RankedItem]:
+    # the pipeline was asked without the items outside the category; this also drops one added since
     kept = [r for r in ranking.items if not category or category in categories(r.item)]
     return kept[offset:offset + n]
 
@@ -196,7 +237,7 @@ def recommend(request: Request, user_id: str, category: str = "", n: int = Query
               offset: int = Query(0, ge=0), x_api_version: str | None = Header(None)) -> list[Any]:
     """The pipeline's recommendations for a stored user: item ids, or ``[{Id, Score}]`` with
     ``X-API-Version: 2`` (pygorse sends it). ``write-back-type`` is ignored: post the feedback instead."""
-    ranking = _service(request).recommend_user(user_id, _window(request, n, offset, category))
+    ranking = _service(request).recommend_user(user_id, _window(request, n, offset), exclude=_outside(request, category))
     entries = _page(ranking, category, n, offset)
     return _scores(entries) if x_api_version == "2" else [r.item.id for r in entries]
 
@@ -209,7 +250,8 @@ def session_recommend(request: Request, records: list[GorseFeedback] = Body(...)
     _batch(request, len(records), "feedback records", "max_history")
     try:
         ranking = _service(request).recommend_session(
-            [], reactions(records, feedback_types(request), session=True), _window(request, n, offset, category))
+            [], reactions(records, feedback_types(request), session=True), _window(request, n, offset),
+            exclude=_outside(request, category))
     except UnknownItemsError as exc:
         raise _unknown(exc) from None
     return _scores(_page(ranking, category, n, offset))
