@@ -458,7 +458,7 @@ def is_stream(path: str | Path) -> bool:
 
 def check_output(output: str | Path, input_file: str | Path | None = None) -> None:
     """Fail now, before any work, if the results cannot go to ``output``: it is the input file itself, a
-    folder, in a folder that does not exist, or not writable. (Creates ``output`` empty if it is missing.)"""
+    folder, in a folder that does not exist, or not writable. Leaves no file behind."""
     path = Path(output)
     if input_file is not None and "://" not in str(input_file) and Path(input_file).exists() and path.exists():
         if os.path.samefile(input_file, path):
@@ -470,11 +470,14 @@ def check_output(output: str | Path, input_file: str | Path | None = None) -> No
         raise DataError("is a folder; give a file for the results", path=path)
     if not path.parent.is_dir():
         raise DataError(f"the folder {path.parent} does not exist", path=path)
+    existed = path.exists()
     try:
         with path.open("ab"):
             pass
     except OSError as exc:
         raise DataError(f"cannot write the results: {exc.strerror or exc}", path=path) from None
+    if not existed:  # a probe: a run refused later for another reason leaves nothing behind
+        path.unlink(missing_ok=True)
 
 
 class OutputLock:

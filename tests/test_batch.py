@@ -327,6 +327,14 @@ def test_unusable_outputs_are_refused_up_front(tmp_path, monkeypatch, name, outp
     assert (tmp_path / "in.jsonl").read_text() == '{"id": "a", "candidates": ["m01"]}\n'
 
 
+def test_checking_an_output_leaves_no_file_behind(tmp_path):
+    check_output(tmp_path / "new.jsonl", tmp_path / "in.jsonl")
+    assert not (tmp_path / "new.jsonl").exists()
+    (tmp_path / "old.jsonl").write_text("{}\n")
+    check_output(tmp_path / "old.jsonl")
+    assert (tmp_path / "old.jsonl").read_text() == "{}\n"
+
+
 def test_streams_are_written_not_read_back_or_locked(tmp_path):
     assert is_stream(os.devnull) and not is_stream(tmp_path) and not is_stream(tmp_path / "missing")
     check_output(os.devnull, tmp_path / "in.jsonl")
