@@ -198,6 +198,7 @@ class Recommender:
         self.rejected: Rejected = rejected
         self.interactions = interactions if interactions is not None else getattr(retriever, "interactions", None)
         self._semantic = semantic
+        self._columns: Any = None
 
     @property
     def catalog(self) -> Catalog:
@@ -267,6 +268,13 @@ class Recommender:
             return None
         return self.ranker.rank(history, retrieved.items)
 
+    def item_columns(self) -> Any:
+        """The interactions as a users x items sparse matrix in column form (for co-occurrence reasons), made
+        once."""
+        if self._columns is None and self.interactions is not None:
+            self._columns = self.interactions.matrix.tocsc()
+        return self._columns
+
     def semantic(self) -> SemanticRetriever:
         """The semantic retriever that embeds queries (see the class docstring); built on first use."""
         if self._semantic is None:
@@ -296,6 +304,7 @@ class Recommender:
                 j for j in order if items[keep[j]].id in demoted]
         order = order[:k] if k else order
         llm_rank = {r.item.id: position for position, r in enumerate(llm.items, start=1)} if llm is not None else {}
+        reasons = state.reasons([items[keep[j]] for j in order], llm_rank) if explain else {}
         result = []
         for rank, j in enumerate(order, start=1):
             i = keep[j]
@@ -306,7 +315,7 @@ class Recommender:
                 retrieval_score=retrieved.scores[i], retrieval_rank=i + 1,
                 llm_score=from_llm.score if from_llm else None, fused_score=fused[j],
                 feedback_score=state.feedback_score(item.id),
-                reason=state.reason(item, llm_rank.get(item.id)) if explain else "",
+                reason=reasons.get(item.id, ""),
             ))
         stages = {
             "items": result,
@@ -429,10 +438,14 @@ class _State:
     def item_scores(self, item_id: str) -> np.ndarray:
         """The base retriever's scores for a history of one catalog item, normalised (cached per call)."""
         if item_id not in self._item_scores:
-            base = _members(self.owner.retriever)
-            scorer = base[1] if base[0].name.startswith("profile") and len(base) > 1 else base[0]
-            self._item_scores[item_id] = _normalised(scorer.scores([self.owner.catalog[item_id]]))
+            self._item_scores[item_id] = _normalised(self._scorer().scores([self.owner.catalog[item_id]]))
         return self._item_scores[item_id]
+
+    def _scorer(self) -> Retriever:
+        """The retriever that scores one item's neighbours: the pipeline's, or a profile retriever's base (no
+        model call per item)."""
+        members = _members(self.owner.retriever)
+        return members[1] if members[0].name.startswith("profile") and len(members) > 1 else members[0]
 
     def _mask(self, ids: Iterable[str]) -> np.ndarray:
         where = positions(self.owner.catalog)
@@ -471,25 +484,42 @@ class _State:
                 "rejected_mode": self.owner.rejected, "shown_decayed": len(self.signal.shown),
                 "skipped_unknown": self.unknown}
 
-    def reason(self, item: Item, llm_rank: int | None) -> str:
-        return reason(item, self._source(item), self.owner.retriever.name, query=self.query,
-                      fallback=self.fallback, llm_rank=llm_rank)
+    def reasons(self, items: Sequence[Item], llm_rank: dict[str, int]) -> dict[str, str]:
+        """Item id -> why it is recommended, for the items shown (one similarity look-up for all of them)."""
+        sources = self._sources(items)
+        return {item.id: reason(item, sources.get(item.id), self.owner.retriever.name, query=self.query,
+                                fallback=self.fallback, llm_rank=llm_rank.get(item.id)) for item in items}
 
-    def _source(self, item: Item) -> Source | None:
-        """The history or liked item that contributes most to ``item``'s score (none for popularity)."""
-        if self.fallback is not None or not self._steerable():
-            return None
+    def _sources(self, items: Sequence[Item]) -> dict[str, Source]:
+        """Each item's history or liked item that contributes most to its score (none for popularity): the most
+        similar of the user's last :data:`MAX_REASON_SOURCES` items, by the retriever's own similarity."""
+        if self.fallback is not None or not self._steerable() or not items:
+            return {}
         catalog = self.owner.catalog
         where = positions(catalog)
         candidates = [i.id for i in self.usable if i.id in catalog][-MAX_REASON_SOURCES:]
-        best, best_score = None, 0.0
-        for source_id in candidates:
-            value = float(self.item_scores(source_id)[where[item.id]])
-            if value > best_score:
-                best, best_score = source_id, value
-        if best is None:
-            return None
-        return Source(catalog[best], liked=best in self.liked_ids)
+        if not candidates:
+            return {}
+        targets = [where[item.id] for item in items]
+        scorer = self._scorer()
+        vectors = getattr(scorer, "vectors", None) if getattr(scorer, "name", "") == "semantic" else None
+        sources = [where[i] for i in candidates]
+        if vectors is not None:  # cosine between the sources' and the items' embeddings, nothing else scored
+            similarity = vectors[sources] @ vectors[targets].T
+        elif getattr(scorer, "name", "") == "cooccurrence" and self.owner.interactions is not None:
+            columns = self.owner.item_columns()  # users who chose each source and each item, cosine-weighted
+            chosen = columns[:, sources]
+            together = (chosen.T @ columns[:, targets]).toarray().astype(np.float64)
+            counts = np.asarray(chosen.sum(axis=0), dtype=np.float64).reshape(-1, 1)
+            similarity = together / np.sqrt(np.maximum(counts, 1.0))
+        else:
+            similarity = np.stack([self.item_scores(i)[targets] for i in candidates])
+        found = {}
+        for column, item in enumerate(items):
+            best = int(np.argmax(similarity[:, column]))
+            if similarity[best, column] > 0:
+                found[item.id] = Source(catalog[candidates[best]], liked=candidates[best] in self.liked_ids)
+        return found
 
 
 __all__ = ["DEFAULT_LLM_WEIGHT", "DEFAULT_POOL", "EMBEDDED_LLM_WEIGHT", "FUSIONS", "LIKED_WEIGHT", "QUERY_WEIGHT", "REJECTED",
