@@ -75,7 +75,7 @@ REJECTED: tuple[str, ...] = ("demote", "remove", "keep")
 #: the disliked items lose ``STEER_WEIGHT`` x their mean similarity, and a query counts ``QUERY_WEIGHT``
 #: against the history's 1.
 LIKED_WEIGHT = 1.0
-STEER_WEIGHT = 0.5
+STEER_WEIGHT = 0.25
 QUERY_WEIGHT = 1.0
 #: The most rejected items whose neighbours are steered away from, and the most recent history or liked items
 #: a reason may name (each costs one look-up of the retriever).
