@@ -15,6 +15,10 @@ from promptrec.retrieval.semantic import embed
 @pytest.mark.parametrize("embedder", ["minilm", "wordllama"])
 def test_semantic_equals_brute_force_cosine_of_mean_history_embedding(sliced, index_cache, embedder):
     catalog, sequences = sliced
+    if embedder == "minilm":  # a fifth of wordllama's speed: 150 of the slice's items
+        catalog = Catalog(list(catalog.values())[:150])
+        sequences = {u: [i for i in s if i in catalog] for u, s in sequences.items()}
+        sequences = {u: s for u, s in sequences.items() if len(s) >= 2}
     retriever = SemanticRetriever(catalog, embedder=embedder, cache=index_cache)
     model = retriever.embedder
     ids = list(catalog)
