@@ -1,7 +1,7 @@
 """The parser on generated answer shapes, side by side with an earlier parser, and on megabyte answers.
 
     python eval/bench_parse_generated.py [--answers 5000] [--baseline c1ed901] [--big-mb 3.6]
-        [--out eval/results/parse_generated.json]
+        [--baseline-kb 0] [--out eval/results/parse_generated.json]
 
 1. Recovery: ``--answers`` seeded answers from tests/parsing_shapes_helpers.py (17 shapes: a known order
    wrapped in prose, analysis, tags, tables, headings, code, other scripts; every one states its order
@@ -11,6 +11,8 @@
 2. Size: seconds to parse answers of ``--big-mb`` megabytes of several degenerate kinds (a runaway arrow, a
    never-closed JSON list, random characters, numbered lines, one long line of words), each next to the
    median seconds of a normal answer, on the same machine in the same run.
+3. ``--baseline-kb K`` (off by default: the parser before issue 29 is quadratic there, minutes at 100 KB):
+   seconds of the baseline parser and of the current one on K kilobytes of the same kinds, side by side.
 """
 
 from __future__ import annotations
@@ -86,30 +88,52 @@ def sizes(megabytes: float) -> dict[str, Any]:
     return result
 
 
+def beside_baseline(kilobytes: float, baseline: Any) -> dict[str, dict[str, float]]:
+    """Seconds of the baseline parser and of the current one on the same answers of ``kilobytes``."""
+    labels, titles = label_alphabet(20), TITLES[:20]
+    result = {}
+    for name, make in BIG.items():
+        text = make(int(kilobytes * 1_000))
+        row = {}
+        for label, parse in (("baseline", baseline), ("now", parse_ranking)):
+            start = time.perf_counter()
+            parse(text, labels, titles)
+            row[label] = time.perf_counter() - start
+        result[name] = row
+        print(f"{kilobytes:g} KB {name}: baseline {row['baseline']:.2f} s, now {row['now']:.2f} s", flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=5000)
     parser.add_argument("--baseline", default="c1ed901", help="git revision of the parser to compare with")
     parser.add_argument("--big-mb", type=float, default=3.6)
+    parser.add_argument("--baseline-kb", type=float, default=0, help="also time the baseline on answers this large")
+    parser.add_argument("--skip-recovery", action="store_true", help="only the timings")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "parse_generated.json")
     args = parser.parse_args()
 
     parsers = {"now": parse_ranking, f"at {args.baseline}": _parser_at(args.baseline)}
-    rates = recovery(args.answers, parsers)
-    print(f"{args.answers} generated answers, {len(SHAPES)} shapes: share whose stated order is read exactly\n")
-    print("| shape | answers | " + " | ".join(parsers) + " |")
-    print("|---|---|" + "---|" * len(parsers))
-    for shape in [*sorted(SHAPES), "all"]:
-        count = rates["answers"].get(shape, args.answers)
-        print(f"| {shape} | {count} | " + " | ".join(f"{rates[name][shape]:.1%}" for name in parsers) + " |")
-    big = sizes(args.big_mb)
+    result: dict[str, Any] = {}
+    if not args.skip_recovery:
+        rates = result["recovery"] = recovery(args.answers, parsers)
+        print(f"{args.answers} generated answers, {len(SHAPES)} shapes: share whose stated order is read exactly\n")
+        print("| shape | answers | " + " | ".join(parsers) + " |")
+        print("|---|---|" + "---|" * len(parsers))
+        for shape in [*sorted(SHAPES), "all"]:
+            count = rates["answers"].get(shape, args.answers)
+            print(f"| {shape} | {count} | " + " | ".join(f"{rates[name][shape]:.1%}" for name in parsers) + " |")
+    if args.baseline_kb:
+        result["beside_baseline"] = beside_baseline(args.baseline_kb, parsers[f"at {args.baseline}"])
+    big = result["sizes"] = sizes(args.big_mb)
     print("\nseconds to parse (20 candidates), same machine, same run:\n")
     print("| answer | characters | seconds |")
     print("|---|---|---|")
     for name, row in big.items():
         print(f"| {name} | {row['chars']:,.0f} | {row['seconds']:.3f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"recovery": rates, "sizes": big}, indent=2) + "\n")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {args.out}", file=sys.stderr)
 
 
