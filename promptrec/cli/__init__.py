@@ -99,6 +99,7 @@ def main(verbose: int) -> None:
 for command in (rank, scenarios, batch, config_group, backends_command, cache, serve, serve_model, feedback_group, model_group):
     main.add_command(command)
 main.add_command(eval_command, "eval")
+main.add_command(__import__("promptrec.cli.index", fromlist=["index_group"]).index_group)
 
 __all__ = ["CONFIG_FIELDS", "command_line_config", "demo_catalog_path", "main", "option_given", "pipeline_config",
            "usage_or_failure"]
