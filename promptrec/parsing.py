@@ -142,14 +142,19 @@ def _best_reading(text: str, matcher: Matcher) -> _Choice:
     more than twice as many candidates; within a tier, and among all readings, the one naming the most
     distinct candidates wins, ties to the earlier format in ``FORMAT_PRIORITY``, then to the reading that
     accounts for more of the answer (so an invented title between ``<end>`` markers is reported), then to
-    the earlier one."""
+    the earlier one. Where no reading names a candidate, the items of the list that named none (the user's
+    history, invented titles) are still reported, with the format ``none``."""
     best, best_key = _NONE, (0, 0, 0)
     structural, structural_key, structural_tier = _NONE, (0, 0, 0), -1
+    unread = Resolved()  # the list that named no candidate at all: its items are still reported
     for reading in readings(text, matcher):
         if not reading.mentions:
             continue
         resolved = matcher.resolve(reading.mentions)
         if not resolved.order:
+            found = len(resolved.history) + len(resolved.hallucinated)
+            if reading.structural and not reading.segments and found > len(unread.history) + len(unread.hallucinated):
+                unread = Resolved(history=resolved.history, hallucinated=resolved.hallucinated)
             continue
         key = (len(resolved.order), -FORMAT_PRIORITY.index(reading.format), len(reading.mentions))
         if key > best_key:
@@ -167,7 +172,9 @@ def _best_reading(text: str, matcher: Matcher) -> _Choice:
             wins = key[0] > 2 * structural_key[0]
         if wins:
             structural, structural_key, structural_tier = _Choice(reading.format, resolved, True), key, tier
-    return structural if structural.resolved.order else best
+    if structural.resolved.order:
+        return structural
+    return best if best.resolved.order else _Choice("none", unread)
 
 
 def _committed(text: str, matcher: Matcher) -> tuple[_Choice, bool]:

@@ -39,6 +39,7 @@ _SECTION_HEADING = re.compile(
     r"analysis|explanation|reasoning|summary|output|results?|picks|conclusion|notes?|overview|thoughts)\b",
     re.IGNORECASE,
 )
+_QUOTED_HEAD = re.compile(r"^[\"“]([^\"“”]{1,300})[\"”]")
 _TITLE_SPLIT = re.compile(r" [-–—:] | ?\( ?(?:because|since|as)\b", re.IGNORECASE)
 #: separators of items written on one line (RecLM-eval asks for titles each followed by <end>), each with
 #: the characters that must be in the text for it to split anything
@@ -120,7 +121,8 @@ def item_mention(body: str, matcher: Matcher, leading: re.Pattern[str], kind: st
     token = next((group for group in head.groups() if group), None) if head else None
     if token is not None and matcher.label(token) is not None:
         return Mention("label", matcher.labels[matcher.label(token)])  # type: ignore[index]
-    text = _TITLE_SPLIT.split(body, maxsplit=1)[0].strip(" \"'*_`")
+    quoted = _QUOTED_HEAD.match(body)  # '"Heat (1995)" (Crime, Drama)': the quoted title
+    text = quoted.group(1) if quoted else _TITLE_SPLIT.split(body, maxsplit=1)[0].strip(" \"'*_`")
     return Mention(kind, text) if text else None
 
 

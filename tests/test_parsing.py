@@ -163,6 +163,11 @@ CASES = [
         '["Aliens", "Toy Story 2", "Heat"]', "D", "json", history=["Aliens", "Toy Story 2"],
         history_titles=["Aliens", "Toy Story 2"], id="history-title-close-to-candidate",
     ),
+    case(
+        '1. "Se7en (1995)" (Crime, Thriller)\n2. "Blade Runner (1982)" (Sci-Fi)\n3. "Drive (2011)" (Crime)', "", "none",
+        history=["Se7en (1995)"], hallucinated=["Blade Runner (1982)", "Drive (2011)"], history_titles=["Se7en (1995)"],
+        id="list-naming-no-candidate-still-reports-its-items",
+    ),
     # --- nothing usable ---
     case("", "", "none", id="empty"),
     case("I cannot help with that.", "", "none", id="refusal"),
