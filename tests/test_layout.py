@@ -60,8 +60,8 @@ def imports(text: str, module: str) -> bool:
 
 
 def test_the_package_has_modules_and_the_mirror_names_are_as_documented():
-    assert "evaluation/metrics.py" in modules() and "cli.py" in modules()
-    assert mirror("cli.py") == TESTS / "test_cli.py"
+    assert "evaluation/metrics.py" in modules() and "cli/rank.py" in modules() and "cli/__init__.py" not in modules()
+    assert mirror("cli/rank.py") == TESTS / "test_cli_rank.py"
     assert mirror("retrieval/bm25.py") == TESTS / "test_retrieval_bm25.py"
     assert imports("from promptrec.backends import amx\n", "backends/amx.py")
     assert imports("def f():\n    from promptrec.retrieval import BM25Retriever\n", "retrieval/bm25.py")
