@@ -15,7 +15,8 @@ a run started again skips the answers already there.
 another script put there, e.g. the 1.5B model of the evaluation with its candidates as ``shown``:
 ``[[label, title], ...]``, are counted alike) and
 prints, per file: the answers, the ``ParseReport.format`` counts, valid before repair (every candidate named
-and nothing dropped or appended), the mean distinct candidates named, and answers that were cut off.
+and nothing dropped or appended), the mean share of candidates named, the answers that recommended history
+items or invented ones, and the answers whose order differs from the current parser's.
 ``--baseline REV`` re-parses them also with ``promptrec/parsing.py`` as it was at git revision REV, side by
 side. The outcome is a markdown table (for eval/README.md) and a JSON file.
 """
@@ -112,7 +113,7 @@ def _normalised(record: dict[str, Any]) -> dict[str, Any]:
 def summarize(records: list[dict[str, Any]], parse: Parser) -> dict[str, Any]:
     """The shape report of one file's answers under one parser."""
     formats: collections.Counter[str] = collections.Counter()
-    valid_before_repair = 0
+    valid_before_repair = with_history = with_invented = 0
     named = []
     orders = []
     for record in records:
@@ -122,12 +123,16 @@ def summarize(records: list[dict[str, Any]], parse: Parser) -> dict[str, Any]:
         formats[report.format] += 1
         n = len(record["labels"])
         valid_before_repair += report.valid == n and not report.repaired
+        with_history += bool(report.history)
+        with_invented += bool(report.hallucinated)
         named.append(report.valid / n)
     return {
         "answers": len(records),
         "format": dict(formats.most_common()),
         "valid_before_repair": valid_before_repair,
         "mean_share_named": round(statistics.fmean(named), 4) if named else 0.0,
+        "with_history_items": with_history,
+        "with_invented_items": with_invented,
         "orders": orders,
     }
 
@@ -141,7 +146,7 @@ def report(args: argparse.Namespace) -> None:
         parsers[f"at {args.baseline}"] = _parser_at(args.baseline)
     result: dict[str, Any] = {}
     lines = ["| answers | model, strategy | parser | ParseReport.format | valid before repair | mean share named | "
-             "orders unlike now |", "|---|---|---|---|---|---|---|"]
+             "with history items | with invented items | orders unlike now |", "|---|---|---|---|---|---|---|---|---|"]
     for path in files:
         records = [_normalised(json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
         groups: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
@@ -159,6 +164,7 @@ def report(args: argparse.Namespace) -> None:
                 formats = ", ".join(f"{k} {v}" for k, v in summary["format"].items())
                 lines.append(f"| {summary['answers']} | {group} | {name} | {formats} | "
                              f"{summary['valid_before_repair']}/{summary['answers']} | {summary['mean_share_named']:.3f} | "
+                             f"{summary['with_history_items']} | {summary['with_invented_items']} | "
                              f"{summary['read_differently_from_now']} |")
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
