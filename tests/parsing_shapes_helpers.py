@@ -1,7 +1,7 @@
 """A generator of answer shapes: a known order wrapped the way models write it (prose, analysis, tags, tables,
 headings, code, other scripts). Every shape states its order unambiguously: a careful person reads exactly
-``order`` from it. Used by tests/test_parsing_shapes.py (through hypothesis) and eval/bench_parse_shapes.py
-(``--generated``: seeded random answers, the recovery rate per shape).
+``order`` from it. Used by tests/test_parsing_shapes.py (through hypothesis, and 2,500 seeded answers) and
+eval/bench_parse_generated.py (seeded answers, the recovery rate per shape beside an earlier parser).
 
 The choices go through a ``Dice``, so the same generator runs on hypothesis draws (which shrink) and on a
 seeded ``random.Random`` (which counts thousands of answers quickly).
