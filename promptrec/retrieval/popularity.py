@@ -4,13 +4,13 @@ Incremental: a new interaction adds one to its item's count; a new item starts a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from promptrec.data import Catalog
-from promptrec.retrieval.base import BaseRetriever, IndexCache, Interactions, User
+from promptrec.retrieval.base import DEFAULT_POOL, BaseRetriever, IndexCache, Interactions, Retrieved, User
 
 
 class PopularityRetriever(BaseRetriever):
@@ -30,6 +30,7 @@ class PopularityRetriever(BaseRetriever):
         super().__init__(catalog, cache=cache)
         self.interactions = self._check_interactions(interactions)
         self._counts = np.zeros(len(self.catalog), dtype=np.float32)
+        self._order: np.ndarray | None = None  # positions by count, ties by position (made on first retrieve)
 
     def _interactions(self) -> Interactions:
         return self.interactions
@@ -40,6 +41,7 @@ class PopularityRetriever(BaseRetriever):
 
     def _attach(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = np.asarray(arrays["counts"], dtype=np.float32)
+        self._order = None
 
     def _params(self) -> dict[str, Any]:
         return {}
@@ -51,13 +53,38 @@ class PopularityRetriever(BaseRetriever):
         """New items start with no users; a changed item keeps its count (its interactions are the same)."""
         self.interactions = self.interactions.with_catalog(self.catalog)
         self._counts = np.concatenate([self._counts, np.zeros(len(self._items) - start, dtype=np.float32)])
+        self._order = None
 
     def _update_interactions(self, interactions: Interactions, new: np.ndarray) -> None:
         """One more user for each item that is new for the user."""
         self.interactions = interactions
         self._counts[new] += 1.0
+        self._order = None
 
     def scores(self, user: User) -> np.ndarray:
         """Distinct users per item (``user`` does not change them)."""
         self.build()
         return self._counts.copy()
+
+    def retrieve(self, user: User, n: int = DEFAULT_POOL, *, exclude: Iterable[str] = ()) -> Retrieved:
+        """The most popular ``n`` items not in the history or ``exclude``: the first of one order shared by
+        every user (computed once, ties by position), so a user costs O(n + history), not O(catalog)."""
+        self.build()
+        exclude = list(exclude)
+        removed = set(self.history_positions(user).tolist())
+        removed.update(self._where[i] for i in exclude if i in self._where)
+        if n < 1 or n >= len(self._items) - len(removed):
+            return super().retrieve(user, n, exclude=exclude)  # the errors and the clamping warning
+        if self._order is None:
+            self._order = np.argsort(-self._counts, kind="stable")
+        chosen: list[int] = []
+        for position in self._order.tolist() if len(self._order) <= 4 * (n + len(removed)) else self._order[
+                : 4 * (n + len(removed)) + 16].tolist():
+            if position not in removed:
+                chosen.append(position)
+                if len(chosen) == n:
+                    break
+        if len(chosen) < n:
+            return super().retrieve(user, n, exclude=exclude)
+        return Retrieved(items=[self._items[i] for i in chosen], scores=[float(self._counts[i]) for i in chosen],
+                         retriever=self.name, requested=n)
