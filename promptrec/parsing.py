@@ -182,7 +182,12 @@ def _committed(text: str, matcher: Matcher) -> tuple[_Choice, bool]:
     points = [(m.start(), m.end(), "answer") for m in _ANSWER_MARKER.finditer(text)]
     points += [(m.start(), m.end(), "revision") for m in _REVISION.finditer(text)]
     whole: _Choice | None = None
+    tried: set[str] = set()
     for start, end, kind in sorted(points, reverse=True)[:_MAX_SECTIONS]:
+        marker = " ".join(text[start:end].casefold().split())
+        if marker in tried:  # "The answer is: [A] ... The answer is: [B]": a repeated phrase commits to nothing
+            continue
+        tried.add(marker)
         stop = _SECTION_END.search(text, end)
         stops = [stop.start(), len(text)] if stop else [len(text)]
         for section_end in stops:  # an explanation after the answer is cut off, unless it is inside the answer

@@ -71,6 +71,12 @@ def test_committed_answer_wins(text, expected):
     assert report.stripped_reasoning == ("\n\n" in text or "<" in text or "is:" in text)
 
 
+def test_a_repeated_marker_commits_to_nothing():
+    # SmolLM2-135M's degenerate answer: the same phrase before every label is a pattern, not a last word
+    named, report = read("[A]\n\nThe answer is:\n[B]\n\nThe answer is:\n[C]\n\nThe answer is:\n[D]")
+    assert named == ["A", "B", "C", "D"] and not report.stripped_reasoning
+
+
 @SHAPE_SETTINGS
 @given(cases(["think_tags", "answer_tags", "final_answer", "revision"]))
 def test_generated_committed_answers(case):
