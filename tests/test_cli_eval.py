@@ -21,9 +21,9 @@ def test_eval_command_with_baselines_only(tmp_path):
          "--valid-users", "5", "--seed", "7", "--no-llm", "-o", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert "| popularity |" in result.output and "25 sampled of 610 (seed 7)" in result.output
+    assert "| popularity |" in result.output and "25 sampled of 610 (seed 7;" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["metric_by_method.png", "ndcg_by_history.png", "report.md",
-                                                     "results.json", "rows.jsonl"]
+                                                     "results.json", "rows.jsonl", "users.jsonl"]
 
 
 @needs_datasets
@@ -43,7 +43,7 @@ def test_eval_command_on_the_bundled_model(tmp_path):
     result = CliRunner().invoke(
         eval_command,
         ["-d", "movielens", "-d", "bookcrossing", "--data-dir", str(DATASETS), "-n", "4", "--valid-users", "1",
-         "--history", "5", "--mode", "score", "--calibrate", "-o", str(out), "--cache-dir", str(tmp_path / "cache")],
+         "--history", "5", "--mode", "score", "--calibrate", "--force", "-o", str(out), "--cache-dir", str(tmp_path / "cache")],
     )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
