@@ -14,7 +14,7 @@ from promptrec.cli.eval import eval_command
 
 DEFAULTS = [
     "-d", "movielens", "-d", "games", "-d", "books-movies", "-d", "cds-books",
-    "-n", "30", "--valid-users", "10", "--history", "20", "--seed", "0",
+    "-n", "30", "--valid-users", "10", "--force", "--history", "20", "--seed", "0",
     "--backend", "llamacpp", "--strategy", "sequential", "--mode", "score",
     "-o", "eval/results/readme",
 ]

@@ -129,7 +129,8 @@ def main() -> None:
 
     preset, extra = sys.argv[1], sys.argv[2:]
     for args in PRESETS[preset]:
-        sys.argv = ["promptrec eval", *args, *extra]
+        # the presets choose LLM weights on 10-30 validation users on purpose (the model's CPU time): --force
+        sys.argv = ["promptrec eval", *args, "--force", *extra]
         eval_command.main(sys.argv[1:], prog_name="promptrec eval", standalone_mode=False)
 
 

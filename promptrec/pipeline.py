@@ -284,10 +284,13 @@ class Recommender:
             self._semantic = found[0] if found else SemanticRetriever(self.catalog)
         return self._semantic
 
-    def fuse(self, history: UserHistory, retrieved: Retrieved, llm: Ranking | None, k: int | None = None) -> Ranking:
+    def combine(self, history: UserHistory, retrieved: Retrieved, llm: Ranking | None, k: int | None = None) -> Ranking:
         """Stage 3: the :class:`Ranking` of ``retrieved`` fused with the LLM's ``llm`` ranking of it (or the
         retrieval order alone when ``llm`` is ``None``), the top ``k`` kept."""
         return self._finish(_State(self, history, FeedbackSignal(), None, set()), retrieved, llm, k, False)
+
+    #: Deprecated name of :meth:`combine` (the module's :func:`fuse` is the one fusion).
+    fuse = combine
 
     def _finish(self, state: _State, retrieved: Retrieved, llm: Ranking | None, k: int | None,
                 explain: bool) -> Ranking:

@@ -23,6 +23,7 @@ from promptrec.progress import spinner
 from promptrec.safe_output import dumps as safe_dumps
 from promptrec.safe_output import terminal_text
 
+
 def _check_user_has_feedback(user: str, config: Any) -> None:
     """``--user`` alone is a source only through the user's feedback in the store: refuse it when there is none."""
     if config.feedback.enabled:
@@ -94,6 +95,7 @@ def _candidates(catalog: Catalog | None, ids: list[str], file: str | None, histo
 @click.option("--history-title", "history_titles", multiple=True, metavar="TITLE", help="A history item given by free-text title (repeatable).")
 @click.option("--user-file", type=click.Path(dir_okay=False), help="Histories file (.jsonl or .csv) to take --user's history from.")
 @click.option("--user", help="User id: their feedback in the store shapes the ranking (liked items join the history, rejected ones are demoted or removed), and their history comes from --user-file if given.")
+@click.option("--exclude", "exclude_ids", multiple=True, metavar="IDS", help="Items never to recommend (besides the history), comma-separated or repeated.")
 @click.option("--query", help="The user's interests in their own words (e.g. \"slow-burn sci-fi with a twist\"), embedded by the semantic retriever; combines with a history, and stands in for one.")
 @click.option("--candidates", "candidate_ids", multiple=True, metavar="IDS", help="Candidate ids from the catalog [default: every catalog item not in the history].")
 @click.option("--candidates-file", type=click.Path(dir_okay=False), help="Candidates as a catalog file (.jsonl or .csv).")
@@ -112,6 +114,7 @@ def rank(
     history_titles: tuple[str, ...],
     user_file: str | None,
     user: str | None,
+    exclude_ids: tuple[str, ...],
     query: str | None,
     candidate_ids: tuple[str, ...],
     candidates_file: str | None,
@@ -157,7 +160,8 @@ def rank(
             if items is None:
                 raise click.UsageError("give --catalog FILE to recommend from (or --candidates-file FILE to rank)")
             with spinner("retrieving from the catalog (an index is built on first use) and ranking"):
-                result = config.make_recommender(items, ranker_for).recommend(history, k, query=query)
+                result = config.make_recommender(items, ranker_for).recommend(history, k, query=query,
+                                                                              exclude=split_ids(exclude_ids))
     except PromptrecError as exc:
         raise usage_or_failure(exc) from None
     if show_prompt:

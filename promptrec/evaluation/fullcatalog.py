@@ -370,7 +370,7 @@ def run_full(
         def reranked(case: FullCase, w: float) -> tuple[float, list[str]]:
             pool = pools[case.case_id]
             recommender = at_weight(files.recommender(pool_name, case.split, ranker), w)
-            order = recommender.fuse(case.user(), pool.retrieved, pool.llm).ids()  # the pipeline's fusion
+            order = recommender.combine(case.user(), pool.retrieved, pool.llm).ids()  # the pipeline's fusion
             return rank_after_rerank(order, case.truth, pool.base_rank), order
 
         def row_at(name: str, kind: str, w: float, params: dict[str, Any]) -> FullMethod:

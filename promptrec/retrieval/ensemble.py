@@ -99,7 +99,7 @@ class EnsembleRetriever(BaseRetriever):
         exclude = list(exclude)
         return [member.retrieve(user, self.depth or n, exclude=exclude) for member in self.retrievers]
 
-    def fused(self, pools: Sequence[Retrieved]) -> np.ndarray:
+    def merged(self, pools: Sequence[Retrieved]) -> np.ndarray:
         """The fused score vector over the catalog for the members' ``pools``."""
         scores = np.zeros(len(self._items), dtype=np.float64)
         for weight, pool in zip(self.weights, pools):
@@ -115,12 +115,12 @@ class EnsembleRetriever(BaseRetriever):
 
     def scores(self, user: User) -> np.ndarray:
         """Fused scores over the catalog for pools of :data:`DEFAULT_POOL` (or ``depth``) items."""
-        return self.fused(self.pools(user)).astype(np.float32)
+        return self.merged(self.pools(user)).astype(np.float32)
 
     def retrieve(self, user: User, n: int = DEFAULT_POOL, *, exclude: Iterable[str] = ()) -> Retrieved:
         exclude = list(exclude)
         pools = self.pools(user, n, exclude=exclude)
         profiles = [p.profile for p in pools if p.profile]
-        result = self._select(self.fused(pools), user, n, exclude, profile=profiles[0] if profiles else None,
+        result = self._select(self.merged(pools), user, n, exclude, profile=profiles[0] if profiles else None,
                               info={"members": {p.retriever: len(p) for p in pools}})
         return result
