@@ -68,10 +68,10 @@ def test_300_requests_with_faults_and_malformed_lines_each_answered_exactly_once
     with StubServer(fail_some()) as server:
         result = runner.invoke(main, batch_args(server, requests, tmp_path / "ray.jsonl", "--engine", "ray",
                                                 "--actors", "2", "--workers", "8", "--json"))
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # batch exits 1 when any request failed, as here
         summary = json.loads(result.stdout)
         local = runner.invoke(main, batch_args(server, requests, tmp_path / "local.jsonl", "--no-cache"))
-        assert local.exit_code == 0, local.output
+        assert local.exit_code == 1, local.output
     lines = output_lines(tmp_path / "ray.jsonl")
     assert sorted(line["id"] for line in lines) == sorted(ids) and len(lines) == 303
     failed = {line["id"]: line for line in lines if not line["ok"]}
@@ -100,7 +100,7 @@ def test_a_rerun_appends_only_what_is_missing(tmp_path):
                       + '{"id": "r39", "ok": tr')  # a torn last line from a crash
     with StubServer() as server:
         result = CliRunner().invoke(main, batch_args(server, requests, output, "--engine", "ray", "--json"))
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # the malformed lines failed
         assert server.calls == 15
     summary = json.loads(result.stdout)
     assert summary["skipped"] == 25 and summary["done"] == 18
@@ -118,7 +118,7 @@ def test_jsonl_read_by_ray_from_a_uri_with_broken_lines_and_a_partial_output(tmp
     with StubServer() as server:
         result = CliRunner().invoke(main, batch_args(server, requests.as_uri(), output, "--engine", "ray",
                                                      "--actors", "2", "--cpus-per-actor", "1", "--json"))
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # the broken lines failed
         assert server.calls == 21
     lines = output_lines(output)
     assert len(lines) == 33 and len({line["id"] for line in lines}) == 33 and {f"r{i}" for i in range(30)} <= completed_ids(output)
