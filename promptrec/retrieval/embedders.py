@@ -6,14 +6,16 @@
 ``wordllama``  256-d  wordllama's bundled static token embeddings, averaged: 100x faster to build, weaker
 =============  =====  ===================================================================================
 
-The default is ``minilm``; ``$PROMPTREC_EMBEDDER`` changes it for a process (``wordllama`` on a small
-install, or for a quick build of a very large catalog), and a retriever spec names one explicitly
+The default is ``minilm`` (where its package is missing and no embedder was named, wordllama, with a
+warning that names the install command); ``$PROMPTREC_EMBEDDER`` changes it for a process (``wordllama``
+on a small install, or for a quick build of a very large catalog), and a retriever spec names one explicitly
 (``semantic:wordllama``). An embedder's :attr:`Embedder.name` identifies the model and its weights; it is
 part of every semantic index's cache key, so an index built by one embedder is never served for another.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -25,6 +27,8 @@ import numpy as np
 from promptrec.data import Item
 from promptrec.errors import DataError, MissingDependencyError
 from promptrec.retrieval.base import item_text
+
+logger = logging.getLogger(__name__)
 
 #: The embedders by name.
 EMBEDDERS: tuple[str, ...] = ("minilm", "wordllama")
@@ -143,7 +147,7 @@ class MiniLMEmbedder:
 
 
 _MADE: dict[str, Embedder] = {}
-_MADE_LOCK = threading.Lock()
+_MADE_LOCK = threading.RLock()  # get_embedder falls back to wordllama from inside it
 
 
 def default_embedder() -> str:
@@ -161,9 +165,17 @@ def get_embedder(name: str | Embedder | None = None) -> Embedder:
     key = default_embedder() if name is None else name.strip().lower()
     if key not in EMBEDDERS:
         raise DataError(f"unknown embedder '{key}'; choose from: {', '.join(EMBEDDERS)}", field="embedder")
+    implicit = name is None and not os.environ.get("PROMPTREC_EMBEDDER")
     with _MADE_LOCK:
         if key not in _MADE:
-            _MADE[key] = MiniLMEmbedder() if key == "minilm" else WordLlamaEmbedder()
+            try:
+                _MADE[key] = MiniLMEmbedder() if key == "minilm" else WordLlamaEmbedder()
+            except MissingDependencyError as exc:
+                if not (implicit and key == "minilm"):
+                    raise
+                # the default, not a choice: an install without the MiniLM package still recommends
+                logger.warning("%s; using the wordllama embedder meanwhile", exc)
+                return get_embedder("wordllama")
         return _MADE[key]
 
 
