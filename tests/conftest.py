@@ -91,6 +91,17 @@ def _private_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(tmp_path / "cache"))
 
 
+#: test modules that evaluate whole real catalogs: their semantic rows use wordllama (100x faster to build than
+#: MiniLM, which each test's private cache would otherwise embed again); the MiniLM path is tested on its own
+WORDLLAMA_MODULES = ("test_evaluation_", "test_cli_eval", "test_config", "test_reliability")
+
+
+@pytest.fixture(autouse=True)
+def _fast_embedder_for_whole_catalog_evaluations(request, monkeypatch):
+    if request.module.__name__.startswith(WORDLLAMA_MODULES) and "PROMPTREC_EMBEDDER" not in os.environ:
+        monkeypatch.setenv("PROMPTREC_EMBEDDER", "wordllama")
+
+
 @pytest.fixture(autouse=True)
 def _private_feedback_db(tmp_path, monkeypatch):
     """Keep every test's feedback store out of the user's data folder."""

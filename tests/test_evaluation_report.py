@@ -31,7 +31,7 @@ def test_run_with_a_scripted_llm_writes_every_file(tmp_path):
     assert names[5] == "LLM test (sequential)" and sum(m.kind == "fused" for m in movies.methods) == 2
     report = paths["report"].read_text()
     for text in ("random (expected)", "| popularity |", "| bm25 |", "weight on LLM", "history length",
-                 "30 sampled of 610 (seed 4)", "the last 20 items (H)", "books->cds", "AUC (100 records)"):
+                 "30 sampled of 610 (seed 4;", "the last 20 items (H)", "books->cds", "AUC (100 records)"):
         assert text in report
     results = json.loads(paths["results"].read_text())
     llm = next(m for m in results["datasets"][0]["methods"] if m["kind"] == "llm")
