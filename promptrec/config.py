@@ -4,22 +4,8 @@
 ``promptrec eval`` build from, with one set of names. It reads from TOML or JSON (``--config FILE``) and
 writes back to TOML, so a run can be repeated exactly; ``promptrec eval`` embeds it in its report.
 
-.. code-block:: toml
-
-    scenario = "movies"
-
-    [backend]
-    spec = "openai:qwen2.5-7b-instruct"      # kind[:model]; the other keys are the backend's options
-    base_url = "http://127.0.0.1:8000/v1"
-
-    [ranker]
-    mode = "score"
-    permutations = 3
-
-    [retrieval]
-    retriever = "cooccurrence"
-    interactions = "ratings.csv"
-    llm_weight = 0.3
+An example file, and every key with its meaning and default, is in the generated reference
+(:mod:`promptrec.config_reference`, docs/configuration.md).
 
 >>> config = PipelineConfig.load("run.toml")
 >>> ranker = config.make_ranker()                    # the backend is created here
