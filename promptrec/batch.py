@@ -53,7 +53,7 @@ class CandidateGenerator(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    generator: str = Field(pattern=r"^(random|all|[a-z0-9-]+(\+[a-z0-9-]+)*)$")
+    generator: str = Field(pattern=r"^(random|all|[a-z0-9-]+(:[a-z0-9-]+)?(\+[a-z0-9-]+(:[a-z0-9-]+)?)*)$")
     n: int = Field(20, ge=1)
     llm_weight: float | None = Field(None, ge=0.0, le=1.0)
     fusion: str = Field("wsum", pattern="^(wsum|rrf)$")
@@ -122,16 +122,16 @@ class RetrieverSet:
     def prebuild(self, names: Iterable[str]) -> RetrieverSet:
         """Build the retrievers ``names`` now (for a profile retriever: its text index only, which needs no
         model), e.g. on the Ray driver before the set is shipped to the actors."""
-        from promptrec.retrieval.factory import make_retriever
+        from promptrec.retrieval.factory import kinds_of, make_retriever
 
         for name in names:
-            for part in name.split("+"):
-                if part.startswith("profile"):
-                    base = "bm25" if part == "profile-bm25" else "semantic"
+            kinds = list(kinds_of(name))
+            for kind in kinds:
+                if kind.wraps is not None:
                     with self._lock:
-                        if f"_text:{base}" not in self._built:
-                            self._built[f"_text:{base}"] = make_retriever(base, self.catalog).build()  # type: ignore[attr-defined]
-            if "profile" not in name:
+                        if f"_text:{kind.wraps}" not in self._built:
+                            self._built[f"_text:{kind.wraps}"] = make_retriever(kind.wraps, self.catalog).build()  # type: ignore[attr-defined]
+            if not any(kind.needs_model for kind in kinds):
                 self(name)
         return self
 
@@ -275,12 +275,13 @@ def _request(record: dict[str, Any], line: int | None, path: Path, catalog: Cata
             raise DataError("a candidate generator needs a catalog", path=path, line=line, field="candidates")
         seen = {item.id for item in history}
         if generator.retriever is not None:
-            from promptrec.retrieval.factory import RETRIEVERS
+            from promptrec.retrieval.factory import parse_spec
 
-            unknown = [name for name in generator.retriever.split("+") if name not in RETRIEVERS]
-            if unknown:
-                raise DataError(f"unknown generator '{unknown[0]}'; use random, all or a retriever: "
-                                f"{', '.join(RETRIEVERS)} (or A+B)", path=path, line=line, field="candidates")
+            try:
+                parse_spec(generator.retriever)
+            except DataError as exc:
+                raise DataError(f"{exc.reason}; a generator is random, all or a retriever", path=path, line=line,
+                                field="candidates") from None
             candidates = []
         else:
             pool = [item for item_id, item in catalog.items() if item_id not in seen]

@@ -80,6 +80,7 @@ def test_batch_retriever_generators_run_the_pipeline_per_request(server, catalog
         {"id": "bm25", "history": HISTORY, "candidates": {"generator": "bm25", "n": 5}, "k": 3},
         {"id": "w0", "history": HISTORY, "candidates": {"generator": "semantic", "n": 6, "llm_weight": 0}},
         {"id": "ens", "history": HISTORY, "candidates": {"generator": "bm25+semantic", "n": 4}},
+        {"id": "wl", "history": HISTORY, "candidates": {"generator": "semantic:wordllama", "n": 4}},
         {"id": "bad", "history": HISTORY, "candidates": {"generator": "magic"}},
     ]
     requests.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -92,7 +93,8 @@ def test_batch_retriever_generators_run_the_pipeline_per_request(server, catalog
     history = [catalog[i] for i in HISTORY]
     assert [r["item"]["id"] for r in out["w0"]["ranking"]["items"]] == SemanticRetriever(catalog).retrieve(history, 6).ids()
     assert out["ens"]["ranking"]["retriever"] == "bm25+semantic" and out["ens"]["ranking"]["pool"] == 4
-    assert not out["bad"]["ok"] and "unknown generator 'magic'" in out["bad"]["error"]["message"]
+    assert out["wl"]["ok"] and out["wl"]["ranking"]["pool"] == 4  # an embedder named in the request is allowed
+    assert not out["bad"]["ok"] and "unknown retriever 'magic'" in out["bad"]["error"]["message"]
 
 
 def test_a_retriever_is_built_once_per_run_not_per_request(catalog, tmp_path, monkeypatch):

@@ -62,3 +62,34 @@ def test_bad_names_are_data_errors_naming_the_field(catalog, spec, kwargs, words
     with pytest.raises(DataError) as info:
         make_retriever(spec, catalog, index_cache=False, **kwargs)
     assert words in str(info.value) and info.value.field == "retriever"
+
+
+def test_a_registered_retriever_is_built_by_name_everywhere(catalog):
+    """Adding a retriever is one module plus one registry entry: the name then builds, joins ensembles and is
+    a choice of the evaluation."""
+    from promptrec.retrieval import factory
+
+    kind = factory.register(factory.RetrieverKind("reverse-pop", "promptrec.retrieval.popularity:PopularityRetriever",
+                                                  needs_interactions=True))
+    try:
+        interactions = Interactions.from_sequences(catalog, {"u1": ["i0", "i1"], "u2": ["i1", "i2"]})
+        assert type(make_retriever("reverse-pop", catalog, interactions=interactions, index_cache=False)) \
+            is PopularityRetriever
+        assert "reverse-pop" in factory.RETRIEVERS and "reverse-pop" in factory.NEEDS_INTERACTIONS
+        with pytest.raises(DataError, match="the reverse-pop retriever needs interactions"):
+            make_retriever("bm25+reverse-pop", catalog, index_cache=False)
+        with pytest.raises(ValueError, match="already registered"):
+            factory.register(kind)
+    finally:
+        del factory.REGISTRY["reverse-pop"]
+
+
+def test_parse_spec_names_the_embedder_and_refuses_it_where_none_is_taken():
+    from promptrec.retrieval.factory import kinds_of, parse_spec
+
+    assert [(kind.name, named) for kind, named in parse_spec("semantic:wordllama+bm25")] == [
+        ("semantic", "wordllama"), ("bm25", None)]
+    with pytest.raises(DataError, match=r"only semantic and profile take an embedder \(':x'\), not bm25"):
+        parse_spec("bm25:x")
+    assert [kind.name for kind in kinds_of("auto+profile-bm25")] == ["semantic", "profile-bm25"]
+    assert [kind.name for kind in kinds_of("auto", has_interactions=True)] == ["cooccurrence"]

@@ -183,19 +183,16 @@ def _finish_batch(summary: BatchSummary, as_json: bool, json_to_stderr: bool = F
         sys.exit(1)
 
 
-#: retrievers that learn from who interacted with what
-_NEEDS_INTERACTIONS = ("popularity", "cooccurrence")
-
-
 def _check_generators(input_file: str, catalog: Catalog | None, interactions: str | None) -> None:
     """Refuse, once and before anything runs, requests whose retriever generator cannot work: one that needs
     --interactions without it, or any retriever generator without --catalog."""
     from promptrec.batch import generator_retrievers
+    from promptrec.retrieval.factory import kinds_of
 
     names = generator_retrievers(input_file)
     if names and catalog is None:
         raise click.UsageError(f"requests retrieve candidates ({', '.join(names)}): give --catalog FILE")
-    needing = [name for name in names if any(part in _NEEDS_INTERACTIONS for part in name.split("+"))]
+    needing = [name for name in names if any(kind.needs_interactions for kind in kinds_of(name))]
     if needing and not interactions:
         raise click.UsageError(f"requests use the {', '.join(needing)} retriever, which learns from who interacted "
                                "with what: give --interactions FILE")

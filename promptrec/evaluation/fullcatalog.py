@@ -54,6 +54,7 @@ from promptrec.evaluation.pipelines import (
     write_pipeline_files,
 )
 from promptrec.evaluation.protocol import ProtocolConfig, sample_users, users_hash
+from promptrec.retrieval.factory import REGISTRY
 
 if TYPE_CHECKING:
     from promptrec.config import PipelineConfig
@@ -67,7 +68,7 @@ logger = logging.getLogger(__name__)
 #: retrievers a full-catalog run builds by default (``profile`` needs an LLM backend)
 DEFAULT_RETRIEVERS = ("popularity", "cooccurrence", "bm25", "semantic")
 #: retrievers that write a profile with the LLM
-LLM_RETRIEVERS = frozenset({"profile", "profile-bm25"})
+LLM_RETRIEVERS = frozenset(kind.name for kind in REGISTRY.values() if kind.needs_model)
 __all__ = ["DEFAULT_RETRIEVERS", "RETRIEVER_CHOICES", "FullCase", "FullMethod", "FullRun", "metrics_of", "rank_after_rerank",
            "run_full", "random_expected", "summarize", "truth_rank"]
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from promptrec.data import Catalog, Item
 from promptrec.errors import OptionError
 from promptrec.evaluation.cases import EvalDataset
+from promptrec.retrieval.factory import REGISTRY
 
 if TYPE_CHECKING:
     from promptrec.config import PipelineConfig
@@ -42,9 +43,9 @@ if TYPE_CHECKING:
     from promptrec.ranker import Ranker
 
 SPLITS = ("test", "valid")
-#: the retrievers the full-catalog protocol may measure (:data:`promptrec.retrieval.factory.RETRIEVERS` but
-#: ``auto``); ``profile`` and ``profile-bm25`` write an interest profile with the LLM
-RETRIEVER_CHOICES = ("popularity", "cooccurrence", "bm25", "semantic", "profile", "profile-bm25")
+#: the retrievers the full-catalog protocol may measure: every registered one
+#: (:data:`promptrec.retrieval.factory.REGISTRY`); ``profile`` and ``profile-bm25`` write a profile with the LLM
+RETRIEVER_CHOICES = tuple(REGISTRY)
 
 
 def pipeline_catalog(dataset: EvalDataset) -> tuple[Catalog, frozenset[str]]:

@@ -15,26 +15,58 @@ Every retriever updates in place: ``add_items(items)`` (upsert by id) and ``add_
 ``promptrec.retrieval.build.build_index`` builds an index ahead of time, locally or through Ray.
 """
 
-from promptrec.retrieval.base import (
-    DEFAULT_POOL,
-    INDEX_VERSION,
-    BaseRetriever,
-    EmptyPoolError,
-    IndexCache,
-    Interactions,
-    Retrieved,
-    Retriever,
-    catalog_fingerprint,
-    item_text,
-    read_interactions,
-    top_n,
-)
-from promptrec.retrieval.bm25 import BM25Retriever
-from promptrec.retrieval.cooccurrence import CooccurrenceRetriever
-from promptrec.retrieval.ensemble import EnsembleRetriever
-from promptrec.retrieval.popularity import PopularityRetriever
-from promptrec.retrieval.profile import ProfileRetriever
-from promptrec.retrieval.semantic import SemanticRetriever
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from promptrec.retrieval.base import (
+        DEFAULT_POOL,
+        INDEX_VERSION,
+        BaseRetriever,
+        EmptyPoolError,
+        IndexCache,
+        Interactions,
+        Retrieved,
+        Retriever,
+        catalog_fingerprint,
+        item_text,
+        read_interactions,
+        top_n,
+    )
+    from promptrec.retrieval.bm25 import BM25Retriever
+    from promptrec.retrieval.cooccurrence import CooccurrenceRetriever
+    from promptrec.retrieval.ensemble import EnsembleRetriever
+    from promptrec.retrieval.popularity import PopularityRetriever
+    from promptrec.retrieval.profile import ProfileRetriever
+    from promptrec.retrieval.semantic import SemanticRetriever
+
+#: names loaded on first use (numpy and the indexes stay unloaded until a retriever is needed): name -> module
+_LAZY = {
+    **dict.fromkeys(("DEFAULT_POOL", "INDEX_VERSION", "BaseRetriever", "EmptyPoolError", "IndexCache", "Interactions",
+                     "Retrieved", "Retriever", "catalog_fingerprint", "item_text", "read_interactions", "top_n"),
+                    "promptrec.retrieval.base"),
+    "BM25Retriever": "promptrec.retrieval.bm25",
+    "CooccurrenceRetriever": "promptrec.retrieval.cooccurrence",
+    "EnsembleRetriever": "promptrec.retrieval.ensemble",
+    "PopularityRetriever": "promptrec.retrieval.popularity",
+    "ProfileRetriever": "promptrec.retrieval.profile",
+    "SemanticRetriever": "promptrec.retrieval.semantic",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'promptrec.retrieval' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "DEFAULT_POOL",

@@ -1,4 +1,9 @@
-"""Retrievers by name, for the command line and batch requests: ``bm25``, ``semantic+cooccurrence``...
+"""Retrievers by name, for the command line, the configuration and batch requests: ``bm25``,
+``semantic+cooccurrence``, ``semantic:wordllama``...
+
+Every retriever is one :class:`RetrieverKind` in :data:`REGISTRY`: its name, the class that implements it (a
+``module:Class`` path, imported on first use) and what it needs. Adding a retriever is one module plus one
+:func:`register` call (or one entry below). The names:
 
 =================  ============================================================================
 ``auto``           ``cooccurrence`` when interactions are given, else ``semantic`` (text only)
@@ -14,21 +19,122 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from promptrec.data import Catalog
 from promptrec.errors import DataError
-from promptrec.retrieval.base import IndexCache, Interactions, Retriever
 
-#: The retriever names :func:`make_retriever` knows (``A+B`` combines them).
-RETRIEVERS: tuple[str, ...] = ("auto", "popularity", "cooccurrence", "bm25", "semantic", "profile", "profile-bm25")
-NEEDS_INTERACTIONS = frozenset({"popularity", "cooccurrence"})
+if TYPE_CHECKING:
+    from promptrec.data import Catalog
+    from promptrec.retrieval.base import IndexCache, Interactions, Retriever
+
+
+@dataclass(frozen=True)
+class RetrieverKind:
+    """One retriever name: ``target`` (``module:Class``) is built as ``Class(catalog, [interactions,]
+    [embedder=...,] cache=...)``; a kind that ``wraps`` another is that kind's retriever with the LLM's
+    interest profile as its query (built by the caller's ``profile_writer``)."""
+
+    name: str
+    target: str = ""
+    needs_interactions: bool = False
+    takes_embedder: bool = False
+    wraps: str | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        """Whether building it needs an LLM (it writes the user's interest profile)."""
+        return self.wraps is not None
+
+    def build(self, catalog: Catalog, *, interactions: Interactions | None, cache: IndexCache | None | bool,
+              embedder: str | None) -> Retriever:
+        """This kind's retriever over ``catalog`` (a wrapping kind: the retriever it wraps)."""
+        if self.wraps is not None:
+            return REGISTRY[self.wraps].build(catalog, interactions=interactions, cache=cache, embedder=embedder)
+        module, _, attribute = self.target.partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
+        args: list[Any] = [catalog, interactions] if self.needs_interactions else [catalog]
+        kwargs: dict[str, Any] = {"embedder": embedder} if self.takes_embedder else {}
+        return cls(*args, cache=cache, **kwargs)  # type: ignore[no-any-return]
+
+
+#: every retriever by name (``auto`` is resolved by :func:`resolve_name` before the look-up)
+REGISTRY: dict[str, RetrieverKind] = {}
+
+
+def register(kind: RetrieverKind) -> RetrieverKind:
+    """Add ``kind`` to :data:`REGISTRY` (a name already there is an error)."""
+    if kind.name in REGISTRY or kind.name == "auto":
+        raise ValueError(f"retriever '{kind.name}' is already registered")
+    if kind.wraps is None and ":" not in kind.target:
+        raise ValueError(f"retriever '{kind.name}': target must be 'module:Class', not {kind.target!r}")
+    REGISTRY[kind.name] = kind
+    return kind
+
+
+for _kind in (
+    RetrieverKind("popularity", "promptrec.retrieval.popularity:PopularityRetriever", needs_interactions=True),
+    RetrieverKind("cooccurrence", "promptrec.retrieval.cooccurrence:CooccurrenceRetriever", needs_interactions=True),
+    RetrieverKind("bm25", "promptrec.retrieval.bm25:BM25Retriever"),
+    RetrieverKind("semantic", "promptrec.retrieval.semantic:SemanticRetriever", takes_embedder=True),
+    RetrieverKind("profile", takes_embedder=True, wraps="semantic"),
+    RetrieverKind("profile-bm25", wraps="bm25"),
+):
+    register(_kind)
+
+
+def names() -> tuple[str, ...]:
+    """Every name a spec's part may use: ``auto`` and the registered kinds."""
+    return ("auto", *REGISTRY)
+
+
+def __getattr__(name: str) -> Any:
+    # RETRIEVERS and NEEDS_INTERACTIONS follow the registry (also after a later register())
+    if name == "RETRIEVERS":
+        return names()
+    if name == "NEEDS_INTERACTIONS":
+        return frozenset(kind.name for kind in REGISTRY.values() if kind.needs_interactions)
+    raise AttributeError(name)
 
 
 def resolve_name(spec: str, has_interactions: bool) -> str:
     """``auto`` made concrete: ``cooccurrence`` with interactions, else ``semantic``."""
     spec = spec.strip().lower()
     return ("cooccurrence" if has_interactions else "semantic") if spec == "auto" else spec
+
+
+def parse_spec(spec: str, *, has_interactions: bool = True) -> list[tuple[RetrieverKind, str | None]]:
+    """Each part of ``spec`` (``A+B``, ``semantic:wordllama``) as its kind and the embedder it names.
+
+    Unknown names, an embedder on a kind that takes none and an empty spec raise
+    :class:`~promptrec.errors.DataError` (field ``retriever``); what a kind needs is checked by
+    :func:`make_retriever`.
+    """
+    parts = [resolve_name(part, has_interactions) for part in spec.split("+") if part.strip()]
+    if not parts:
+        raise DataError("no retriever named", field="retriever")
+    parsed = []
+    for part in parts:
+        name, _, named = part.partition(":")
+        kind = REGISTRY.get(name)
+        if kind is None:
+            raise DataError(f"unknown retriever '{name}'; choose from: {', '.join(names())} (or A+B)",
+                            field="retriever")
+        if named and not kind.takes_embedder:
+            takers = " and ".join(k.name for k in REGISTRY.values() if k.takes_embedder)
+            raise DataError(f"only {takers} take an embedder (':{named}'), not {name}", field="retriever")
+        parsed.append((kind, named or None))
+    return parsed
+
+
+def kinds_of(spec: str, *, has_interactions: bool = False) -> Iterator[RetrieverKind]:
+    """The kinds a spec names (``auto`` resolved by :func:`resolve_name`); unknown parts are skipped."""
+    for part in spec.split("+"):
+        name = resolve_name(part, has_interactions).partition(":")[0]
+        if name in REGISTRY:
+            yield REGISTRY[name]
 
 
 def make_retriever(
@@ -47,39 +153,15 @@ def make_retriever(
     embedder when the spec does not name one (``None``: :func:`~promptrec.retrieval.embedders.default_embedder`).
     Unknown names and missing interactions raise :class:`~promptrec.errors.DataError`.
     """
-    from promptrec.retrieval.bm25 import BM25Retriever
-    from promptrec.retrieval.cooccurrence import CooccurrenceRetriever
     from promptrec.retrieval.ensemble import EnsembleRetriever
-    from promptrec.retrieval.popularity import PopularityRetriever
-    from promptrec.retrieval.semantic import SemanticRetriever
 
-    parts = [resolve_name(part, interactions is not None) for part in spec.split("+") if part.strip()]
-    if not parts:
-        raise DataError("no retriever named", field="retriever")
     built: list[Retriever] = []
-    for part in parts:
-        name, _, named = part.partition(":")
-        if named and name not in ("semantic", "profile"):
-            raise DataError(f"only semantic and profile take an embedder (':{named}'), not {name}", field="retriever")
-        chosen = named or embedder
-        if name not in RETRIEVERS:
-            raise DataError(f"unknown retriever '{name}'; choose from: {', '.join(RETRIEVERS)} (or A+B)",
-                            field="retriever")
-        if name in NEEDS_INTERACTIONS and interactions is None:
-            raise DataError(f"the {name} retriever needs interactions (--interactions FILE: user_id,item_id rows "
+    for kind, named in parse_spec(spec, has_interactions=interactions is not None):
+        if kind.needs_interactions and interactions is None:
+            raise DataError(f"the {kind.name} retriever needs interactions (--interactions FILE: user_id,item_id rows "
                             "or a histories .jsonl)", field="retriever")
-        if name == "popularity":
-            built.append(PopularityRetriever(catalog, interactions, cache=index_cache))  # type: ignore[arg-type]
-        elif name == "cooccurrence":
-            built.append(CooccurrenceRetriever(catalog, interactions, cache=index_cache))  # type: ignore[arg-type]
-        elif name == "bm25":
-            built.append(BM25Retriever(catalog, cache=index_cache))
-        elif name == "semantic":
-            built.append(SemanticRetriever(catalog, embedder=chosen, cache=index_cache))
-        else:
-            if profile_writer is None:
-                raise DataError("the profile retriever needs a model to write the profile", field="retriever")
-            base = BM25Retriever(catalog, cache=index_cache) if name == "profile-bm25" else SemanticRetriever(
-                catalog, embedder=chosen, cache=index_cache)
-            built.append(profile_writer(base))
+        if kind.needs_model and profile_writer is None:
+            raise DataError(f"the {kind.name} retriever needs a model to write the profile", field="retriever")
+        retriever = kind.build(catalog, interactions=interactions, cache=index_cache, embedder=named or embedder)
+        built.append(profile_writer(retriever) if kind.needs_model else retriever)  # type: ignore[misc]
     return built[0] if len(built) == 1 else EnsembleRetriever(built)
