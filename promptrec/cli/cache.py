@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from promptrec.cache import CompletionCache
+from promptrec.cli.common import config_file_option, config_option, configured
+
+
+def _cache_options(func: Any) -> Any:
+    func = config_option("cache.dir", "--cache-dir", type=click.Path(file_okay=False))(func)
+    return config_file_option(func)
 
 
 @click.group()
@@ -15,11 +22,11 @@ def cache() -> None:
 
 
 @cache.command("stats")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder].")
+@_cache_options
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def cache_stats(cache_dir: str | None, as_json: bool) -> None:
+def cache_stats(as_json: bool, **options: Any) -> None:
     """Show where the cache is, its entries and its size."""
-    stats = CompletionCache(cache_dir).stats()
+    stats = CompletionCache(configured(options).cache.dir).stats()
     if as_json:
         click.echo(json.dumps(stats, default=str))
         return
@@ -28,10 +35,9 @@ def cache_stats(cache_dir: str | None, as_json: bool) -> None:
 
 
 @cache.command("clear")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder].")
+@_cache_options
 @click.option("--json", "as_json", is_flag=True, help="Print how many entries were removed as JSON.")
-def cache_clear(cache_dir: str | None, as_json: bool) -> None:
+def cache_clear(as_json: bool, **options: Any) -> None:
     """Remove every cached completion."""
-    removed = CompletionCache(cache_dir).clear()
+    removed = CompletionCache(configured(options).cache.dir).clear()
     click.echo(json.dumps({"removed": removed}) if as_json else f"removed {removed} entries")
-

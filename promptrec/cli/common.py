@@ -119,10 +119,17 @@ def _click_type(field: Any) -> Any:
     return None
 
 
+#: ``--config FILE``: every command that reads a setting of the configuration takes it
+config_file_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False),
+    help="A configuration file (.toml or .json, see 'promptrec config show'); PROMPTREC_<SECTION>_<FIELD> variables "
+    "override it, and options given on the command line override both.")
+
+
 def ranking_options(func: Any) -> Any:
     """The ranker, cache and feedback sections' options (and ``--config``, ``--scenario``, ``--prompts``)."""
     options = [
-        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A configuration file (.toml or .json, see 'promptrec config show'); PROMPTREC_<SECTION>_<FIELD> variables override it, and options given on the command line override both."),
+        config_file_option,
         config_option("scenario"),
         config_option("ranker.strategy", type=click.Choice(STRATEGIES)),
         config_option("prompts", "--prompts", param="prompts_dirs", multiple=True, type=click.Path(file_okay=False)),
@@ -200,6 +207,14 @@ def command_line_config(options: dict[str, Any], fields: dict[str, tuple[str | N
     if from_environment:
         base = base.updated(from_environment, "environment (PROMPTREC_<SECTION>_<FIELD>)")
     return config_from_options(base, options, fields, lambda name: option_given(options, name), lenient=lenient)
+
+
+def configured(options: dict[str, Any]) -> PipelineConfig:
+    """:func:`command_line_config` for a command's options, with a bad file or value as a one-line click error."""
+    try:
+        return command_line_config(options, CONFIG_FIELDS)
+    except PromptrecError as exc:
+        raise usage_or_failure(exc) from None
 
 
 def pipeline_config(options: dict[str, Any], catalog: str | None = None) -> PipelineConfig:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from promptrec.cli.common import config_file_option, config_option, configured
 from promptrec.data import Item
 from promptrec.errors import PromptrecError
 from promptrec.feedback_store import LABELS, FeedbackRecord, FeedbackStore
@@ -22,17 +23,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _db_option(func: F) -> F:
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(dir_okay=False),
-        help="Feedback database [default: $PROMPTREC_FEEDBACK_DB or feedback.sqlite3 in the user data folder].",
-    )(func)
+    """``--db`` (the configuration's ``feedback.db``) and ``--config``."""
+    func = config_option("feedback.db", "--db", param="feedback_db", type=click.Path(dir_okay=False))(func)
+    return config_file_option(func)  # type: ignore[no-any-return]
 
 
-def _store(db: str | None) -> FeedbackStore:
+def _store(options: dict[str, Any]) -> FeedbackStore:
+    """The feedback store that ``--db``, ``--config`` and the environment name."""
     try:
-        return FeedbackStore(db)
+        return FeedbackStore(configured(options).feedback.db)
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -81,7 +80,7 @@ def add(
     shown: tuple[str, ...],
     comment: str | None,
     timestamp: float | None,
-    db: str | None,
+    **options: Any,
 ) -> None:
     """Add one feedback record. The next 'promptrec rank --user ID' reads it: liked items join the user's
     history, disliked ones are demoted (or removed with --rejected remove).
@@ -110,8 +109,8 @@ def add(
         item = items[item_id]
     elif title is None:
         raise click.UsageError("give the item's --title, or --catalog FILE to take it from")
-    scenario = scenario or ("movies" if catalog == "demo" else "default")
-    store = _store(db)
+    scenario = scenario or configured(options).scenario or ("movies" if catalog == "demo" else "default")
+    store = _store(options)
     try:
         record = store.add(
             user_id, scenario, item, label,  # type: ignore[arg-type]
@@ -143,7 +142,7 @@ def _row(record: FeedbackRecord) -> str:
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Only the newest N records.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line (as 'export' writes).")
 @_db_option
-def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json: bool, db: str | None) -> None:
+def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json: bool, **options: Any) -> None:
     """List feedback records, oldest first (times in UTC).
 
     \b
@@ -152,7 +151,7 @@ def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json:
       promptrec feedback list --user u1 --scenario movies -n 20
       promptrec feedback list --user u1 --json
     """
-    store = _store(db)
+    store = _store(options)
     try:
         records = store.list(user_id, scenario, limit=limit)
     except PromptrecError as exc:
@@ -168,7 +167,7 @@ def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json:
 @click.option("--user", "user_id", help="Only this user.")
 @click.option("--scenario", help="Only this scenario.")
 @_db_option
-def export(path: str, user_id: str | None, scenario: str | None, db: str | None) -> None:
+def export(path: str, user_id: str | None, scenario: str | None, **options: Any) -> None:
     """Write feedback records to PATH as JSONL (replaced whole).
 
     \b
@@ -176,7 +175,7 @@ def export(path: str, user_id: str | None, scenario: str | None, db: str | None)
       promptrec feedback export all.jsonl
       promptrec feedback export u1-movies.jsonl --user u1 --scenario movies
     """
-    store = _store(db)
+    store = _store(options)
     try:
         count = store.export_jsonl(path, user_id=user_id, scenario=scenario)
     except PromptrecError as exc:
@@ -187,7 +186,7 @@ def export(path: str, user_id: str | None, scenario: str | None, db: str | None)
 @feedback_group.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
 @_db_option
-def import_(path: str, db: str | None) -> None:
+def import_(path: str, **options: Any) -> None:
     """Add the records of a JSONL file, all or nothing.
 
     A malformed line stops the import with its file:line and field, and nothing is added. Records the
@@ -198,7 +197,7 @@ def import_(path: str, db: str | None) -> None:
       promptrec feedback import all.jsonl
       promptrec feedback import all.jsonl --db /tmp/copy.sqlite3
     """
-    store = _store(db)
+    store = _store(options)
     try:
         result = store.import_jsonl(path)
     except PromptrecError as exc:
@@ -211,7 +210,7 @@ def import_(path: str, db: str | None) -> None:
 @click.option("--scenario", help="Only this scenario.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting every user's feedback.")
 @_db_option
-def clear(user_id: str | None, scenario: str | None, yes: bool, db: str | None) -> None:
+def clear(user_id: str | None, scenario: str | None, yes: bool, **options: Any) -> None:
     """Delete feedback records (one user's, or with --yes everyone's).
 
     \b
@@ -220,7 +219,7 @@ def clear(user_id: str | None, scenario: str | None, yes: bool, db: str | None) 
       promptrec feedback clear --user u1 --scenario books
       promptrec feedback clear --yes
     """
-    store = _store(db)
+    store = _store(options)
     if user_id is None and not yes:
         click.confirm(f"Delete the feedback of every user{f' in {scenario}' if scenario else ''} from {store.path}?", abort=True)
     try:

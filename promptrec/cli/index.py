@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from promptrec.cli.common import data_options
+from promptrec.cli.common import config_file_option, configured, data_options
 from promptrec.errors import PromptrecError
 from promptrec.progress import spinner
 
@@ -19,12 +19,15 @@ def index_group() -> None:
 
 @index_group.command("build")
 @click.option("--catalog", "catalog_path", required=True, help="Catalog file (JSONL or CSV), or 'demo'.")
-@click.option("--retriever", "retriever_name", default="semantic", show_default=True,
-              help="popularity, cooccurrence, bm25 or semantic (semantic:wordllama names the embedder).")
+@config_file_option
+@click.option("--retriever", "retriever_name",
+              help="popularity, cooccurrence, bm25 or semantic (semantic:wordllama names the embedder) "
+              "[default: --config's retrieval.retriever, else semantic].")
 @click.option("--embedder", type=click.Choice(["minilm", "wordllama"]), default=None,
               help="The semantic retriever's embedder [default: $PROMPTREC_EMBEDDER, else minilm].")
 @click.option("--interactions", type=click.Path(dir_okay=False, exists=True),
-              help="Who interacted with what (popularity, cooccurrence): user_id,item_id rows or histories .jsonl.")
+              help="Who interacted with what (popularity, cooccurrence): user_id,item_id rows or histories .jsonl "
+              "[default: --config's retrieval.interactions].")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="ray: embed the items through Ray Data actors (the semantic retriever; others build locally).")
 @click.option("--ray-address", help="Ray cluster to join ('auto', 'ray://host:10001') [default: a private local one].")
@@ -37,22 +40,24 @@ def index_group() -> None:
               help="Index cache folder [default: <$PROMPTREC_CACHE_DIR or the user cache folder>/retrieval].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @data_options
-def index_build(catalog_path: str, retriever_name: str, embedder: str | None, interactions: str | None, engine: str,
+def index_build(catalog_path: str, retriever_name: str | None, embedder: str | None, interactions: str | None, engine: str,
                 ray_address: str | None, num_cpus: int | None, concurrency: int, batch_size: int,
-                index_dir: str | None, as_json: bool, **names: Any) -> None:
+                index_dir: str | None, as_json: bool, **options: Any) -> None:
     """Build (or find in the cache) the index of one retriever over a catalog.
 
     \b
     Example:  promptrec index build --catalog items.jsonl --engine ray --concurrency 4
     """
     from promptrec.cli.common import load_catalog, usage_or_failure
-    from promptrec.data import Columns
     from promptrec.retrieval import IndexCache, read_interactions
     from promptrec.retrieval.build import build_index
     from promptrec.retrieval.factory import make_retriever
 
     try:
-        columns = Columns(**{name.removesuffix("_col").removesuffix("_cols"): value for name, value in names.items()})
+        config = configured(options)
+        retriever_name = retriever_name or (config.retrieval.retriever if options.get("config_file") else "semantic")
+        interactions = interactions or config.retrieval.interactions
+        columns = config.data.columns()
         catalog = load_catalog(catalog_path, columns)
         assert catalog is not None
         pairs = read_interactions(interactions, catalog, columns) if interactions else None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import click
 
+from promptrec.cli.common import config_file_option, configured
 from promptrec.models import (
     BUNDLED_DISTRIBUTION,
     BUNDLED_FILE,
@@ -46,9 +49,19 @@ def fetch(force: bool, as_json: bool) -> None:
 
 
 @model_group.command("path")
+@config_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON (path null when absent).")
-def path_command(as_json: bool) -> None:
-    """Print where the bundled model's file is; exit code 1, saying how to fetch it, when it is not there."""
+def path_command(as_json: bool, **options: Any) -> None:
+    """Print where the bundled model's file is (with --config: the file of the configured llamacpp backend);
+    exit code 1, saying how to fetch it, when it is not there."""
+    kind, _, model = configured(options).backend.spec.partition(":")
+    if kind != "llamacpp":
+        raise click.ClickException(f"the configured backend '{kind}' has no local model file (only llamacpp has)")
+    if model:
+        if not Path(model).is_file():
+            raise click.ClickException(f"the configured model file {model} does not exist")
+        click.echo(json.dumps({"path": model, "file": Path(model).name}) if as_json else model)
+        return
     found = find_bundled_model()
     if as_json:
         click.echo(json.dumps({"path": str(found) if found else None, "file": BUNDLED_FILE,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from promptrec.cli.common import demo_catalog_path, usage_or_failure
+from promptrec.cli.common import config_file_option, config_option, configured, demo_catalog_path, usage_or_failure
 from promptrec.data import read_catalog
 from promptrec.errors import PromptrecError
 from promptrec.scenario import STRATEGIES, TEMPLATE_VARIABLES, available_scenarios, load_scenario
@@ -17,11 +18,18 @@ def scenarios() -> None:
     """List and inspect scenarios (prompt templates per domain)."""
 
 
+def _prompts_option(func: Any) -> Any:
+    func = config_option("prompts", "--prompts", param="prompts_dirs", multiple=True,
+                         type=click.Path(file_okay=False))(func)
+    return config_file_option(func)
+
+
 @scenarios.command("list")
-@click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable).")
+@_prompts_option
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON (name, description, folder).")
-def scenarios_list(prompts_dirs: tuple[str, ...], as_json: bool) -> None:
+def scenarios_list(as_json: bool, **options: Any) -> None:
     """List the available scenarios and where each comes from."""
+    prompts_dirs = configured(options).prompts
     try:
         found = available_scenarios(prompts_dirs)
         listed = [{"name": name, "description": load_scenario(name, prompts_dirs).spec.description, "folder": str(folder)}
@@ -37,13 +45,15 @@ def scenarios_list(prompts_dirs: tuple[str, ...], as_json: bool) -> None:
 
 @scenarios.command("show")
 @click.argument("name")
-@click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable).")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="sequential", show_default=True)
+@_prompts_option
+@config_option("ranker.strategy", type=click.Choice(STRATEGIES))
 @click.option("--json", "as_json", is_flag=True, help="Print the spec, template files and the sample prompt as one JSON object.")
-def scenarios_show(name: str, prompts_dirs: tuple[str, ...], strategy: str, as_json: bool) -> None:
+def scenarios_show(name: str, as_json: bool, **options: Any) -> None:
     """Show a scenario's spec, its template files and a sample rendered prompt."""
     from promptrec.ranker import answer_instruction
 
+    config = configured(options)
+    prompts_dirs, strategy = config.prompts, config.ranker.strategy
     try:
         loaded = load_scenario(name, prompts_dirs)
         if not as_json:
