@@ -21,8 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
-import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,8 +64,6 @@ SelectionStrategy = Literal["recent", "similar"]
 #: Tokens of feedback a prompt takes by default (header included), estimated at four characters a token.
 DEFAULT_TOKEN_BUDGET = 300
 _SHOWN_TITLES = 3  # shown items named in an example; the rest are counted
-_STOPWORDS = frozenset("a an and at by de der die for from in la le of on or the to with".split())
-_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,8 @@ def select_examples(
             their titles name shown items in the examples.
         n: how many examples at most (0 = none).
         strategy: ``recent`` (the newest first) or ``similar`` (BM25 of each fed-back item's title against
-            the candidates' titles, best first; records with no overlap follow, newest first).
+            the candidates' titles, best first, by promptrec's one BM25; records with no overlap follow, newest
+            first).
         cross_scenario: draw from the user's other scenarios too, naming each example's scenario.
         token_budget: most tokens (four characters a token, the default template's header included) the
             examples may take; the least relevant are cut and counted. None = no limit.
@@ -286,29 +283,17 @@ def _line_tokens(text: str) -> int:
     return (len(text) + 3 + 3) // 4
 
 
-def _tokens(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.casefold()) if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
-
-
 def _bm25(queries: Sequence[str], documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[float]:
     """BM25 of each document (a fed-back title) against the candidates' titles taken together.
 
-    A word in several candidate titles counts that many times; idf comes from the fed-back titles.
+    promptrec's one BM25 (:class:`~promptrec.retrieval.bm25_index.BM25Index`: bm25s' tokens and Lucene
+    weights) over the fed-back titles, so idf comes from them; a word counts once per candidate title that has
+    it. ``k1 = 1.2`` (short titles saturate early), as this order has always used.
     """
-    query = Counter(word for title in queries for word in set(_tokens(title)))
-    docs = [Counter(_tokens(doc)) for doc in documents]
-    if not docs:
+    if not documents:
         return []
-    average = sum(sum(doc.values()) for doc in docs) / len(docs) or 1.0
-    frequency = Counter(word for doc in docs for word in doc)
-    scores = []
-    for doc in docs:
-        length = sum(doc.values())
-        score = 0.0
-        for word, weight in query.items():
-            tf = doc.get(word, 0)
-            if tf:
-                idf = math.log(1 + (len(docs) - frequency[word] + 0.5) / (frequency[word] + 0.5))
-                score += weight * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average))
-        scores.append(score)
-    return scores
+    from promptrec.retrieval.bm25_index import BM25Index, tokenize  # numpy and bm25s only for "similar"
+
+    index = BM25Index.from_texts(documents, k1=k1, b=b)
+    query = Counter(word for title in queries for word in dict.fromkeys(tokenize(title, index.stop)))
+    return [float(score) for score in index.scores(query)]

@@ -103,31 +103,24 @@ class CooccurrenceBaseline:
 
 
 class BM25Baseline:
-    """BM25 (bm25s) between the history's text (the query) and each candidate's text.
+    """BM25 between the history's text (the query: every history item's text) and each candidate's text.
 
-    The index holds the whole target catalog, so that term weights (IDF) come from the catalog, not from the
-    20 candidates; English stop words are removed.
+    promptrec's one BM25 (:class:`~promptrec.retrieval.bm25_index.BM25Index`: bm25s' tokens, English stop words
+    removed, and Lucene weights), over the whole target catalog, so that term weights (IDF) come from the
+    catalog, not from the 20 candidates.
     """
 
     name = "bm25"
 
     def __init__(self, catalog: Sequence[Item]) -> None:
-        import bm25s
-        from bm25s.tokenization import Tokenizer
+        from promptrec.retrieval.bm25_index import BM25Index
 
-        self._tokenizer = Tokenizer(stopwords="en")
         self._row = {item.id: row for row, item in enumerate(catalog)}
-        tokens = self._tokenizer.tokenize([item_text(item) for item in catalog], show_progress=False)
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(tokens, show_progress=False)
+        self._index = BM25Index.from_texts(item_text(item) for item in catalog)
 
     def text_scores(self, text: str, ids: Sequence[str]) -> dict[str, float]:
         """BM25 scores of the catalog items ``ids`` for the query ``text`` (0 for unknown ids)."""
-        tokens = self._tokenizer.tokenize([text], update_vocab=False, show_progress=False)[0]
-        tokens = [t for t in tokens if t != self._tokenizer.word_to_id.get("", -1)]
-        if not tokens:
-            return {item_id: 0.0 for item_id in ids}
-        all_scores = self._bm25.get_scores(list(map(int, tokens)))
+        all_scores = self._index.text_scores(text)
         return {item_id: float(all_scores[self._row[item_id]]) if item_id in self._row else 0.0 for item_id in ids}
 
     def score(self, query: Query) -> Scored:
