@@ -129,6 +129,27 @@ def test_top_n_breaks_ties_by_position_and_never_picks_removed():
         assert top_n(values, 17).tolist() == expected
 
 
+
+@pytest.mark.parametrize("size", [16_384, 50_001, 200_000])
+def test_top_n_on_large_arrays_equals_a_full_sort_ties_removed_and_infinities_included(size):
+    rng = np.random.default_rng(size)
+    for case in range(6):
+        values = rng.integers(0, 40 if case % 2 else 4, size=size).astype(np.float32)
+        if case >= 2:
+            values[rng.choice(size, size=size // 3, replace=False)] = 0.0  # BM25-like: many zeros
+        removed = rng.random(size) < 0.01
+        if case == 5:
+            values[:] = -np.inf
+            values[rng.choice(size, size=7, replace=False)] = 1.0  # fewer finite scores than asked for
+        n = [1, 20, 100, 16, 20, 20][case]
+        masked = np.where(removed, -np.inf, values)
+        finite = np.flatnonzero(np.isfinite(masked))
+        expected = finite[np.lexsort((finite, -masked[finite]))][:n]
+        assert top_n(values, n, removed).tolist() == expected.tolist()
+    with_nan = rng.random(size)
+    with_nan[5] = np.nan
+    assert len(top_n(with_nan, 20)) == 20  # a NaN takes the partition path; it must not raise
+
 # ---------------------------------------------------------------------------------------- hardening (issue 27)
 
 #: (name, damage to an entry's arrays): each is detected by the checksum in meta.json, and rebuilt
