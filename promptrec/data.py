@@ -21,6 +21,7 @@ Every error names the file, the line and the field; a missing column is named wi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import math
@@ -488,7 +489,11 @@ def csv_rows(
     header = [name.strip() for name in header]
     missing = _missing_columns(header, required)
     if missing is not None:
-        raise missing_column_error(missing, header, path=path, line=1)
+        error = missing_column_error(missing, header, path=path, line=1)
+        if delimiter == "," and len(header) == 1 and "\t" in header[0]:
+            raise DataError(error.reason + " (this file is tab-separated: name it .tsv, or write it with commas; "
+                            "the header read as one column)", path=path, line=1, field=error.field)
+        raise error
     while True:
         start = reader.line_num + 1
         try:
@@ -727,22 +732,117 @@ def _timestamp(value: Any, path: Path, line: int, field: str) -> float | None:
 
 def _csv_histories(path: Path, catalog: Catalog | None, columns: Columns) -> dict[str, UserHistory]:
     rows: dict[str, list[tuple[float, int, Interaction]]] = {}
-    user_field, time_field, rating_field = columns.user or "user_id", columns.time or "timestamp", columns.rating or "rating"
-    for line, raw in table_rows(path, columns.interactions_required(("user_id",))):
-        row = columns.interaction_record(raw)
-        user_id = str(row.get("user_id") or "").strip()
-        if not user_id:
-            raise DataError("missing user id", path=path, line=line, field=user_field)
-        id_field, item_id = _pick(row, _ID_FIELDS)
-        if item_id is None:
-            raise DataError("missing item id", path=path, line=line, field=columns.item or id_field)
-        item = _lookup(item_id, catalog, path, line, columns.item or id_field)
-        timestamp = _timestamp(row.get("timestamp"), path, line, time_field)
-        rating = row.get("rating")
-        rating = _optional_float(None if rating is None else str(rating), path, line, rating_field)
-        interaction = Interaction(item=item, timestamp=timestamp, rating=rating)
-        rows.setdefault(user_id, []).append((timestamp if timestamp is not None else float("-inf"), line, interaction))
+    for row in interaction_rows(path, columns, users=("user_id",), items=_ID_FIELDS):
+        item = _lookup(row.item_id, catalog, path, row.line, row.item_field)
+        interaction = Interaction(item=item, timestamp=row.timestamp, rating=row.rating)
+        stamp = row.timestamp if row.timestamp is not None else float("-inf")
+        rows.setdefault(row.user_id, []).append((stamp, row.line, interaction))
     return {
         user_id: UserHistory(user_id=user_id, interactions=[i for _, _, i in sorted(entries, key=lambda e: e[:2])])
         for user_id, entries in rows.items()
     }
+
+
+# ------------------------------------------------------------------------------------ interaction rows
+
+#: the names an interactions file's user and item columns may have (promptrec's, then MovieLens' and RecBole's)
+USER_COLUMNS: tuple[str, ...] = ("user_id", "userId", "user")
+ITEM_COLUMNS: tuple[str, ...] = ("item_id", "id", "movieId", "itemId", "item")
+
+
+@dataclass(frozen=True)
+class InteractionRow:
+    """One interaction as a file has it, located (``line``) for errors.
+
+    ``timestamp`` (seconds) and ``rating`` are ``None`` where the row has none; ``time_field`` names the
+    column the time came from; ``item_field`` where the item id was (a column, or ``history[2]`` in a JSONL
+    history); ``record`` is the whole row with promptrec's column names (and any others: ``domain``,
+    ``split``...).
+    """
+
+    line: int
+    user_id: str
+    item_id: str
+    timestamp: float | None = None
+    rating: float | None = None
+    time_field: str | None = None
+    item_field: str = "item_id"
+    record: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _id_text(value: Any, path: Path, line: int, field: str, what: str) -> str:
+    if value is None or isinstance(value, (bool, dict, list)):
+        raise DataError(f"missing {what}" if value is None else f"must be an {what} (a string or a number)",
+                        path=path, line=line, field=field)
+    text = str(value).strip()
+    if not text:
+        raise DataError(f"missing {what}", path=path, line=line, field=field)
+    return text
+
+
+def interaction_rows(
+    path: str | Path,
+    columns: Columns | None = None,
+    *,
+    users: tuple[str, ...] = USER_COLUMNS,
+    items: tuple[str, ...] = ITEM_COLUMNS,
+    times: tuple[str, ...] = ("timestamp",),
+    require_time: bool = False,
+) -> Iterator[InteractionRow]:
+    """Every interaction of a file, parsed the one way promptrec parses interactions.
+
+    CSV, TSV and Parquet (and ``.gz``): one interaction a row, through the strict CSV reader. JSONL: a line
+    is either one interaction (the same fields as a row) or one user's history,
+    ``{"user_id": ..., "history": [ids or item objects]}`` (no times). Column names: ``columns`` (your own),
+    else the first of ``users``, ``items`` and ``times`` the row has; ``require_time`` makes a time column
+    required (the error names ``times``). Times are seconds or ISO 8601 dates; times and ratings must be
+    finite numbers. Every error is a :class:`DataError` naming the file, the line and the field.
+    """
+    path = Path(path)
+    columns = columns or Columns()
+    user_names = ("user_id",) if columns.user else users
+    item_names = ("item_id",) if columns.item else items
+    time_names = ("timestamp",) if columns.time else times
+    required: tuple[tuple[str, ...], ...] = ((columns.user,) if columns.user else users,
+                                             (columns.item,) if columns.item else items)
+    if require_time or columns.time:
+        required += ((columns.time,) if columns.time else times,)
+    if columns.rating:
+        required += ((columns.rating,),)
+    jsonl = _format(path) == "jsonl"
+    for line, raw in table_rows(path, required):
+        user_field, user = _pick(raw, required[0]) if jsonl else (required[0][0], None)
+        if jsonl and "history" in raw and not any(name in raw for name in required[1]):
+            user_id = _id_text(user, path, line, user_field, "user id")
+            entries = raw["history"]
+            if not isinstance(entries, list):
+                raise DataError("must be a list of item ids or item objects", path=path, line=line, field="history")
+            for index, entry in enumerate(entries):
+                field = f"history[{index}]"
+                if isinstance(entry, dict):
+                    _, entry = _pick(entry, ("id", "item_id"))
+                if not isinstance(entry, (str, int)) or isinstance(entry, bool) or entry in (None, ""):
+                    raise DataError("must be an item id or an item object with an id", path=path, line=line,
+                                    field=field)
+                yield InteractionRow(line, user_id, str(entry).strip(), item_field=field, record=raw)
+            continue
+        if jsonl:
+            missing = _missing_columns(list(raw), required)
+            if missing is not None:
+                reason = "missing field" if missing != required[1] else \
+                    "missing item id (or a 'history': a list of item ids)"
+                raise DataError(reason, path=path, line=line, field=missing[0])
+        record = columns.interaction_record(raw)
+        user_field, user = _pick(record, user_names)
+        user_id = _id_text(user, path, line, columns.user or user_field, "user id")
+        item_field, item = _pick(record, item_names)
+        item_id = _id_text(item, path, line, columns.item or item_field, "item id")
+        time_field = next((name for name in time_names if name in record), None)
+        timestamp = None
+        if time_field is not None:
+            timestamp = _timestamp(record[time_field], path, line, columns.time or time_field)
+            if timestamp is None and require_time:
+                raise DataError("empty value", path=path, line=line, field=columns.time or time_field)
+        rating = record.get("rating")
+        rating = _optional_float(None if rating is None else str(rating), path, line, columns.rating or "rating")
+        yield InteractionRow(line, user_id, item_id, timestamp, rating, time_field, columns.item or item_field, record)

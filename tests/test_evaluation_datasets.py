@@ -9,7 +9,7 @@ pytest.importorskip("ir_measures", reason="the evaluation tests need: pip instal
 from conftest import DATASETS, TINYLENS, needs_datasets  # noqa: E402
 
 from promptrec.errors import DataError  # noqa: E402
-from promptrec.evaluation.datasets import load_dataset, load_movielens, load_promptrec, resolve  # noqa: E402
+from promptrec.evaluation.datasets import help_text, load_dataset, load_movielens, load_promptrec, resolve  # noqa: E402
 
 
 @needs_datasets
@@ -164,3 +164,72 @@ def test_timestamp_ties_keep_the_ratings_file_order(tmp_path):
     second = load_movielens(folder)
     assert (second.test.records[0].history, second.test.records[0].truth) == (("2",), "1")
     assert "ties: the ratings file's order, a stable rule" in first.notes["split"]
+
+
+# ------------------------------------------------------------------ issue 23: one registry, one reader per format
+
+
+def test_every_registered_format_names_functions_that_exist():
+    from promptrec.evaluation.datasets import FORMATS, _function
+
+    for name, fmt in FORMATS.items():
+        assert fmt.load or fmt.log, name
+        for reference in (fmt.load, fmt.log):
+            assert reference is None or callable(_function(reference)), (name, reference)
+    assert help_text().count("amazon (") == 1 and "amazon-books" in help_text()
+
+
+def test_a_format_is_one_reader_and_one_registry_entry_and_every_protocol_reads_it(tmp_path, monkeypatch):
+    """A new format registered with one entry: the sampled protocols split its log, the replay reads it."""
+    from promptrec.data import Item
+    from promptrec.evaluation.datasets import FORMATS, Format
+    from promptrec.evaluation.interaction_log import InteractionLog, ordered
+    from promptrec.evaluation.replay import load as replay_load
+
+    def read_pairs(path: str, name: str) -> InteractionLog:  # "user item rating time" lines
+        events: dict = {}
+        for line, text in enumerate(open(path).read().splitlines(), start=1):
+            user, item, rating, stamp = text.split()
+            events.setdefault(user, []).append((float(stamp), line, item, float(rating)))
+        items = {i: Item(id=i, title=f"Item {i}") for rows in events.values() for _, _, i, _ in rows}
+        return InteractionLog(name, items, ordered(events), files=path)
+
+    monkeypatch.setitem(FORMATS, "pairs", Format("user item rating time lines", log=read_pairs))
+    path = tmp_path / "log.txt"
+    path.write_text("u a 5 3\nu b 1 1\nu c 4 2\nv a 2 1\nv c 5 0\n")
+    dataset = load_dataset(f"pairs:{path}")
+    assert dataset.name == "log.txt" and dataset.pool == ("a", "b", "c")
+    assert [(r.user_id, r.history, r.truth) for r in dataset.test.records] == [("u", ("b", "c"), "a"), ("v", ("c",), "a")]
+    data = replay_load(f"pairs:{path}")
+    assert data.sequences == {"u": [("b", 1.0), ("c", 4.0), ("a", 5.0)], "v": [("c", 5.0), ("a", 2.0)]}
+    assert "pairs (user item rating time lines)" in help_text()
+
+
+def test_logs_come_from_the_formats_with_timed_interactions_only(tmp_path):
+    from promptrec.evaluation.datasets import load_log, log_formats
+
+    assert log_formats() == ["movielens", "amazon", "promptrec"]
+    assert resolve("amazon-cds", "/d") == ("amazon", "/d/amazon_books_cds_movies_recsys24/merged/cds.csv.gz", "amazon-cds")
+    log = load_log(f"movielens:{TINYLENS}")
+    assert log.name == "tinylens" and log.rated
+    with pytest.raises(DataError, match="'games' .*has no per-user interactions in time order; use one of movielens, "
+                                        "amazon-books"):
+        load_log("games", tmp_path)
+    (tmp_path / "items.csv").write_text("id,title\n" + "".join(f"i{n},Item {n}\n" for n in range(3)))
+    (tmp_path / "hist.csv").write_text("user_id,item_id,timestamp,rating\nu1,i2,30,5\nu1,i0,10,\nu1,i1,20,2.5\n")
+    log = load_log(f"promptrec:{tmp_path / 'items.csv'},{tmp_path / 'hist.csv'}")
+    assert [(e.item_id, e.timestamp, e.rating) for e in log.sequences["u1"]] == [
+        ("i0", 10.0, None), ("i1", 20.0, 2.5), ("i2", 30.0, 5.0)]
+
+
+@needs_datasets
+def test_an_amazon_domain_is_one_file_split_by_time_with_the_cross_domain_items():
+    from promptrec.evaluation.datasets import load_log
+
+    dataset = load_dataset("amazon-cds", DATASETS)
+    cross = load_dataset("cds-books", DATASETS)
+    assert dataset.scenario == "music" and dataset.protocol == "llmrank" and len(dataset.test.records) > 100
+    shared = [i for i in dataset.pool if i in cross.items][:50]
+    assert shared and all(dataset.items[i] == cross.items[i] for i in shared)  # the same items, read the same way
+    log = load_log("amazon-cds", DATASETS)
+    assert all(e.rating in (1.0, 2.0, 3.0, 4.0, 5.0) for events in log.sequences.values() for e in events)

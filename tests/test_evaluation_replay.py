@@ -13,7 +13,18 @@ from conftest import DATASETS, TINYLENS, needs_datasets  # noqa: E402
 from promptrec.cli.eval import eval_command  # noqa: E402
 from promptrec.config import PipelineConfig  # noqa: E402
 from promptrec.errors import DataError  # noqa: E402
-from promptrec.evaluation.replay import ARMS, answer, load, ndcg, read_movielens, run_replay, sample_users  # noqa: E402
+from promptrec.evaluation.datasets import load_dataset  # noqa: E402
+from promptrec.evaluation.replay import (  # noqa: E402
+    ARMS,
+    RatedData,
+    answer,
+    load,
+    ndcg,
+    read_amazon,
+    read_movielens,
+    run_replay,
+    sample_users,
+)
 
 
 def test_answers_come_from_the_future_by_rating():
@@ -32,13 +43,13 @@ def test_users_depend_on_the_content_and_seed_not_the_folder(tmp_path):
 
     copy = tmp_path / "elsewhere"
     shutil.copytree(TINYLENS, copy)
-    a, b = read_movielens(TINYLENS), read_movielens(copy)
+    a, b = load(f"movielens:{TINYLENS}"), load(f"movielens:{copy}")
     assert sample_users(a, 10, 5, 0) == sample_users(b, 10, 5, 0) != sample_users(a, 10, 5, 1)
 
 
 def test_the_loop_never_shows_a_removed_dislike_again_and_the_control_repeats_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTREC_CACHE_DIR", str(tmp_path / "cache"))
-    data = read_movielens(TINYLENS)
+    data = load(f"movielens:{TINYLENS}")
     config = PipelineConfig().updated({"retrieval": {"llm_weight": 0.0}})
     result = run_replay(data, config, users=12, rounds=3, start=5, k=5, seed=0)
     arms = result["arms"]
@@ -54,6 +65,42 @@ def test_the_loop_never_shows_a_removed_dislike_again_and_the_control_repeats_it
 def test_unknown_replay_datasets_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match="the replay protocol reads"):
         load("games", tmp_path)
+    with pytest.raises(DataError, match="the replay protocol reads.*FORMAT one of movielens, amazon, promptrec"):
+        load("nope:x", tmp_path)
+    (tmp_path / "c.jsonl").write_text('{"id": "a", "title": "A"}\n{"id": "b", "title": "B"}\n')
+    (tmp_path / "h.jsonl").write_text('{"user_id": "u", "history": ["a", "b"]}\n')
+    with pytest.raises(DataError, match="the replay protocol needs ratings"):
+        load(f"promptrec:{tmp_path / 'c.jsonl'},{tmp_path / 'h.jsonl'}")
+
+
+def test_the_replay_reads_the_loader_every_protocol_reads():
+    """One reader: the replay's users, items and order are the leave-last-out split's, ratings added."""
+    data = load(f"movielens:{TINYLENS}")
+    dataset = load_dataset(f"movielens:{TINYLENS}")
+    assert data.name == dataset.name == "tinylens"
+    assert all(data.catalog[i] == item for i, item in dataset.items.items())
+    for record in dataset.test.records:
+        ids = [i for i, _ in data.sequences[record.user_id]]
+        assert ids == [*record.history, record.truth]
+    ratings = {r for s in data.sequences.values() for _, r in s}
+    assert ratings and all(isinstance(r, float) and 0.5 <= r <= 5.0 for r in ratings)
+    assert len(ratings) > 2  # real ratings, not a placeholder
+
+
+def test_the_old_reader_names_warn_and_give_the_same_data(tmp_path):
+    with pytest.warns(DeprecationWarning, match="read_movielens is deprecated"):
+        old = read_movielens(TINYLENS)
+    new = load(f"movielens:{TINYLENS}")
+    assert (old.sequences, list(old.catalog)) == (new.sequences, list(new.catalog))
+    amazon = tmp_path / "cds.csv"
+    amazon.write_text("user_id,item_id,rating,timestamp,title,brand,category\n"
+                      "u1,a,5,20,Blue &amp; Lonesome,The Stones,\"['Rock']\"\nu1,b,1,10,Kid A,Radiohead,[]\n")
+    with pytest.warns(DeprecationWarning, match="read_amazon is deprecated"):
+        data = read_amazon(amazon, "amazon-cds")
+    assert isinstance(data, RatedData) and data.sequences == {"u1": [("b", 1.0), ("a", 5.0)]}
+    assert data.catalog["a"].title == "Blue & Lonesome" and data.catalog["a"].attributes == {
+        "genres": ["Rock"], "artist": "The Stones"}
+    assert load(f"amazon:{amazon}").sequences == data.sequences
 
 
 def test_the_command_writes_per_round_values_for_feedback_and_control(tmp_path, monkeypatch):

@@ -44,7 +44,7 @@ def _sequences(path: Path, items: dict[str, Item]) -> dict[str, tuple[tuple[str,
     return result
 
 
-def load_llmrank(prefix: Path, name: str = "games") -> EvalDataset:
+def load_llmrank(prefix: str | Path, name: str = "games") -> EvalDataset:
     """LLMRank's RecBole files ``PREFIX.item``, ``.test.inter``, ``.valid.inter`` and ``.random``.
 
     Test: the users of ``.random`` with ``.test.inter``'s history and target; candidates are the target plus
@@ -131,12 +131,13 @@ def _one_file(folder: Path, domain: str) -> Path:
     return found[0]
 
 
-def load_minionerec(path: Path, name: str = "office") -> EvalDataset:
+def load_minionerec(path: str | Path, name: str = "office") -> EvalDataset:
     """MiniOneRec's ``DIR/index/DOMAIN.item.json`` and ``DIR/{test,valid}/DOMAIN_*.csv`` (``path`` = DIR/DOMAIN).
 
     Each CSV row is (user, last <=10 history ids, next item), rows in time order. A user's case is their last
     row in the file: test from ``test/``, validation from ``valid/`` (which ends earlier in time).
     """
+    path = Path(path)
     folder, domain = path.parent, path.name
     index = folder / "index" / f"{domain}.item.json"
     try:

@@ -45,20 +45,19 @@ and training interactions of the loader this module replaces.
 from __future__ import annotations
 
 import ast
-import gzip
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from promptrec.data import Item, csv_rows, item_from_record, jsonl_objects
+from promptrec.data import Item, interaction_rows, item_from_record, table_rows
 from promptrec.errors import DataError
 from promptrec.evaluation.cases import EvalDataset, Split, UserRecord
 from promptrec.evaluation.files import clean_text, csv_records, number, required_text
+from promptrec.evaluation.interaction_log import InteractionLog, ordered
 
 logger = logging.getLogger(__name__)
 
@@ -240,22 +239,6 @@ def build_cross_domain(
 # ------------------------------------------------------------------------------------ the generic format
 
 
-def _order_value(value: Any, path: Path, line: int, column: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    text = str(value if value is not None else "").strip()
-    if not text:
-        raise DataError("empty value", path=path, line=line, field=column)
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise DataError(f"not a number or an ISO 8601 date: {text[:40]!r}", path=path, line=line, field=column) from None
-
-
 _SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".jsonl")
 
 
@@ -267,37 +250,14 @@ def _find(folder: Path, stem: str) -> Path | None:
     return present[0] if present else None
 
 
-def _tab_hint(path: Path) -> str:
-    """A hint when a ``.csv`` file is really tab-separated (its header has tabs and no comma)."""
-    try:
-        with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.name.endswith(".gz")
-              else path.open(encoding="utf-8", errors="replace")) as handle:
-            header = handle.readline()
-    except OSError:
-        return ""
-    if "\t" in header and "," not in header:
-        return (" (this file is tab-separated: name it .tsv, or write it with commas; the header read as one "
-                "column)")
-    return ""
-
-
 def _records(path: Path, required: tuple[tuple[str, ...], ...]) -> Iterable[tuple[int, Mapping[str, Any]]]:
     """(line, record) of a CSV, TSV or JSONL file; ``required`` lists, per needed field, its accepted names."""
-    if path.name.endswith(".jsonl"):
-        for line, record in jsonl_objects(path):
+    for line, record in table_rows(path, required):
+        if path.name.endswith(".jsonl"):
             for names in required:
                 if not any(name in record for name in names):
                     raise DataError("missing field", path=path, line=line, field=names[0])
-            yield line, record
-        return
-    delimiter = "\t" if ".tsv" in path.suffixes else ","
-    try:
-        yield from csv_rows(path, required, delimiter=delimiter)
-    except DataError as exc:
-        hint = _tab_hint(path) if delimiter == "," and exc.line == 1 else ""
-        if not hint:
-            raise
-        raise DataError(exc.reason + hint, path=path, line=1, field=exc.field) from None
+        yield line, record
 
 
 def _read_items(path: Path, domain: str | None, data: CrossDomainData, seen_at: dict[str, str]) -> None:
@@ -342,33 +302,31 @@ def _set_split(data: CrossDomainData, user_id: str, split: str, path: Path, line
 
 
 def _read_interactions(path: Path, domain: str | None, data: CrossDomainData) -> str:
-    """The interactions of one file into ``data``; returns the order column it used."""
+    """The interactions of one file into ``data`` (parsed by :func:`promptrec.data.interaction_rows`, the one
+    interaction reader); returns the order column it used."""
     column = ""
     try:
-        rows = list(_records(path, (("user_id",), ("item_id",), ORDER_COLUMNS)))
+        rows = list(interaction_rows(path, times=ORDER_COLUMNS, require_time=True))
     except DataError as exc:
         if exc.line == 1 and exc.field == ORDER_COLUMNS[0] and "missing" in exc.reason:
             raise DataError(f"no order column: give one of: {', '.join(ORDER_COLUMNS)} ({exc.reason})", path=path,
                             line=1, field=exc.field) from None
         raise
-    for line, row in rows:
-        column = column or _order_column(path, row)
-        user_id = required_text(str(row["user_id"]), path, line, "user_id")
-        item_id = required_text(str(row["item_id"]), path, line, "item_id")
+    for row in rows:
+        column = column or str(row.time_field)
+        item_id, line = row.item_id, row.line
         if item_id not in data.domain_of:
-            raise DataError(f"item '{item_id}' is not in the items file", path=path, line=line, field="item_id")
-        given = str(row.get("domain") or "").strip()
+            raise DataError(f"item '{item_id}' is not in the items file", path=path, line=line, field=row.item_field)
+        given = str(row.record.get("domain") or "").strip()
         if given and given != data.domain_of[item_id]:
             raise DataError(f"item '{item_id}' is in domain '{data.domain_of[item_id]}', not '{given}'",
                             path=path, line=line, field="domain")
         if domain is not None and data.domain_of[item_id] != domain:
             raise DataError(f"item '{item_id}' is in domain '{data.domain_of[item_id]}', not this folder's '{domain}'",
-                            path=path, line=line, field="item_id")
-        if row.get("rating") not in (None, ""):
-            number(str(row["rating"]), path, line, "rating")
-        if row.get("split") not in (None, ""):
-            _set_split(data, user_id, _split_of(row["split"], path, line), path, line)
-        data.events.append((user_id, item_id, _order_value(row[column], path, line, column)))
+                            path=path, line=line, field=row.item_field)
+        if row.record.get("split") not in (None, ""):
+            _set_split(data, row.user_id, _split_of(row.record["split"], path, line), path, line)
+        data.events.append((row.user_id, item_id, float(row.timestamp)))  # type: ignore[arg-type]
     return column
 
 
@@ -455,16 +413,17 @@ def _categories(value: str, path: Path, line: int) -> list[str]:
     return [clean_text(str(c)) for c in parsed if str(c).strip()]
 
 
-def _read_recsys24(path: Path, domain: str, data: CrossDomainData, events: bool = True) -> set[str]:
-    """Items of one CSV into ``data`` (first title seen wins) and, if ``events``, its ratings; its users."""
-    brand_attribute = DOMAIN_INFO[domain][2]
-    users = set()
+def _recsys24_rows(path: Path, domain: str | None) -> Iterator[tuple[int, str, str, float, float, Callable[[], Item]]]:
+    """(line, user, item id, timestamp, rating, the item) of every row of one RecSys'24 Amazon CSV; the item is
+    made on demand (its title and attributes are only read the first time an id is seen)."""
+    brand_attribute = DOMAIN_INFO[domain][2] if domain in DOMAIN_INFO else "brand"
     for line, row in csv_records(path, _COLUMNS):
         user_id = required_text(row["user_id"], path, line, "user_id")
         item_id = required_text(row["item_id"], path, line, "item_id")
-        number(row["rating"], path, line, "rating")
+        rating = number(row["rating"], path, line, "rating")
         timestamp = number(row["timestamp"], path, line, "timestamp")
-        if item_id not in data.items:
+
+        def item(row: dict[str, str] = row, line: int = line, item_id: str = item_id) -> Item:
             attributes: dict[str, object] = {}
             genres = _categories(row["category"], path, line)
             if genres:
@@ -473,7 +432,17 @@ def _read_recsys24(path: Path, domain: str, data: CrossDomainData, events: bool 
             if brand_attribute and brand:
                 attributes[brand_attribute] = brand
             title = clean_text(required_text(row["title"], path, line, "title"))
-            data.items[item_id] = Item(id=item_id, title=title, attributes=attributes)
+            return Item(id=item_id, title=title, attributes=attributes)
+
+        yield line, user_id, item_id, timestamp, rating, item
+
+
+def _read_recsys24(path: Path, domain: str, data: CrossDomainData, events: bool = True) -> set[str]:
+    """Items of one CSV into ``data`` (first title seen wins) and, if ``events``, its ratings; its users."""
+    users = set()
+    for line, user_id, item_id, timestamp, _, item in _recsys24_rows(path, domain):
+        if item_id not in data.items:
+            data.items[item_id] = item()
             data.domain_of[item_id] = domain
         elif data.domain_of[item_id] != domain:
             raise DataError(f"item '{item_id}' is also in domain '{data.domain_of[item_id]}'", path=path, line=line, field="item_id")
@@ -481,6 +450,36 @@ def _read_recsys24(path: Path, domain: str, data: CrossDomainData, events: bool 
             data.events.append((user_id, item_id, timestamp))
         users.add(user_id)
     return users
+
+
+def read_amazon_log(path: str | Path, name: str | None = None) -> InteractionLog:
+    """One RecSys'24 Amazon CSV (``merged/books.csv.gz``, ``raw/CDs/cds_8_10.csv``...: user_id, item_id, rating,
+    timestamp, title, brand, category) as an :class:`InteractionLog`: every rating kept with its time, each
+    user's ratings by time (ties: file order). The domain is the file name's first word (``books``, ``cds``,
+    ``movies``: its items read as the cross-domain protocol reads them; any other: ``brand`` kept as is)."""
+    path = Path(path)
+    domain = path.name.split(".")[0].split("_")[0].lower()
+    items: dict[str, Item] = {}
+    events: dict[str, list[tuple[float, int, str, float | None]]] = {}
+    for line, user_id, item_id, timestamp, rating, item in _recsys24_rows(path, domain):
+        if item_id not in items:
+            items[item_id] = item()
+        events.setdefault(user_id, []).append((timestamp, line, item_id, rating))
+    scenario = DOMAIN_INFO[domain][1] if domain in DOMAIN_INFO else DOMAIN_SCENARIOS.get(domain, "products")
+    return InteractionLog(
+        name=name or f"amazon-{domain}",
+        items=items,
+        sequences=ordered(events),
+        scenario=scenario,
+        files=str(path),
+        notes={
+            "files": f"{path} (RecSys'24 Amazon CSV, domain '{domain}')",
+            "split": "per user, ratings ordered by timestamp (ties: the file's order, a stable rule); test = last, "
+            "validation = second to last; every rating counts as an interaction",
+            "negatives": "uniform over the rated items, excluding every item the user rated",
+            "training": "all ratings except each user's held-out one(s) (popularity, co-occurrence)",
+        },
+    )
 
 
 def _domain_files(root: Path, domain: str) -> list[Path]:
@@ -553,8 +552,9 @@ def recsys24_data(root: Path, source: str, target: str) -> CrossDomainData:
     )
 
 
-def load_cross_domain(path: Path, name: str | None = None) -> EvalDataset:
+def load_cross_domain(path: str | Path, name: str | None = None) -> EvalDataset:
     """``path`` = ``<folder>/<source>-<target>``, e.g. ``amazon_books_cds_movies_recsys24/books-movies``."""
+    path = Path(path)
     root = path.parent
     source, _, target = path.name.partition("-")
     if source not in DOMAIN_INFO or target not in DOMAIN_INFO or source == target:

@@ -10,11 +10,18 @@ beside the project root):
 ``industrial``      ``minionerec:amazon-industrial-office-minionerec/Industrial_and_Scientific``
 ``bookcrossing``    ``tallrec:bookcrossing-tallrec/test.json`` (pointwise yes/no; AUC)
 ``books-movies``    ``recsys24:amazon_books_cds_movies_recsys24/books-movies`` (and the other five pairs)
+``amazon-books``    ``amazon:amazon_books_cds_movies_recsys24/merged/books.csv.gz`` (also ``-cds``, ``-movies``)
 ==================  ===============================================================================
 
 Your own data in promptrec's formats: ``promptrec:CATALOG.jsonl,HISTORIES.jsonl`` (or ``.csv``), split
 leave-last-out by time like MovieLens. Your own cross-domain data: ``crossdomain:PATH:SOURCE:TARGET``
 (the format is in :mod:`promptrec.evaluation.crossdomain`).
+
+Every format is one entry of :data:`FORMATS`, naming the module and function that read it. A format whose
+files have each user's interactions in time order names a ``log`` reader (an
+:class:`~promptrec.evaluation.interaction_log.InteractionLog`, ratings and times kept): the leave-last-out
+split is then made from it, and the replay protocol (:mod:`promptrec.evaluation.replay`) reads it too, so every
+protocol sees the same items and users. Adding a format is one module and one entry here.
 """
 
 from __future__ import annotations
@@ -22,22 +29,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from promptrec.data import Item, read_catalog, read_histories
+from promptrec.data import read_catalog, read_histories
 from promptrec.errors import DataError
-from promptrec.evaluation.cases import EvalDataset, Split, UserRecord
-from promptrec.evaluation.files import (
-    clean_text,
-    csv_records,
-    default_data_dir,
-    legacy_lines,
-    number,
-    required_text,
-)
+from promptrec.evaluation.cases import EvalDataset
+from promptrec.evaluation.files import default_data_dir
+from promptrec.evaluation.interaction_log import Event, InteractionLog, leave_last_out, split_log
+from promptrec.evaluation.movielens import ML100K_GENRES, MOVIELENS_LAYOUTS, load_movielens
 
 if TYPE_CHECKING:
     from promptrec.evaluation.pointwise import PointwiseDataset
@@ -60,173 +62,22 @@ SHORTCUTS: dict[str, tuple[str, str, str]] = {
         for t in DOMAINS
         if s != t
     },
+    **{f"amazon-{d}": ("amazon", f"amazon_books_cds_movies_recsys24/merged/{d}.csv.gz", f"amazon-{d}") for d in DOMAINS},
 }
 
 
-def leave_last_out(sequences: Mapping[str, Sequence[str]]) -> tuple[Split, Split]:
-    """Test = each user's last item, validation = the one before; training = what precedes each.
-
-    ``sequences`` maps a user to item ids oldest first. A user needs one earlier item to be tested and two
-    to be validated; users are never filtered on anything else.
-    """
-    test: list[UserRecord] = []
-    valid: list[UserRecord] = []
-    for user_id, sequence in sequences.items():
-        known = frozenset(sequence)
-        if len(sequence) >= 2:
-            test.append(UserRecord(user_id, tuple(sequence[:-1]), sequence[-1], known))
-        if len(sequence) >= 3:
-            valid.append(UserRecord(user_id, tuple(sequence[:-2]), sequence[-2], known))
-    return (
-        Split("test", tuple(test), tuple(tuple(s[:-1]) for s in sequences.values())),
-        Split("valid", tuple(valid), tuple(tuple(s[:-2]) for s in sequences.values())),
-    )
-
-
-#: ML-100K's genre flags in ``u.item``, in order (``u.genre`` overrides them where present)
-ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-                 "War", "Western")
-
-#: the MovieLens layouts :func:`load_movielens` reads: (ratings file, movies file, releases)
-MOVIELENS_LAYOUTS = (("ratings.csv", "movies.csv", "ml-latest, ml-latest-small, ML-20M, ML-25M, ML-32M"),
-                     ("u.data", "u.item", "ML-100K"),
-                     ("ratings.dat", "movies.dat", "ML-1M, ML-10M"))
-
-#: one rating: (user id, movie id, timestamp, line)
-_Rating = tuple[str, str, float, int]
-
-
-def _movielens_csv(folder: Path) -> tuple[dict[str, Item], list[_Rating], str]:
-    items: dict[str, Item] = {}
-    movies = folder / "movies.csv"
-    for line, row in csv_records(movies, ("movieId", "title", "genres")):
-        movie_id = required_text(row["movieId"], movies, line, "movieId")
-        genres = [g for g in row["genres"].split("|") if g and g != "(no genres listed)"]
-        title = clean_text(required_text(row["title"], movies, line, "title"))
-        items[movie_id] = Item(id=movie_id, title=title, attributes={"genres": genres} if genres else {})
-    ratings = folder / "ratings.csv"
-    rows = []
-    for line, row in csv_records(ratings, ("userId", "movieId", "rating", "timestamp")):
-        user_id = required_text(row["userId"], ratings, line, "userId")
-        movie_id = required_text(row["movieId"], ratings, line, "movieId")
-        number(row["rating"], ratings, line, "rating")
-        rows.append((user_id, movie_id, number(row["timestamp"], ratings, line, "timestamp"), line))
-    return items, rows, "UTF-8"
-
-
-def _fields(text: str, sep: str, names: tuple[str, ...], path: Path, line: int, at_least: bool = False) -> list[str]:
-    parts = text.split(sep)
-    if len(parts) < len(names) or (not at_least and len(parts) != len(names)):
-        raise DataError(f"expected {len(names)} fields ({', '.join(names)}) separated by {sep!r}, got {len(parts)}",
-                        path=path, line=line)
-    return parts
-
-
-def _ratings_lines(path: Path, sep: str) -> list[_Rating]:
-    rows = []
-    names = ("user id", "item id", "rating", "timestamp")
-    lines, _ = legacy_lines(path)
-    for line, text in lines:
-        user, movie, rating, stamp = (p.strip() for p in _fields(text.strip(), sep, names, path, line))
-        number(rating, path, line, "rating")
-        rows.append((required_text(user, path, line, "user id"), required_text(movie, path, line, "item id"),
-                     number(stamp, path, line, "timestamp"), line))
-    return rows
-
-
-def _movielens_100k(folder: Path) -> tuple[dict[str, Item], list[_Rating], str]:
-    genres = list(ML100K_GENRES)
-    if (folder / "u.genre").is_file():
-        listed, _ = legacy_lines(folder / "u.genre")
-        genres = [name for _, name in sorted((int(i), n) for n, i in (t.split("|") for _, t in listed) if i.isdigit())]
-    movies = folder / "u.item"
-    lines, encoding = legacy_lines(movies)
-    items: dict[str, Item] = {}
-    for line, text in lines:
-        parts = _fields(text, "|", ("movie id", "title", "release date", "video release date", "IMDb URL"),
-                        movies, line, at_least=True)
-        movie_id = required_text(parts[0], movies, line, "movie id")
-        flags = parts[5:]
-        chosen = [genres[i] for i, flag in enumerate(flags) if flag.strip() == "1" and i < len(genres)]
-        chosen = [g for g in chosen if g != "unknown"]
-        title = clean_text(required_text(parts[1], movies, line, "title"))
-        items[movie_id] = Item(id=movie_id, title=title, attributes={"genres": chosen} if chosen else {})
-    return items, _ratings_lines(folder / "u.data", "\t"), encoding
-
-
-def _movielens_dat(folder: Path) -> tuple[dict[str, Item], list[_Rating], str]:
-    movies = folder / "movies.dat"
-    lines, encoding = legacy_lines(movies)
-    items: dict[str, Item] = {}
-    for line, text in lines:
-        movie_id, title, genre_text = _fields(text, "::", ("movie id", "title", "genres"), movies, line)
-        genres = [g for g in genre_text.strip().split("|") if g and g != "(no genres listed)"]
-        movie_id = required_text(movie_id, movies, line, "movie id")
-        items[movie_id] = Item(id=movie_id, title=clean_text(required_text(title, movies, line, "title")),
-                               attributes={"genres": genres} if genres else {})
-    return items, _ratings_lines(folder / "ratings.dat", "::"), encoding
-
-
-def load_movielens(folder: Path, name: str = "movielens") -> EvalDataset:
-    """A GroupLens MovieLens folder in any of its own layouts (:data:`MOVIELENS_LAYOUTS`): ``ratings.csv`` +
-    ``movies.csv``; ML-100K's ``u.data`` + ``u.item`` (+ ``u.genre``); ML-1M's ``ratings.dat`` + ``movies.dat``.
-    The old files are read as UTF-8 where valid, else as ISO-8859-1 (what GroupLens wrote them in).
-
-    Every rating is an interaction, ordered by time. The tie rule (stable): ratings with the same
-    timestamp keep the ratings file's order, so the same file always gives the same split, and a file
-    sorted differently may give another one (the report says which rule applied). Titles keep their year;
-    genres become an attribute.
-    """
-    found = [layout for layout in MOVIELENS_LAYOUTS if (folder / layout[0]).is_file()]
-    if not found:
-        expected = "; ".join(f"{r} + {m} ({what})" for r, m, what in MOVIELENS_LAYOUTS)
-        raise DataError(f"no MovieLens ratings file here; expected one of: {expected}", path=folder)
-    ratings_name, movies_name, releases = found[0]
-    reader = {"ratings.csv": _movielens_csv, "u.data": _movielens_100k, "ratings.dat": _movielens_dat}[ratings_name]
-    items, rows, encoding = reader(folder)
-    ratings = folder / ratings_name
-    events: dict[str, list[tuple[float, int, str]]] = {}
-    for user_id, movie_id, timestamp, line in rows:
-        if movie_id not in items:
-            raise DataError(f"movie {movie_id} is not in {movies_name}", path=ratings, line=line, field="movieId")
-        events.setdefault(user_id, []).append((timestamp, line, movie_id))
-    sequences = {user: [movie for _, _, movie in sorted(rows)] for user, rows in events.items()}
-    test, valid = leave_last_out(sequences)
-    rated = sorted({movie for sequence in sequences.values() for movie in sequence}, key=_natural)
-    return EvalDataset(
-        name=name,
-        protocol="llmrank",
-        scenario="movies",
-        items=items,
-        pool=tuple(rated),
-        test=test,
-        valid=valid,
-        notes={
-            "files": f"{ratings} , {folder / movies_name} ({releases} layout; {movies_name} read as {encoding})",
-            "split": "per user, ratings ordered by timestamp (ties: the ratings file's order, a stable rule); "
-            "test = last, validation = second to last; every rating counts as an interaction",
-            "negatives": "uniform over rated movies, excluding every movie the user rated",
-            "training": "all ratings except each user's held-out one(s) (popularity, co-occurrence)",
-        },
-    )
-
-
 def load_promptrec(paths: str, name: str = "promptrec", scenario: str = "default") -> EvalDataset:
-    """``CATALOG,HISTORIES`` in promptrec's JSONL/CSV formats, split leave-last-out in the given order."""
+    """``CATALOG,HISTORIES`` in promptrec's JSONL/CSV formats, split leave-last-out in the given order
+    (:func:`read_promptrec_log`); negatives come from the whole catalog."""
+    log = read_promptrec_log(paths, name)
     catalog_path, _, histories_path = paths.partition(",")
-    if not histories_path:
-        raise DataError("give the catalog and the histories file separated by a comma: promptrec:CATALOG,HISTORIES")
-    catalog = read_catalog(catalog_path)
-    histories = read_histories(histories_path, catalog)
-    sequences = {user: [item.id for item in history.items] for user, history in histories.items()}
-    test, valid = leave_last_out(sequences)
+    test, valid = leave_last_out(log.item_sequences())
     return EvalDataset(
         name=name,
         protocol="llmrank",
         scenario=scenario,
-        items=dict(catalog.items()),
-        pool=tuple(catalog),
+        items=dict(log.items),
+        pool=tuple(log.items),
         test=test,
         valid=valid,
         notes={
@@ -238,15 +89,21 @@ def load_promptrec(paths: str, name: str = "promptrec", scenario: str = "default
     )
 
 
-def _natural(value: str) -> tuple[int, str]:
-    return (int(value), "") if value.isdigit() else (1 << 62, value)
-
-
-def _lazy(module: str, function: str) -> Callable[..., Any]:
-    def load(*args: Any) -> Any:
-        return getattr(importlib.import_module(f"promptrec.evaluation.{module}"), function)(*args)
-
-    return load
+def read_promptrec_log(paths: str, name: str = "promptrec") -> InteractionLog:
+    """``CATALOG,HISTORIES`` as an :class:`InteractionLog` (ratings and times where the histories file has
+    them; a history without times keeps its order)."""
+    catalog_path, _, histories_path = paths.partition(",")
+    if not histories_path:
+        raise DataError("give the catalog and the histories file separated by a comma: promptrec:CATALOG,HISTORIES")
+    catalog = read_catalog(catalog_path)
+    histories = read_histories(histories_path, catalog)
+    sequences = {
+        user: tuple(Event(i.item.id, i.timestamp if i.timestamp is not None else float(n), i.rating)
+                    for n, i in enumerate(history.interactions))
+        for user, history in histories.items()
+    }
+    return InteractionLog(name=name, items=dict(catalog.items()), sequences=sequences,
+                          files=f"{catalog_path}, {histories_path}")
 
 
 def _crossdomain_name(spec: str) -> str:
@@ -256,13 +113,45 @@ def _crossdomain_name(spec: str) -> str:
     return f"{Path(path).name}:{source}->{target}"
 
 
+def _function(reference: str | Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """``"module:function"`` (a module of promptrec.evaluation) -> the function, imported on first use; a
+    function is taken as it is."""
+    if reference is None or callable(reference):
+        return reference
+    module, _, function = reference.partition(":")
+    return getattr(importlib.import_module(f"promptrec.evaluation.{module}"), function)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class Format:
-    """One dataset format: how to load ``FORMAT:PATH`` and the default report name of a PATH."""
+    """One dataset format: how to read ``FORMAT:PATH`` and the default report name of a PATH.
 
-    load: Callable[[str, str, str | None], AnyDataset]  # (path, name, scenario) -> dataset
-    name: Callable[[str], str]
+    ``log``: ``"module:function"`` of :mod:`promptrec.evaluation`, ``(path, name) ->`` :class:`InteractionLog`,
+    for a format whose files hold each user's interactions in time order (ratings and times kept); the
+    leave-last-out dataset is made from it, and the replay protocol can read the format. ``load``: the same,
+    ``(path, name) ->`` a dataset, for a format with its own split (published test users, fixed negatives,
+    a cross-domain protocol...). Modules are imported on first use; a function may be given instead of its
+    name (a format registered from outside the package).
+    """
+
     describe: str
+    name: Callable[[str], str] = lambda path: Path(path).name
+    load: str | Callable[[str, str], AnyDataset] | None = None
+    log: str | Callable[[str, str], InteractionLog] | None = None
+
+    def read_log(self, path: str, name: str) -> InteractionLog | None:
+        """The format's :class:`InteractionLog` of ``path``, or ``None`` when it has none."""
+        reader = _function(self.log)
+        return reader(path, name) if reader is not None else None
+
+    def dataset(self, path: str, name: str) -> AnyDataset:
+        """The dataset ``path`` holds (its own split, else the leave-last-out split of its log)."""
+        loader = _function(self.load)
+        if loader is not None:
+            return loader(path, name)  # type: ignore[no-any-return]
+        log = self.read_log(path, name)
+        assert log is not None, "a format has a load or a log reader"
+        return split_log(log)
 
 
 def help_text() -> str:
@@ -273,20 +162,19 @@ def help_text() -> str:
 
 #: every format ``FORMAT:PATH`` may name, one entry each
 FORMATS: dict[str, Format] = {
-    "movielens": Format(lambda p, n, s: load_movielens(Path(p), n), lambda p: Path(p).name,
-                        "GroupLens folder: ratings.csv + movies.csv, ML-100K's u.data + u.item, or ML-1M's ratings.dat + movies.dat"),
-    "llmrank": Format(lambda p, n, s: _lazy("amazon", "load_llmrank")(Path(p), n), lambda p: Path(p).name,
-                      "RecBole files PREFIX.item/.test.inter/.valid.inter/.random"),
-    "minionerec": Format(lambda p, n, s: _lazy("amazon", "load_minionerec")(Path(p), n), lambda p: Path(p).name,
-                         "MiniOneRec DIR/DOMAIN (index/, test/, valid/)"),
-    "recsys24": Format(lambda p, n, s: _lazy("crossdomain", "load_cross_domain")(Path(p), n),
-                       lambda p: Path(p).name.replace("-", "->"), "RecSys'24 Amazon folder/SOURCE-TARGET"),
-    "crossdomain": Format(lambda p, n, s: _lazy("crossdomain", "load_crossdomain")(p, n), _crossdomain_name,
-                          "cross-domain cold-start files: PATH:SOURCE:TARGET (see eval/README.md)"),
-    "tallrec": Format(lambda p, n, s: _lazy("pointwise", "load_tallrec")(Path(p), n), lambda p: Path(p).parent.name,
-                      "TALLRec JSON (pointwise yes/no)"),
-    "promptrec": Format(lambda p, n, s: load_promptrec(p, n, s or "default"),
-                        lambda p: Path(p.partition(",")[0]).stem, "promptrec CATALOG,HISTORIES (JSONL or CSV)"),
+    "movielens": Format("GroupLens folder: ratings.csv + movies.csv, ML-100K's u.data + u.item, or ML-1M's "
+                        "ratings.dat + movies.dat", log="movielens:read_log"),
+    "llmrank": Format("RecBole files PREFIX.item/.test.inter/.valid.inter/.random", load="amazon:load_llmrank"),
+    "minionerec": Format("MiniOneRec DIR/DOMAIN (index/, test/, valid/)", load="amazon:load_minionerec"),
+    "recsys24": Format("RecSys'24 Amazon folder/SOURCE-TARGET", lambda p: Path(p).name.replace("-", "->"),
+                       load="crossdomain:load_cross_domain"),
+    "amazon": Format("one RecSys'24 Amazon CSV (merged/DOMAIN.csv.gz), split leave-last-out by time",
+                     lambda p: f"amazon-{Path(p).name.split('.')[0]}", log="crossdomain:read_amazon_log"),
+    "crossdomain": Format("cross-domain cold-start files: PATH:SOURCE:TARGET (see eval/README.md)", _crossdomain_name,
+                          load="crossdomain:load_crossdomain"),
+    "tallrec": Format("TALLRec JSON (pointwise yes/no)", lambda p: Path(p).parent.name, load="pointwise:load_tallrec"),
+    "promptrec": Format("promptrec CATALOG,HISTORIES (JSONL or CSV)", lambda p: Path(p.partition(",")[0]).stem,
+                        load="datasets:load_promptrec", log="datasets:read_promptrec_log"),
 }
 
 
@@ -307,15 +195,38 @@ def resolve(spec: str, data_dir: str | Path | None = None) -> tuple[str, str, st
 
 
 @functools.lru_cache(maxsize=8)
-def _load(fmt: str, path: str, name: str, scenario: str | None) -> AnyDataset:
-    return FORMATS[fmt].load(path, name, scenario)
+def _load(fmt: str, path: str, name: str) -> AnyDataset:
+    return FORMATS[fmt].dataset(path, name)
 
 
 def load_dataset(spec: str, data_dir: str | Path | None = None, scenario: str | None = None) -> AnyDataset:
     """Load a dataset by short name or ``format:path``; an :class:`EvalDataset`, or a pointwise one for
     ``tallrec``. Loaded datasets are kept for the rest of the process; treat them as read-only."""
     fmt, path, name = resolve(spec, data_dir)
-    dataset = _load(fmt, path, name, scenario)
+    dataset = _load(fmt, path, name)
     if scenario and isinstance(dataset, EvalDataset) and dataset.scenario != scenario:
         return dataclasses.replace(dataset, scenario=scenario)
     return dataset
+
+
+def log_formats() -> list[str]:
+    """The formats that have an :class:`InteractionLog` (each user's interactions in time order)."""
+    return [name for name, fmt in FORMATS.items() if fmt.log is not None]
+
+
+def load_log(spec: str, data_dir: str | Path | None = None) -> InteractionLog:
+    """The :class:`InteractionLog` of a short name or ``format:path`` whose format has one (:func:`log_formats`):
+    each user's interactions oldest first, with ratings and times."""
+    fmt, path, name = resolve(spec, data_dir)
+    log = FORMATS[fmt].read_log(path, name)
+    if log is None:
+        shortcuts = [short for short, (f, _, _) in SHORTCUTS.items() if FORMATS[f].log is not None]
+        raise DataError(f"'{spec}' ({fmt}) has no per-user interactions in time order; use one of "
+                        f"{', '.join(shortcuts)} or FORMAT:PATH with FORMAT one of {', '.join(log_formats())}",
+                        field="dataset")
+    return log
+
+
+__all__ = ["DOMAINS", "FORMATS", "ML100K_GENRES", "MOVIELENS_LAYOUTS", "SHORTCUTS", "AnyDataset", "Format", "help_text",
+           "leave_last_out", "load_dataset", "load_log", "load_movielens", "load_promptrec", "log_formats",
+           "read_promptrec_log", "resolve"]

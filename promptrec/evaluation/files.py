@@ -6,6 +6,7 @@ import csv
 import gzip
 import html
 import io
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,11 +85,15 @@ def legacy_lines(path: Path) -> tuple[list[tuple[int, str]], str]:
 
 
 def number(value: str, path: Path, line: int, field: str) -> float:
-    """``value`` as a float, or a :class:`DataError` at ``path:line`` naming ``field``."""
+    """``value`` as a finite float, or a :class:`DataError` at ``path:line`` naming ``field`` (NaN and infinities
+    are refused: no rating or time is either)."""
     try:
-        return float(value)
+        result = float(value)
     except ValueError:
         raise DataError(f"not a number: {value!r}", path=path, line=line, field=field) from None
+    if not math.isfinite(result):
+        raise DataError(f"not a finite number: {value!r}", path=path, line=line, field=field)
+    return result
 
 
 def required_text(value: str | None, path: Path, line: int, field: str) -> str:

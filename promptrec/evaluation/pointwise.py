@@ -142,8 +142,9 @@ def _read(path: Path, split: str, items: dict[str, Item]) -> tuple[PointwiseCase
     return tuple(cases)
 
 
-def load_tallrec(path: Path, name: str = "bookcrossing") -> PointwiseDataset:
+def load_tallrec(path: str | Path, name: str = "bookcrossing") -> PointwiseDataset:
     """``path`` = the test JSON; the validation JSON is ``valid.json`` beside it."""
+    path = Path(path)
     items: dict[str, Item] = {}
     test = _read(path, "test", items)
     valid_path = path.with_name("valid.json")

@@ -25,126 +25,89 @@ the test users' first ``start`` items: no test user's future is in them.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import html
-import json
 import math
 import random
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from promptrec.config import PipelineConfig
-from promptrec.data import Catalog, Item
+from promptrec.data import Catalog
 from promptrec.errors import DataError
+from promptrec.evaluation.interaction_log import InteractionLog
 from promptrec.feedback_store import FeedbackRecord
 
-#: name -> (relative path under the data folder, reader); each source has ratings and timestamps
 LIKED_AT, DISLIKED_AT = 4.0, 2.0
 ARMS = ("control", "demote", "remove")
 METRICS = ("hit", "ndcg", "found", "disliked_again")
 
+#: the datasets ``promptrec eval --protocol replay`` is documented with (any dataset with ratings and times
+#: works: :func:`promptrec.evaluation.datasets.load_log`)
+REPLAY_DATASETS = ("movielens", "amazon-books", "amazon-cds", "amazon-movies")
+
 
 @dataclass(frozen=True)
 class RatedData:
-    """A catalog and each user's ratings, oldest first: user -> [(item id, rating)]."""
+    """A catalog and each user's ratings, oldest first: user -> [(item id, rating)] (``None``: not rated)."""
 
     name: str
     catalog: Catalog
-    sequences: dict[str, list[tuple[str, float]]]
+    sequences: dict[str, list[tuple[str, float | None]]]
     files: str
 
+    @classmethod
+    def from_log(cls, log: InteractionLog) -> RatedData:
+        """The replay's view of a dataset's :class:`InteractionLog` (the one every protocol reads)."""
+        return cls(log.name, Catalog(log.items.values()),
+                   {user: [(e.item_id, e.rating) for e in events] for user, events in log.sequences.items()},
+                   log.files)
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    opener = gzip.open if path.suffix == ".gz" else open
+
+def load(spec: str, data_dir: Path | None = None) -> RatedData:
+    """The replay dataset ``spec``: a short name or ``FORMAT:PATH`` of a format with ratings and times
+    (:func:`promptrec.evaluation.datasets.load_log`, the loader the other protocols use)."""
+    from promptrec.evaluation.datasets import load_log, log_formats
+
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:  # type: ignore[operator]
-            yield from enumerate(csv.DictReader(handle), start=2)
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        log = load_log(spec, data_dir)
+    except DataError as exc:
+        if exc.field != "dataset":
+            raise
+        raise DataError(f"the replay protocol reads datasets with ratings and times: {', '.join(REPLAY_DATASETS)} "
+                        f"(or FORMAT:PATH with FORMAT one of {', '.join(log_formats())}), not '{spec}'",
+                        field="dataset") from None
+    if not log.rated:
+        raise DataError(f"the replay protocol needs ratings (to answer for the user); {log.files} has none",
+                        field="dataset")
+    return RatedData.from_log(log)
 
 
-def _number(text: str | None, path: Path, line: int, name: str) -> float:
-    try:
-        value = float(text or "")
-    except ValueError:
-        raise DataError(f"not a number: {text!r}", path=path, line=line, field=name) from None
-    if not math.isfinite(value):
-        raise DataError(f"not a finite number: {text!r}", path=path, line=line, field=name)
-    return value
-
-
-def _ordered(events: dict[str, list[tuple[float, int, str, float]]]) -> dict[str, list[tuple[str, float]]]:
-    """Each user's events by time, ties in file order."""
-    return {user: [(item, rating) for _, _, item, rating in sorted(rows)] for user, rows in events.items()}
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"promptrec.evaluation.replay.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
 
 
 def read_movielens(folder: Path) -> RatedData:
-    """GroupLens ``ratings.csv`` + ``movies.csv`` (ml-latest-small's layout)."""
-    items: dict[str, Item] = {}
-    movies = folder / "movies.csv"
-    for _, row in _rows(movies):
-        genres = [g for g in (row.get("genres") or "").split("|") if g and g != "(no genres listed)"]
-        items[row["movieId"]] = Item(id=row["movieId"], title=row["title"].strip(),
-                                     attributes={"genres": genres} if genres else {})
-    ratings = folder / "ratings.csv"
-    events: dict[str, list[tuple[float, int, str, float]]] = {}
-    for line, row in _rows(ratings):
-        if row["movieId"] not in items:
-            raise DataError(f"movie {row['movieId']} is not in movies.csv", path=ratings, line=line, field="movieId")
-        events.setdefault(row["userId"], []).append(
-            (_number(row["timestamp"], ratings, line, "timestamp"), line, row["movieId"],
-             _number(row["rating"], ratings, line, "rating")))
-    return RatedData("movielens", Catalog(items.values()), _ordered(events), f"{ratings}, {movies}")
+    """Deprecated: ``load(f"movielens:{folder}")`` (the MovieLens loader every protocol uses)."""
+    from promptrec.evaluation.movielens import read_log
+
+    _deprecated("read_movielens", 'load("movielens:FOLDER")')
+    return RatedData.from_log(read_log(folder))
 
 
 def read_amazon(path: Path, name: str) -> RatedData:
-    """One domain of the shared Amazon 2014 data (``merged/<domain>.csv.gz``: user_id, item_id, rating,
-    timestamp, title, brand, category); HTML entities in titles are unescaped."""
-    items: dict[str, Item] = {}
-    events: dict[str, list[tuple[float, int, str, float]]] = {}
-    for line, row in _rows(path):
-        item_id = row["item_id"]
-        if item_id not in items:
-            attributes: dict[str, Any] = {}
-            if row.get("brand"):
-                attributes["brand"] = html.unescape(row["brand"])
-            try:
-                categories = json.loads((row.get("category") or "[]").replace("'", '"'))
-            except ValueError:
-                categories = []
-            if categories:
-                attributes["category"] = [html.unescape(str(c)) for c in categories]
-            items[item_id] = Item(id=item_id, title=html.unescape(row["title"]).strip() or item_id,
-                                  attributes=attributes)
-        events.setdefault(row["user_id"], []).append(
-            (_number(row["timestamp"], path, line, "timestamp"), line, item_id,
-             _number(row["rating"], path, line, "rating")))
-    return RatedData(name, Catalog(items.values()), _ordered(events), str(path))
+    """Deprecated: ``load(f"amazon:{path}")`` (the RecSys'24 Amazon reader the cross-domain protocol uses)."""
+    from promptrec.evaluation.crossdomain import read_amazon_log
+
+    _deprecated("read_amazon", 'load("amazon:FILE")')
+    return RatedData.from_log(read_amazon_log(path, name))
 
 
-#: the datasets the replay protocol reads (each needs ratings with times): name -> reader of the data folder
-SOURCES: dict[str, Callable[[Path], RatedData]] = {
-    "movielens": lambda root: read_movielens(root / "movielens-latest-small"),
-    **{f"amazon-{domain}": (lambda root, d=domain: read_amazon(
-        root / "amazon_books_cds_movies_recsys24" / "merged" / f"{d}.csv.gz", f"amazon-{d}"))
-       for domain in ("books", "cds", "movies")},
-}
-
-
-def load(spec: str, data_dir: Path) -> RatedData:
-    """The replay dataset ``spec`` (a name of :data:`SOURCES`, or ``movielens:FOLDER``)."""
-    kind, _, path = spec.partition(":")
-    if path and kind == "movielens":
-        return read_movielens(Path(path))
-    if spec not in SOURCES:
-        raise DataError(f"the replay protocol reads: {', '.join(SOURCES)} (or movielens:FOLDER), not '{spec}'",
-                        field="dataset")
-    return SOURCES[spec](data_dir)
+#: deprecated: name -> reader of the data folder; :func:`load` reads every dataset with ratings and times
+SOURCES: dict[str, Callable[[Path], RatedData]] = {name: (lambda root, n=name: load(n, root)) for name in REPLAY_DATASETS}
 
 
 @dataclass
@@ -167,7 +130,7 @@ def ndcg(shown: Sequence[str], relevant: set[str], k: int) -> float:
     return dcg / ideal if ideal else 0.0
 
 
-def answer(item_id: str, future: dict[str, float]) -> str:
+def answer(item_id: str, future: dict[str, float | None]) -> str:
     """The user's answer to a shown item, from their own future (module docstring)."""
     rating = future.get(item_id)
     if rating is None:
@@ -305,5 +268,5 @@ def report(results: list[dict[str, Any]], config: PipelineConfig) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ARMS", "DISLIKED_AT", "LIKED_AT", "METRICS", "SOURCES", "RatedData", "answer", "load", "ndcg",
+__all__ = ["ARMS", "DISLIKED_AT", "LIKED_AT", "METRICS", "REPLAY_DATASETS", "SOURCES", "RatedData", "answer", "load", "ndcg",
            "read_amazon", "read_movielens", "report", "run_replay", "sample_users", "summarise"]

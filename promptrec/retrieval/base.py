@@ -314,22 +314,19 @@ def _warn_unknown(count: int, examples: list[str], kept: int, source: str) -> No
     )
 
 
-#: CSV column names accepted for the user and the item (promptrec's, then MovieLens' and RecBole's spellings).
-_USER_COLUMNS = ("user_id", "userId", "user")
-_ITEM_COLUMNS = ("item_id", "id", "movieId", "itemId", "item")
-
-
 def read_interactions(path: str | Path, catalog: Catalog, columns: Columns | None = None) -> Interactions:
     """Read an interactions file in the histories formats :func:`promptrec.data.read_histories` reads.
 
     CSV: ``user_id,item_id[,timestamp][,rating]`` (MovieLens' ``userId,movieId`` also work); TSV and Parquet
-    the same; JSONL: ``{"user_id": ..., "history": [ids or items]}``. ``columns`` names your own user and item
-    columns (:class:`~promptrec.data.Columns`).
+    the same; JSONL: ``{"user_id": ..., "history": [ids or items]}`` or one interaction a line. ``columns``
+    names your own user and item columns (:class:`~promptrec.data.Columns`). Rows are parsed by
+    :func:`promptrec.data.interaction_rows`, the one interaction reader (times and ratings, where given, must
+    be finite numbers).
     Unlike ``read_histories``, an item id missing from ``catalog`` is not an error: such interactions are
     counted, skipped and reported in one warning naming the first few (file:line); a file in which no
     interaction names a catalog item raises :class:`~promptrec.errors.DataError`.
     """
-    from promptrec.data import Columns, _format, _pick, jsonl_objects, table_rows  # the same readers, the same errors
+    from promptrec.data import interaction_rows
 
     path = Path(path)
     user_row: dict[str, int] = {}
@@ -338,47 +335,15 @@ def read_interactions(path: str | Path, catalog: Catalog, columns: Columns | Non
     where = positions(catalog)
     unknown = 0
     examples: list[str] = []
-
-    def add(user: str, item_id: Any, line: int) -> None:
-        nonlocal unknown
-        col = where.get(str(item_id).strip())
+    for row in interaction_rows(path, columns):
+        col = where.get(row.item_id)
         if col is None:
             unknown += 1
             if len(examples) < 5:
-                examples.append(f"'{item_id}' ({path}:{line})")
-            return
-        rows.append(user_row.setdefault(user, len(user_row)))
+                examples.append(f"'{row.item_id}' ({path}:{row.line})")
+            continue
+        rows.append(user_row.setdefault(row.user_id, len(user_row)))
         cols.append(col)
-
-    if _format(path) == "jsonl":
-        for line, record in jsonl_objects(path):
-            user = record.get("user_id")
-            if user in (None, ""):
-                raise DataError("missing user id", path=path, line=line, field="user_id")
-            entries = record.get("history")
-            if not isinstance(entries, list):
-                raise DataError("must be a list of item ids or item objects", path=path, line=line, field="history")
-            user_row.setdefault(str(user), len(user_row))
-            for index, entry in enumerate(entries):
-                if isinstance(entry, dict):
-                    _, entry = _pick(entry, ("id", "item_id"))
-                if not isinstance(entry, (str, int)) or isinstance(entry, bool) or entry in (None, ""):
-                    raise DataError("must be an item id or an item object with an id", path=path, line=line,
-                                    field=f"history[{index}]")
-                add(str(user), entry, line)
-    else:
-        columns = columns or Columns()
-        required = columns.interactions_required(_USER_COLUMNS)
-        for line, raw in table_rows(path, required if columns.item else (required[0], _ITEM_COLUMNS)):
-            row = columns.interaction_record(raw)
-            user_field, user = _pick(row, _USER_COLUMNS)
-            if user is None or not str(user).strip():
-                raise DataError("missing user id", path=path, line=line, field=user_field)
-            user = str(user).strip()
-            id_field, item_id = _pick(row, _ITEM_COLUMNS)
-            if item_id is None:
-                raise DataError("missing item id", path=path, line=line, field=id_field)
-            add(user, item_id, line)
     if unknown:
         _warn_unknown(unknown, examples, len(rows), str(path))
     if not rows:
