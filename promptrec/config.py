@@ -194,6 +194,28 @@ class DataSection(_Section):
                        item=self.item_col, time=self.time_col, rating=self.rating_col)
 
 
+class BatchSection(_Section):
+    """How ``promptrec batch`` runs its requests: in threads here or in Ray actors, and what it costs."""
+
+    workers: int = Field(8, ge=1, description="Requests in flight at once; with --engine ray, in each actor (an "
+                         "in-process llama.cpp model still answers one at a time).")
+    engine: Literal["local", "ray"] = Field("local", description="local: threads in this process; ray: a pool of "
+                                            "Ray actors (needs the 'ray' extra), which also reads INPUT as .parquet "
+                                            "or from any filesystem Ray supports.")
+    ray_address: str | None = Field(None, description="With --engine ray: the cluster to join ('auto': the one "
+                                    "'ray start --head' runs here; 'ray://...': Ray Client) [default: start a "
+                                    "private Ray on this machine].")
+    actors: int = Field(2, ge=1, description="With --engine ray: actors in the pool; each builds its ranker once "
+                        "(an in-process model loads once per actor).")
+    cpus_per_actor: float = Field(1.0, ge=0.01, description="With --engine ray: CPUs Ray reserves per actor "
+                                  "(fractions are fine for HTTP backends; give a llama.cpp actor its --threads).")
+    price_in: float | None = Field(None, ge=0.0, allow_inf_nan=False,
+                                   description="Price per million input tokens, for the cost estimate.")
+    price_out: float | None = Field(None, ge=0.0, allow_inf_nan=False,
+                                    description="Price per million output tokens, for the cost estimate.")
+    unordered: bool = Field(False, description="Write each line as its request finishes, not in input order.")
+
+
 class PipelineConfig(_Section):
     """The whole pipeline's configuration; see the module docstring for the file format."""
 
@@ -207,6 +229,7 @@ class PipelineConfig(_Section):
     feedback: FeedbackSection = FeedbackSection()
     retrieval: RetrievalSection = RetrievalSection()
     data: DataSection = DataSection()
+    batch: BatchSection = BatchSection()
 
     # -- reading and writing ---------------------------------------------------------------------------
 
@@ -564,4 +587,5 @@ def _explain(exc: ValidationError, source: str, text: str | None) -> str:
 __all__ = [
     "BACKEND_FLAGS", "BackendSection", "CacheSection", "ConfigError", "DataSection", "config_from_options", "parse_option_pairs", "FeedbackSection", "PipelineConfig", "RankerFor", "RankerSection",
     "RetrievalSection",
+    "BatchSection",
 ]
