@@ -6,7 +6,8 @@ File formats (one object per line for JSONL, a header row for CSV):
   (a JSONL line may also carry them under ``attributes``).
 * histories, JSONL: ``{"user_id": "u1", "history": ["id1", "id2", ...]}``, oldest first; an entry may be
   an item object (``{"id": ..., "title": ...}``) instead of an id.
-* histories, CSV: ``user_id,item_id[,timestamp][,rating]``, one interaction a row, ordered by timestamp.
+* histories, CSV: ``user_id,item_id[,timestamp][,rating]``, one interaction a row, ordered by timestamp
+  (MovieLens' ``userId,movieId`` too); every interactions file is parsed by :func:`interaction_rows`.
 
 The format comes from the extension: ``.jsonl``/``.ndjson``, ``.csv``, ``.tsv`` (each may end in ``.gz``)
 and ``.parquet`` (needs pyarrow: ``pip install 'promptrec[pandas]'``). Your own column names are given as a
@@ -732,7 +733,7 @@ def _timestamp(value: Any, path: Path, line: int, field: str) -> float | None:
 
 def _csv_histories(path: Path, catalog: Catalog | None, columns: Columns) -> dict[str, UserHistory]:
     rows: dict[str, list[tuple[float, int, Interaction]]] = {}
-    for row in interaction_rows(path, columns, users=("user_id",), items=_ID_FIELDS):
+    for row in interaction_rows(path, columns):
         item = _lookup(row.item_id, catalog, path, row.line, row.item_field)
         interaction = Interaction(item=item, timestamp=row.timestamp, rating=row.rating)
         stamp = row.timestamp if row.timestamp is not None else float("-inf")
