@@ -50,15 +50,21 @@ def usage_or_failure(exc: PromptrecError) -> click.ClickException:
 
 
 def backend_options(func: Any) -> Any:
+    """``--backend`` and :func:`backend_flag_options`."""
+    func = backend_flag_options(func)
+    return click.option(
+        "--backend",
+        "backend_spec",
+        default=DEFAULT_BACKEND,
+        show_default=True,
+        help=f"kind:model. Kinds: {', '.join(backend_kinds())}. 'llamacpp' alone is the bundled model; "
+        "'llamacpp:PATH.gguf' any GGUF file; 'openai:MODEL' an OpenAI-compatible API.",
+    )(func)
+
+
+def backend_flag_options(func: Any) -> Any:
+    """The backend's own options (``--base-url``, ``--api-key``... and ``-O KEY=VALUE``)."""
     options = [
-        click.option(
-            "--backend",
-            "backend_spec",
-            default=DEFAULT_BACKEND,
-            show_default=True,
-            help=f"kind:model. Kinds: {', '.join(backend_kinds())}. 'llamacpp' alone is the bundled model; "
-            "'llamacpp:PATH.gguf' any GGUF file; 'openai:MODEL' an OpenAI-compatible API.",
-        ),
         click.option("--base-url", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."),
         click.option("--api-key", help="API key (default: $OPENAI_API_KEY; a local server needs none)."),
         click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "vllm", "ollama", "off"]), help="openai backends, generate mode: hold the answer to a JSON schema of the labels in this dialect; auto tries json_schema, json_object, then free text [default: auto]."),

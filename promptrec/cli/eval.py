@@ -9,19 +9,27 @@ from typing import Any
 
 import click
 
-from promptrec.cli.common import command_line_config, option_given
+from promptrec.cli.common import CONFIG_FIELDS as COMMON_FIELDS
+from promptrec.cli.common import (
+    backend_flag_options,
+    command_line_config,
+    config_file_option,
+    config_option,
+    option_given,
+)
 from promptrec.errors import PromptrecError
 from promptrec.evaluation.datasets import help_text as dataset_help
 from promptrec.evaluation.run import PROTOCOL_CHOICES, RETRIEVER_CHOICES, STRATEGY_CHOICES, run_eval
 from promptrec.ranker import MODES
 from promptrec.safe_output import redact_argv
 
-#: ``promptrec eval`` parameter -> (section, field) of the PipelineConfig each LLM is built from
-CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {
-    "prompts_dirs": (None, "prompts"), "history": ("ranker", "max_history"), "seed": ("ranker", "seed"),
-    "temperature": ("ranker", "temperature"), "mode": ("ranker", "mode"), "permutations": ("ranker", "permutations"),
-    "calibrate": ("ranker", "calibrate"), "cache_dir": ("cache", "dir"),
+#: the protocol's own options that set a field of each LLM's PipelineConfig (they always apply); the others
+#: are declared by :func:`~promptrec.cli.common.config_option`, as every command's
+PROTOCOL_FIELDS: dict[str, tuple[str | None, str]] = {
+    "history": ("ranker", "max_history"), "seed": ("ranker", "seed"), "temperature": ("ranker", "temperature"),
 }
+#: eval's options declared by config_option (its --pool and --scenario are the protocol's, set per dataset)
+CONFIGURED = ("prompts_dirs", "mode", "permutations", "calibrate", "cache_dir")
 
 
 def llm_configs(options: dict[str, Any]) -> list[Any]:
@@ -34,7 +42,8 @@ def llm_configs(options: dict[str, Any]) -> list[Any]:
     specs = (None,) if from_file else options["backends"]
     configs = []
     for spec in specs:
-        config = command_line_config({**options, "backend_spec": spec}, CONFIG_FIELDS,
+        fields = {**{name: COMMON_FIELDS[name] for name in CONFIGURED if name in options}, **PROTOCOL_FIELDS}
+        config = command_line_config({**options, "backend_spec": spec}, fields,
                                      lenient=len(specs) > 1).updated(protocol)
         configs += [config.updated({"ranker": {"strategy": strategy}}) for strategy in options["strategies"]]
     return configs
@@ -78,24 +87,19 @@ def default_eval_dir() -> Path:
 @click.option("--history", type=click.IntRange(min=1), default=20, show_default=True, help="Most recent history items shown (H).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of user samples, negatives, shuffles and the random baseline.")
 @click.option("--scenario", default=None, help="Scenario for every dataset [default: the dataset's own].")
-@click.option("--prompts", "prompts_dirs", multiple=True, type=click.Path(file_okay=False), help="Folder of your own scenarios (repeatable).")
+@config_option("prompts", "--prompts", param="prompts_dirs", multiple=True, type=click.Path(file_okay=False))
 @click.option("--backend", "backends", multiple=True, default=("llamacpp",), show_default=True, help="kind:model (repeatable); 'llamacpp' is the bundled SmolLM2-135M model.")
 @click.option("--strategy", "strategies", multiple=True, type=click.Choice(STRATEGY_CHOICES), default=("sequential",), show_default=True, help="LLMRank prompt strategy (repeatable).")
-@click.option("--mode", type=click.Choice(MODES), default="generate", show_default=True, help="generate: the model writes a ranked list (Borda points); score: label log-probabilities (needs a backend with log-probabilities); pointwise: P(Yes) against P(No) per candidate. Yes/no datasets always use pointwise.")
-@click.option("--calibrate", is_flag=True, help="Score and pointwise modes: divide out the label prior of a content-free prompt.")
-@click.option("--permutations", type=click.IntRange(min=1), default=1, show_default=True, help="Passes in shifted candidate orders, aggregated (where the Ranker supports it).")
+@config_option("ranker.mode", type=click.Choice(MODES))
+@config_option("ranker.calibrate", is_flag=True)
+@config_option("ranker.permutations")
 @click.option("--no-llm", is_flag=True, help="Run the baselines only.")
 @click.option("--no-fusion", is_flag=True, help="Skip the LLM + prior fusion rows.")
-@click.option("--base-url", help="Base URL of an OpenAI-compatible server.")
-@click.option("--api-key", help="API key (default: $OPENAI_API_KEY).")
-@click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "vllm", "ollama", "off"]), help="openai backends, generate mode: the structured-output dialect [default: auto].")
-@click.option("--n-ctx", type=int, help="llama.cpp context window [default: 4096].")
-@click.option("--threads", type=int, help="llama.cpp CPU threads [default: all cores].")
-@click.option("-O", "--backend-option", "backend_option_pairs", multiple=True, metavar="KEY=VALUE", help="Any backend option (repeatable; VALUE read as JSON, else text), e.g. -O timeout=60.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A configuration file (.toml/.json; a run folder's config.toml repeats that run's LLM); the options given here override it.")
-@click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Completion cache folder [default: $PROMPTREC_CACHE_DIR or the user cache folder].")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache.")
+@backend_flag_options
+@config_file_option
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="The protocol's sampling temperature.")
+@config_option("cache.dir", "--cache-dir", type=click.Path(file_okay=False))
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache (cache.enabled = false).")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Run folder [default: <user data folder>/eval/<date-time>, printed; $PROMPTREC_EVAL_DIR instead of <user data folder>/eval].")
 def eval_command(**options: Any) -> None:
     """Evaluate LLM ranking against baselines on real datasets; write report.md, results.json, rows, plots.
