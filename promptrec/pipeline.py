@@ -35,12 +35,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from promptrec.coldstart import diverse_scores
-from promptrec.data import Catalog, Item, UserHistory
+from promptrec.data import Catalog, Interaction, Item, UserHistory
 from promptrec.errors import DataError
 from promptrec.feedback_signal import SHOWN_DECAY, FeedbackSignal
 from promptrec.ranking import ParseReport, RankedItem, Ranking
@@ -199,6 +200,7 @@ class Recommender:
         self.interactions = interactions if interactions is not None else getattr(retriever, "interactions", None)
         self._semantic = semantic
         self._columns: Any = None
+        self._columns_of: Interactions | None = None  # the interactions _columns was made from (they may be replaced)
 
     @property
     def catalog(self) -> Catalog:
@@ -242,7 +244,7 @@ class Recommender:
         records = list(feedback or ()) + self._stored(history.user_id)
         state = _State(self, history, FeedbackSignal.from_records(records), query, set(exclude))
         retrieved = state.retrieve()
-        llm = self._rank(state.effective, retrieved)
+        llm = self._rank(state, retrieved)
         return self._finish(state, retrieved, llm, k, explain)
 
     def recommend_many(self, users: Any, k: int = 10, **options: Any) -> Any:
@@ -263,16 +265,16 @@ class Recommender:
             return []
         return self.feedback_store.list(user_id)
 
-    def _rank(self, history: UserHistory, retrieved: Retrieved) -> Ranking | None:
+    def _rank(self, state: _State, retrieved: Retrieved) -> Ranking | None:
         if self.ranker is None or self.llm_weight == 0.0:
             return None
-        return self.ranker.rank(history, retrieved.items)
+        return self.ranker.rank(state.effective, retrieved.items)
 
     def item_columns(self) -> Any:
         """The interactions as a users x items sparse matrix in column form (for co-occurrence reasons), made
         once."""
-        if self._columns is None and self.interactions is not None:
-            self._columns = self.interactions.matrix.tocsc()
+        if self.interactions is not None and (self._columns is None or self._columns_of is not self.interactions):
+            self._columns, self._columns_of = self.interactions.matrix.tocsc(), self.interactions
         return self._columns
 
     def semantic(self) -> SemanticRetriever:
@@ -351,6 +353,36 @@ def _members(retriever: Retriever) -> list[Retriever]:
     return found
 
 
+def _chosen_together(columns: Any, sources: Sequence[int], targets: Sequence[int]) -> np.ndarray:
+    """``(sources x targets)``: the interaction weights of the users who chose both items, over the square root of
+    each source's total, from a users x items CSC matrix (items past its columns, added since it was made, have
+    no users). Straight from the matrix's arrays: a few vector operations instead of sparse-matrix products."""
+    indptr, indices, data = columns.indptr, columns.indices, columns.data
+    width = columns.shape[1]
+
+    def entries(positions: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The (user, which position, weight) entries of these items' columns."""
+        cols = np.asarray(positions, dtype=np.int64)
+        starts = np.where(cols < width, indptr[np.minimum(cols, width - 1)], 0)
+        lengths = np.where(cols < width, indptr[np.minimum(cols, width - 1) + 1] - starts, 0)
+        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        return indices[at], np.repeat(np.arange(len(cols)), lengths), data[at].astype(np.float64)
+
+    source_users, source_of, source_weight = entries(sources)
+    target_users, target_of, target_weight = entries(targets)
+    order = np.argsort(target_users, kind="stable")
+    target_users, target_of, target_weight = target_users[order], target_of[order], target_weight[order]
+    low = np.searchsorted(target_users, source_users, "left")
+    matches = np.searchsorted(target_users, source_users, "right") - low
+    entry = np.repeat(np.arange(len(source_users)), matches)
+    match = np.repeat(low - np.cumsum(matches) + matches, matches) + np.arange(matches.sum())
+    cells = source_of[entry] * len(targets) + target_of[match]
+    together = np.bincount(cells, weights=source_weight[entry] * target_weight[match],
+                           minlength=len(sources) * len(targets)).reshape(len(sources), len(targets))
+    counts = np.bincount(source_of, weights=source_weight, minlength=len(sources)).reshape(-1, 1)
+    return together / np.sqrt(np.maximum(counts, 1.0))
+
+
 def _normalised(values: np.ndarray) -> np.ndarray:
     """``values`` min-max scaled to [0, 1] over the catalog (all 0 when constant; non-finite as the lowest)."""
     values = np.asarray(values, dtype=np.float64)
@@ -374,19 +406,25 @@ class _State:
         self.signal = signal
         self.query = query
         catalog = owner.catalog
-        self.unknown = sorted(i for i in {*signal.liked_ids, *signal.rejected} if i not in catalog)
+        where = positions(catalog)  # membership by one dict look-up (a history may have thousands of items)
+        self.unknown = sorted(i for i in {*signal.liked_ids, *signal.rejected} if i not in where)
         if self.unknown:
             logger.info("feedback on %d items that are not in the catalog skipped: %s", len(self.unknown),
                         ", ".join(self.unknown[:5]))
         rejected = signal.rejected if owner.rejected != "keep" else frozenset()
-        self.rejected = frozenset(i for i in rejected if i in catalog)
-        seen = {item.id for item in history.items}
-        liked = [catalog[i] for i in signal.liked_ids if i in catalog and i not in seen]
-        self.liked_ids = {i for i in signal.liked_ids if i in catalog}
-        kept = [item for item in history.items if item.id not in rejected]
-        self.effective = UserHistory.from_items(kept + liked, user_id=history.user_id)
+        self.rejected = frozenset(i for i in rejected if i in where)
+        interactions = history.interactions
+        seen = {interaction.item.id for interaction in interactions}
+        liked = [catalog[i] for i in signal.liked_ids if i in where and i not in seen]
+        self.liked_ids = {i for i in signal.liked_ids if i in where}
+        # the history's own interactions are reused (no object per item): a stored user may have thousands
+        kept = [i for i in interactions if i.item.id not in rejected] if rejected else interactions
+        self._effective = kept + [Interaction.model_construct(item=item) for item in liked] if liked else kept
         interaction_only = getattr(owner.retriever, "uses_interactions", False)
-        self.usable = [item for item in self.effective.items if item.id in catalog or not interaction_only]
+        usable = [i for i in self._effective if i.item.id in where] if interaction_only else self._effective
+        self.usable = [i.item for i in usable]
+        self._usable_history = history if self._effective is interactions and len(usable) == len(interactions) else \
+            UserHistory.model_construct(user_id=history.user_id, interactions=usable)
         self.exclude = exclude | seen | self.liked_ids
         if owner.rejected == "remove":
             self.exclude |= self.rejected
@@ -396,6 +434,12 @@ class _State:
             self.fallback = "popularity" if owner.interactions is not None else "diverse"
         self.feedback_part: np.ndarray | None = None
         self._item_scores: dict[str, np.ndarray] = {}
+
+    @cached_property
+    def effective(self) -> UserHistory:
+        """The history the LLM sees: the user's items less the rejected ones, then the liked ones (made only
+        when the LLM is asked)."""
+        return UserHistory.from_items([i.item for i in self._effective], user_id=self.history.user_id)
 
     # -- retrieval with the feedback stage -----------------------------------------------------------------
     def retrieve(self) -> Retrieved:
@@ -416,7 +460,7 @@ class _State:
             return diverse_scores(owner.semantic().vectors, owner.pool, self._mask(self.exclude | self.demoted))
         total = np.zeros(size)
         if self.usable:
-            total += _normalised(owner.retriever.scores(UserHistory.from_items(self.usable, self.history.user_id)))
+            total += _normalised(owner.retriever.scores(self._usable_history))
         if self.query is not None:
             total += QUERY_WEIGHT * _normalised(owner.semantic().text_scores(self.query))
         part = np.zeros(size)
@@ -500,7 +544,13 @@ class _State:
             return {}
         catalog = self.owner.catalog
         where = positions(catalog)
-        candidates = [i.id for i in self.usable if i.id in catalog][-MAX_REASON_SOURCES:]
+        candidates: list[str] = []  # the last ones, found from the end (a history may have thousands of items)
+        for item in reversed(self.usable):
+            if len(candidates) == MAX_REASON_SOURCES:
+                break
+            if item.id in where:
+                candidates.append(item.id)
+        candidates.reverse()
         if not candidates:
             return {}
         targets = [where[item.id] for item in items]
@@ -510,11 +560,8 @@ class _State:
         if vectors is not None:  # cosine between the sources' and the items' embeddings, nothing else scored
             similarity = vectors[sources] @ vectors[targets].T
         elif getattr(scorer, "name", "") == "cooccurrence" and self.owner.interactions is not None:
-            columns = self.owner.item_columns()  # users who chose each source and each item, cosine-weighted
-            chosen = columns[:, sources]
-            together = (chosen.T @ columns[:, targets]).toarray().astype(np.float64)
-            counts = np.asarray(chosen.sum(axis=0), dtype=np.float64).reshape(-1, 1)
-            similarity = together / np.sqrt(np.maximum(counts, 1.0))
+            # users who chose each source and each item, cosine-weighted
+            similarity = _chosen_together(self.owner.item_columns(), sources, targets)
         else:
             similarity = np.stack([self.item_scores(i)[targets] for i in candidates])
         found = {}

@@ -22,7 +22,9 @@ GET      /openapi.json, /docs, /redoc        the schema and its offline interact
 =======  ==================================  =====================================================
 
 Every route function is a plain ``def``: FastAPI runs it in its thread pool, so database calls and the
-pipeline (an LLM call included) never block the event loop.
+pipeline (an LLM call included) never block the event loop. The recommendation routes return their JSON
+already serialised (:func:`_json`): the schema still documents them, but FastAPI does not validate and
+serialise the answer a second time.
 
 Extensions: where ``promptrec/service/page.py`` (the web page at /) and ``promptrec/service/gorse.py`` (the
 Gorse-compatible /api/) exist, each defines ``router`` (a FastAPI ``APIRouter``) and is included here; they
@@ -186,11 +188,11 @@ def create_app(settings: ServiceSettings, service: RecommendationService | None 
 
     @app.get("/items/{item_id}/similar", response_model=Recommendations, dependencies=_READ,
              tags=["recommendations"], responses=_ERRORS | _NOT_FOUND)
-    def similar(item_id: str = Path(...), n: int = Query(10, ge=1)) -> Recommendations:
+    def similar(item_id: str = Path(...), n: int = Query(10, ge=1)) -> Response:
         """Items like this one, each with its scores and a reason."""
         check_n(n)
         try:
-            return Recommendations.from_ranking(service.similar(item_id, n), item=item_id)
+            return _json(Recommendations.from_ranking(service.similar(item_id, n), item=item_id))
         except NotFoundError as exc:
             raise not_found(exc) from None
 
@@ -224,16 +226,16 @@ def create_app(settings: ServiceSettings, service: RecommendationService | None 
     @app.get("/users/{user_id}/recommendations", response_model=Recommendations, dependencies=_READ,
              tags=["recommendations"], responses=_ERRORS)
     def user_recommendations(user_id: str = Path(...), n: int = Query(10, ge=1),
-                             query: str | None = Query(None, description="free-text interests")) -> Recommendations:
+                             query: str | None = Query(None, description="free-text interests")) -> Response:
         """The pipeline's top ``n`` for a stored user: their history and feedback (liked items join the
         history, disliked ones are demoted or removed), with each stage's score and a reason."""
         check_n(n)
         ranking = service.recommend_user(user_id, n, check_query(query))
-        return Recommendations.from_ranking(ranking, user=user_id)
+        return _json(Recommendations.from_ranking(ranking, user=user_id))
 
     @app.post("/recommendations", response_model=Recommendations, dependencies=_READ, tags=["recommendations"],
               responses=_ERRORS)
-    def session_recommendations(request: SessionRequest) -> Recommendations:
+    def session_recommendations(request: SessionRequest) -> Response:
         """Recommendations for a session with no stored user: a history of item ids, feedback and a query.
         Nothing is stored; the key is not needed."""
         check_n(request.n)
@@ -244,7 +246,7 @@ def create_app(settings: ServiceSettings, service: RecommendationService | None 
                                                 request.n, check_query(request.query))
         except UnknownItemsError as exc:
             raise HTTPException(422, str(exc)) from None
-        return Recommendations.from_ranking(ranking)
+        return _json(Recommendations.from_ranking(ranking))
 
     install_docs(app)
     for name in EXTENSIONS:
@@ -270,6 +272,11 @@ def app_from_environment() -> FastAPI:
     import os
 
     return create_app(ServiceSettings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
+def _json(answer: Recommendations) -> Response:
+    """The answer as JSON, serialised once by pydantic (the route's ``response_model`` documents it)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def _item_out(stored: StoredItem) -> ItemOut:

@@ -23,8 +23,9 @@ from promptrec.errors import PromptrecError
 from promptrec.feedback_store import FeedbackRecord
 from promptrec.ranking import Ranking
 from promptrec.service.engine import PipelineEngine
+from promptrec.service.histories import HistoryCache
 from promptrec.service.settings import ServiceSettings
-from promptrec.service.store import Store, StoredFeedback, StoredItem
+from promptrec.service.store import Store, StoredFeedback, StoredItem, UserState
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class RecommendationService:
         self.config = settings.config.updated({"feedback": {"enabled": False}})
         self.scenario = self.config.scenario or "default"
         self.engine = PipelineEngine(self.store, self.config)
+        self.histories = HistoryCache()
 
     def start(self) -> None:
         """Seed the database from the settings' catalog and interactions files, then build the pipeline."""
@@ -152,15 +154,14 @@ class RecommendationService:
                        exclude: Iterable[str] = ()) -> Ranking:
         """The pipeline's top ``n`` for a stored user: their stored history and feedback (a user never
         seen gets the pipeline's cold-start fallback); ``exclude``: items never to recommend."""
-        state = self.store.user_state(user_id)
-        self.engine.refresh(wait=False, version=state.catalog_version)
-        item = self.engine.item
-        history = UserHistory(user_id=user_id, interactions=[  # values from the database: already checked
-            Interaction.model_construct(item=found, timestamp=i.timestamp, rating=i.rating)
-            for i in state.history if (found := item(i.item_id)) is not None])
+        engine = self.engine
+        state = self.store.user_state(user_id, known_interactions=self.histories.known_version(user_id, engine.catalog_version))
+        engine.refresh(wait=False, version=state.catalog_version)
+        history = self._history(user_id, state)
         feedback = [self._record(user_id, f.item_id, f.label, f.rating, f.timestamp, f.uid) for f in state.feedback]
         return self.engine.recommend(history, n, feedback=[r for r in feedback if r is not None], query=query,
-                                     user_id=user_id, refresh=False, exclude=frozenset(exclude))
+                                     user_id=user_id, refresh=False, exclude=frozenset(exclude),
+                                     history_key=("stored", user_id, state.interactions_version, id(history)))
 
     def recommend_session(self, history: Sequence[str], reactions: Sequence[Reaction], n: int,
                           query: str | None = None, exclude: Iterable[str] = ()) -> Ranking:
@@ -185,6 +186,21 @@ class RecommendationService:
         return self.engine.similar(item_id, n, refresh=False)
 
     # ------------------------------------------------------------------------------------- helpers
+
+    def _history(self, user_id: str, state: UserState) -> UserHistory:
+        """The user's history at ``state``'s interactions version and the engine's catalog version: the cached
+        one, or one made from the rows (read again in the rare case that the catalog moved meanwhile)."""
+        catalog_version = self.engine.catalog_version
+        history = self.histories.get(user_id, state.interactions_version, catalog_version)
+        if history is not None:
+            return history
+        rows = state.history if state.history is not None else self.store.history(user_id)
+        item = self.engine.item
+        history = UserHistory.model_construct(user_id=user_id, interactions=[  # values from the database: checked
+            Interaction.model_construct(item=found, timestamp=i.timestamp, rating=i.rating)
+            for i in rows if (found := item(i.item_id)) is not None])
+        self.histories.put(user_id, state.interactions_version, catalog_version, history)
+        return history
 
     def _check_items(self, named: Sequence[tuple[str, str]]) -> None:
         missing = [(item, where) for item, where in named if self.engine.item(item) is None]

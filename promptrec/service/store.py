@@ -80,6 +80,14 @@ meta_table = sa.Table(
 )
 
 
+#: What :meth:`Store.user_state` sends to the driver (``?`` becomes the driver's marker); the same orders as
+#: :meth:`Store.history` and :meth:`Store.feedback`.
+_VERSIONS_SQL = "SELECT key, value FROM meta WHERE key IN ('catalog_version', 'interactions_version')"
+_HISTORY_SQL = ("SELECT item_id, timestamp, rating FROM interactions WHERE user_id = ? "
+                "ORDER BY coalesce(timestamp, 0.0), pk")
+_FEEDBACK_SQL = "SELECT pk, uid, user_id, item_id, label, rating, timestamp FROM feedback WHERE user_id = ? ORDER BY pk"
+
+
 class _NothingChanged(Exception):
     """Rolls back a write that changed no row (so that it bumps no version)."""
 
@@ -131,11 +139,13 @@ class StoredInteraction:
 
 @dataclass(frozen=True)
 class UserState:
-    """What one recommendation for a stored user reads: the catalog version, the history, the feedback."""
+    """What one recommendation for a stored user reads: the catalog and interactions versions, the history
+    (``None`` when the caller said it has this interactions version's already), the feedback."""
 
     catalog_version: int
-    history: list[StoredInteraction]
+    history: list[StoredInteraction] | None
     feedback: list[StoredFeedback]
+    interactions_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -198,18 +208,19 @@ class Store:
 
     def _check_schema(self, connection: Connection) -> None:
         insert = _dialect_insert(connection, meta_table)
-        for key, value in (("schema_version", SCHEMA_VERSION), ("catalog_version", 0)):
+        for key, value in (("schema_version", SCHEMA_VERSION), ("catalog_version", 0), ("interactions_version", 0)):
             connection.execute(insert.values(key=key, value=value).on_conflict_do_nothing(index_elements=["key"]))
         version = connection.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar_one()
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.where} was written by a newer promptrec (schema {version} > {SCHEMA_VERSION}); "
                              "upgrade promptrec")
 
-    def _bump(self, connection: Connection) -> int:
-        """The next catalog version, taken in ``connection``'s transaction (a row lock on PostgreSQL)."""
+    def _bump(self, connection: Connection, counter: str = "catalog_version") -> int:
+        """The next catalog (or interactions) version, taken in ``connection``'s transaction (a row lock on
+        PostgreSQL)."""
         column = meta_table.c.value
         return int(connection.execute(
-            meta_table.update().where(meta_table.c.key == "catalog_version").values(value=column + 1).returning(column)
+            meta_table.update().where(meta_table.c.key == counter).values(value=column + 1).returning(column)
         ).scalar_one())
 
     # ---------------------------------------------------------------------------------------- catalog
@@ -349,7 +360,10 @@ class Store:
             removed = 0
             for table in (feedback_table, interactions_table, users_table):
                 column = table.c.id if table is users_table else table.c.user_id
-                removed += connection.execute(table.delete().where(column == user_id)).rowcount or 0
+                count = connection.execute(table.delete().where(column == user_id)).rowcount or 0
+                if count and table is interactions_table:
+                    self._bump(connection, "interactions_version")
+                removed += count
             return removed > 0
 
     # ----------------------------------------------------------------------------- history and feedback
@@ -363,6 +377,8 @@ class Store:
                 index_elements=["user_id", "item_id"]).returning(interactions_table.c.pk)
             for chunk in _chunks(({"user_id": u, "item_id": i, "timestamp": t, "rating": r} for u, i, t, r in rows), 5000):
                 added += len(connection.execute(statement, chunk).all())
+            if added:  # readers that keep histories in memory (the service) see that they changed
+                self._bump(connection, "interactions_version")
         return added
 
     def history(self, user_id: str) -> list[StoredInteraction]:
@@ -376,13 +392,26 @@ class Store:
                  .order_by(sa.func.coalesce(table.c.timestamp, 0.0), table.c.pk))
         return [StoredInteraction(*row) for row in connection.execute(query)]
 
-    def user_state(self, user_id: str) -> UserState:
-        """The catalog version, the user's history and feedback, read in one connection (one snapshot on
-        PostgreSQL's default isolation per statement; what a recommendation needs, in one pool checkout)."""
+    def user_state(self, user_id: str, *, known_interactions: int | None = None) -> UserState:
+        """The catalog and interactions versions, the user's history and feedback, read in one connection
+        (what a recommendation needs, in one pool checkout). ``known_interactions``: the interactions
+        version whose history the caller holds; when it is still current the history is not read
+        (``history=None``).
+
+        This is the service's hot path (every recommendation), so it sends fixed SQL straight to the driver:
+        no statement compilation, no ORM-style row processing; the same rows as :meth:`history` and
+        :meth:`feedback`."""
+        marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         with self.engine.connect() as connection:
-            version = int(connection.execute(
-                sa.select(meta_table.c.value).where(meta_table.c.key == "catalog_version")).scalar_one())
-            return UserState(version, self._history(connection, user_id), self._feedback(connection, user_id))
+            run = connection.exec_driver_sql
+            versions = dict(run(_VERSIONS_SQL).fetchall())
+            catalog, interactions = int(versions["catalog_version"]), int(versions.get("interactions_version", 0))
+            history = None
+            if known_interactions is None or known_interactions != interactions:
+                history = [StoredInteraction(*row) for row in run(_HISTORY_SQL.replace("?", marker), (user_id,))]
+            feedback = [StoredFeedback(int(pk), uid, user, item, label, rating, timestamp)
+                        for pk, uid, user, item, label, rating, timestamp in run(_FEEDBACK_SQL.replace("?", marker), (user_id,))]
+        return UserState(catalog, history, feedback, interactions)
 
     def all_interactions(self) -> dict[str, list[str]]:
         """Every user's interacted item ids (oldest first): what a co-occurrence or popularity index counts."""
