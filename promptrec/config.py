@@ -439,11 +439,12 @@ class PipelineConfig(_Section):
     def llm_weight(self) -> float | None:
         """The retrieval section's LLM weight, or the bundled model's measured 0 when it is unset and the
         backend is the bundled model (``None``: the pipeline's default for the ranker's model)."""
-        from promptrec.pipeline import EMBEDDED_LLM_WEIGHT
+        from promptrec.models import is_bundled
+        from promptrec.pipeline import backend_llm_weight
 
         weight = self.retrieval.llm_weight
-        if weight is None and self.backend.spec.strip() == DEFAULT_BACKEND:
-            return EMBEDDED_LLM_WEIGHT
+        if weight is None and is_bundled(self.backend.spec):
+            return backend_llm_weight(self.backend.spec)
         return weight
 
     def recommender(self, retriever: Retriever, ranker: Callable[[], Ranker], *,

@@ -49,6 +49,13 @@ class ModelNotFoundError(BackendError):
         )
 
 
+def is_bundled(backend: str) -> bool:
+    """Whether the backend spec or backend name ``backend`` runs the bundled model: ``llamacpp`` alone, or
+    ``llamacpp:`` with the bundled file (by name or path), as a spec says it and a loaded backend names itself."""
+    kind, _, model = backend.strip().partition(":")
+    return kind == "llamacpp" and (not model or Path(model).name == BUNDLED_FILE)
+
+
 def models_dir() -> Path:
     """Where fetched model files are kept: ``$PROMPTREC_MODELS_DIR``, else ``<user data folder>/models``."""
     configured = os.environ.get("PROMPTREC_MODELS_DIR")

@@ -100,13 +100,15 @@ def default_llm_weight(ranker: Ranker | None) -> float:
     (0 without a ranker)."""
     if ranker is None:
         return 0.0
-    try:
-        from promptrec.backends.llamacpp import bundled_model_path
+    return backend_llm_weight(ranker.backend.name)
 
-        bundled = f"llamacpp:{bundled_model_path().name}"
-    except Exception:  # the local extra is not installed: the ranker cannot be running the bundled model
-        bundled = None
-    return EMBEDDED_LLM_WEIGHT if ranker.backend.name == bundled else DEFAULT_LLM_WEIGHT
+
+def backend_llm_weight(backend: str) -> float:
+    """The default weight on the LLM of the backend spec or name ``backend``: :data:`EMBEDDED_LLM_WEIGHT` for
+    the bundled model, else :data:`DEFAULT_LLM_WEIGHT` (decided before any model loads)."""
+    from promptrec.models import is_bundled
+
+    return EMBEDDED_LLM_WEIGHT if is_bundled(backend) else DEFAULT_LLM_WEIGHT
 
 
 def _minmax(values: Sequence[float]) -> list[float]:
@@ -574,4 +576,4 @@ class _State:
 
 __all__ = ["DEFAULT_LLM_WEIGHT", "DEFAULT_POOL", "EMBEDDED_LLM_WEIGHT", "FUSIONS", "LIKED_WEIGHT", "QUERY_WEIGHT", "REJECTED",
            "STEER_WEIGHT", "Fusion", "Recommender", "Rejected",
-           "default_llm_weight", "fuse"]
+           "backend_llm_weight", "default_llm_weight", "fuse"]

@@ -82,3 +82,13 @@ def test_a_minilm_archive_is_found_where_fetch_keeps_it(monkeypatch, tmp_path):
     (tmp_path / "all-minilm-l6-v2" / "model.zip").write_bytes(b"PK")
     assert models.minilm_archive() == tmp_path / "all-minilm-l6-v2" / "model.zip"
     assert models.fetch_minilm() == models.minilm_archive()  # there already: nothing is downloaded
+
+
+def test_is_bundled_reads_specs_and_backend_names_alike():
+    from promptrec.models import BUNDLED_FILE, is_bundled
+    from promptrec.pipeline import DEFAULT_LLM_WEIGHT, EMBEDDED_LLM_WEIGHT, backend_llm_weight
+
+    for bundled in ("llamacpp", f"llamacpp:{BUNDLED_FILE}", f" llamacpp:/somewhere/{BUNDLED_FILE} "):
+        assert is_bundled(bundled) and backend_llm_weight(bundled) == EMBEDDED_LLM_WEIGHT
+    for other in ("llamacpp:/m/qwen.gguf", "openai:gpt-4o-mini", f"openai:{BUNDLED_FILE}"):
+        assert not is_bundled(other) and backend_llm_weight(other) == DEFAULT_LLM_WEIGHT
