@@ -110,6 +110,27 @@ def test_interactions_are_a_history_per_user_and_pairs_are_added_once(url):
     assert store.user_exists("u2") and store.count_interactions() == 3
 
 
+def test_the_users_state_skips_a_history_the_caller_has_and_interaction_changes_bump_a_version(url):
+    store = Store(url)
+    store.upsert_items(items("i1", "i2", "i3"))
+    first = store.user_state("u1")
+    assert first.history == [] and first.feedback == [] and first.catalog_version == store.catalog_version()
+    store.add_interactions([("u1", "i2", 20.0, 4.0), ("u1", "i1", 10.0, None)])
+    store.add_feedback([feedback("f1", "u1", "i3", "disliked")])
+    state = store.user_state("u1", known_interactions=first.interactions_version)
+    assert state.interactions_version > first.interactions_version  # the known history is stale: read again
+    assert [(h.item_id, h.timestamp, h.rating) for h in state.history] == [(h.item_id, h.timestamp, h.rating)
+                                                                         for h in store.history("u1")]
+    assert [(f.uid, f.item_id, f.label) for f in state.feedback] == [("f1", "i3", "disliked")]
+    again = store.user_state("u1", known_interactions=state.interactions_version)
+    assert again.history is None and again.interactions_version == state.interactions_version  # still current
+    assert [f.uid for f in again.feedback] == ["f1"]  # feedback is always read
+    assert store.add_interactions([("u1", "i2", 99.0, 1.0)]) == 0  # nothing new: the version stays
+    assert store.user_state("u1").interactions_version == state.interactions_version
+    store.delete_user("u1")
+    assert store.user_state("u1").interactions_version > state.interactions_version
+
+
 def test_users_are_created_updated_and_deleted_with_everything_they_did(url):
     store = Store(url)
     store.upsert_items(items("i1"))

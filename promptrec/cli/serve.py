@@ -3,8 +3,12 @@ OpenAI-compatible API."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -44,7 +48,7 @@ def _service_backend_options(func: Any) -> Any:
 @click.option("--max-n", type=click.IntRange(min=1), default=100, show_default=True, help="Most recommendations per answer.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=1000, show_default=True, help="Most items or feedback records per POST.")
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=1_048_576, show_default=True, help="Largest request body (413 beyond).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Service processes on the one port, each with its own pipeline in memory and the database shared (about one per core; a catalog change reaches every process, /metrics counts the one that answers).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Service processes on the one port, each with its own pipeline in memory and the database shared (about one per core; a catalog change reaches every process, and /metrics counts them all).")
 @click.option("--access-log", is_flag=True, help="Log every request (uvicorn's access log).")
 @click.option("--gorse-feedback", "gorse_feedback", multiple=True, metavar="TYPE=LABEL", help="Gorse API (/api/): what a FeedbackType means, e.g. purchase=liked (repeatable; defaults: star/like=liked, dislike=disliked, read=clicked).")
 @retrieval_options
@@ -111,9 +115,29 @@ def serve(catalog: str | None, db: str | None, host: str, port: int, api_key: st
         from promptrec.service.app import SETTINGS_ENV
 
         os.environ[SETTINGS_ENV] = worker_settings.model_dump_json()  # read by each worker (the key included)
-        uvicorn.run("promptrec.service.app:app_from_environment", factory=True, workers=workers, **run)
+        with _metrics_folder():
+            uvicorn.run("promptrec.service.app:app_from_environment", factory=True, workers=workers, **run)
     else:
         uvicorn.run(app, **run)
+
+
+@contextlib.contextmanager
+def _metrics_folder() -> Iterator[None]:
+    """A fresh folder for the workers' Prometheus counts (``$PROMETHEUS_MULTIPROC_DIR``, set before any worker
+    imports prometheus_client), so /metrics sums every worker; removed at exit. A folder the user set is kept
+    as it is."""
+    from promptrec.service.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="promptrec-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,7 +50,7 @@ from promptrec import __version__
 from promptrec.data import Item
 from promptrec.service.core import NotFoundError, Reaction, RecommendationService, UnknownItemsError
 from promptrec.service.docs import install_docs
-from promptrec.service.metrics import MetricsMiddleware, ServiceMetrics
+from promptrec.service.metrics import MetricsMiddleware, ServiceMetrics, mark_process_dead
 from promptrec.service.schemas import (
     FeedbackIn,
     FeedbackOut,
@@ -99,6 +100,8 @@ def create_app(settings: ServiceSettings, service: RecommendationService | None 
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
         service.close()
+        if metrics.multiprocess:  # this worker stops: it no longer counts as a live one
+            mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="promptrec", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -269,8 +272,6 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process of ``promptrec serve --workers N``: uvicorn imports this factory in each
     worker; the settings come as JSON in ``$PROMPTREC_SERVICE_SETTINGS`` (the parent seeded the database, so
     the workers only build their pipeline)."""
-    import os
-
     return create_app(ServiceSettings.model_validate_json(os.environ[SETTINGS_ENV]))
 
 

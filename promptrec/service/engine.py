@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from promptrec.config import PipelineConfig
@@ -83,9 +83,14 @@ class ReadWriteLock:
                 self._condition.notify_all()
 
 
+#: The counters of :class:`EngineStats` (each is a Prometheus counter in /metrics).
+COUNTERS = ("rebuilds", "incremental_updates", "llm_calls", "llm_cache_hits", "coalesced")
+
+
 @dataclass
 class EngineStats:
-    """Counters the metrics endpoint reads (monotonic, since start-up)."""
+    """The engine's counts (monotonic, since start-up) and its last build time. :meth:`add` counts and tells
+    each of ``listeners`` (the metrics, which keep one total over every worker process)."""
 
     rebuilds: int = 0
     incremental_updates: int = 0
@@ -93,6 +98,15 @@ class EngineStats:
     llm_cache_hits: int = 0
     coalesced: int = 0
     last_rebuild_seconds: float = 0.0
+    listeners: list[Callable[[str, int], None]] = field(default_factory=list, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, counter: str, amount: int = 1) -> None:
+        """Count ``amount`` more of ``counter`` (one of :data:`COUNTERS`)."""
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + amount)
+        for listener in self.listeners:
+            listener(counter, amount)
 
 
 class PipelineEngine:
@@ -231,7 +245,7 @@ class PipelineEngine:
                 logger.info("%s; rebuilding instead", exc)
                 return False
             self._items.update((item.id, item) for item in items)
-        self.stats.incremental_updates += 1
+        self.stats.add("incremental_updates")
         logger.info("added or changed %d item(s) in the index in place", len(items))
         return True
 
@@ -259,8 +273,8 @@ class PipelineEngine:
         self._items = dict(catalog.items())
         self._hidden = frozenset(s.item.id for s in stored if s.hidden)
         self._version = version
-        self.stats.rebuilds += 1
         self.stats.last_rebuild_seconds = time.perf_counter() - started
+        self.stats.add("rebuilds")
         logger.info("recommender built over %d items and %d interactions in %.2f s (%s)", len(catalog),
                     len(interactions) if interactions is not None else 0, self.stats.last_rebuild_seconds,
                     recommender.retriever.name)
@@ -311,7 +325,7 @@ class PipelineEngine:
                 future: Future[Ranking] = Future()
                 self._inflight[key] = future
         if pending is not None:
-            self.stats.coalesced += 1
+            self.stats.add("coalesced")
             return pending.result()
         try:
             with self._lock.read():
@@ -331,9 +345,9 @@ class PipelineEngine:
     def _count(self, ranking: Ranking) -> None:
         if ranking.mode != "retrieval":
             if ranking.cached:
-                self.stats.llm_cache_hits += 1
+                self.stats.add("llm_cache_hits")
             else:
-                self.stats.llm_calls += 1
+                self.stats.add("llm_calls")
         if self._on_ranking is not None:
             self._on_ranking(ranking)
 
@@ -384,5 +398,5 @@ def call_similar(recommender: Recommender, item_id: str, n: int, hidden: frozens
     return recommender.similar(item_id, n, exclude=hidden)
 
 
-__all__ = ["EmptyCatalogError", "EngineStats", "PipelineEngine", "ReadWriteLock", "call_recommend", "call_similar",
+__all__ = ["COUNTERS", "EmptyCatalogError", "EngineStats", "PipelineEngine", "ReadWriteLock", "call_recommend", "call_similar",
            "settle_heap"]
