@@ -13,8 +13,9 @@ records into a :class:`FeedbackSignal` that the pipeline's feedback stage applie
 * items **shown** with a reaction but never taken (they are in a record's ``shown`` list and have no reaction
   of their own) decay: each showing lowers them a little.
 
-Only the latest decisive reaction to an item counts: a like after a dislike takes the rejection back. The
-signal is keyed by item id, so it applies in every scenario.
+Only the latest decisive reaction to an item counts (:func:`~promptrec.feedback_store.decisive_reactions`): a
+like after a dislike takes the rejection back, and a skip rejects only an item the user never liked or
+disliked. The signal is keyed by item id, so it applies in every scenario.
 
 >>> signal = FeedbackSignal.from_records(store.list("u9"))
 >>> signal.rejected, [item_id for item_id, _ in signal.liked]
@@ -27,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from promptrec.feedback_store import NEGATIVE_RATING, FeedbackRecord
+from promptrec.feedback_store import NEGATIVE_RATING, FeedbackRecord, decisive_reactions
 
 #: The weight of a ``liked`` item in the effective history; a ``clicked`` item weighs :data:`CLICK_WEIGHT`, a
 #: rating ``r`` above ``NEGATIVE_RATING`` weighs ``r / 5 * LIKE_WEIGHT * 1.25`` (a 4 is a like, a 5 more).
@@ -62,23 +63,18 @@ class FeedbackSignal:
     def from_records(cls, records: Iterable[FeedbackRecord]) -> FeedbackSignal:
         """The signal of ``records`` (any order; they are sorted by time, ties kept in the given order)."""
         ordered = sorted(records, key=lambda r: r.timestamp)
-        latest: dict[str, FeedbackRecord] = {}
-        titles: dict[str, str] = {}
-        shown: Counter[str] = Counter()
-        for record in ordered:
-            titles[record.item_id] = record.item_title
-            if record.positive or record.negative or record.label == "skipped":
-                latest.pop(record.item_id, None)  # re-insert: dict order is the order of the latest reaction
-                latest[record.item_id] = record
-            shown.update(i for i in record.shown if i != record.item_id)
-        rejected = frozenset(i for i, r in latest.items() if r.negative or r.label == "skipped")
+        latest = decisive_reactions(ordered)
+        titles = {record.item_id: record.item_title for record in ordered}
+        skipped = {record.item_id for record in ordered if record.label == "skipped"}
+        shown: Counter[str] = Counter(i for record in ordered for i in record.shown if i != record.item_id)
         disliked = frozenset(i for i, r in latest.items() if r.negative)
+        rejected = disliked | frozenset(skipped - latest.keys())  # a skip rejects only what was never decided
         accepted = [(i, r) for i, r in latest.items() if r.positive]
         liked = []
         for age, (item_id, record) in enumerate(reversed(accepted)):
             recency = max(MIN_RECENCY, RECENCY_DECAY ** age)
             liked.append((item_id, _weight(record) * recency))
-        decayed = {i: n for i, n in shown.items() if i not in latest}
+        decayed = {i: n for i, n in shown.items() if i not in latest and i not in skipped}
         return cls(liked=tuple(reversed(liked)), rejected=rejected, disliked=disliked, shown=decayed, titles=titles)
 
     def __bool__(self) -> bool:

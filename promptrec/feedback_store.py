@@ -118,6 +118,19 @@ class FeedbackRecord(BaseModel):
         return self.label in ("liked", "clicked") or (self.rating is not None and self.rating > NEGATIVE_RATING)
 
 
+def decisive_reactions(records: Iterable[FeedbackRecord]) -> dict[str, FeedbackRecord]:
+    """Each item's latest decisive reaction among ``records`` (oldest first): liked, clicked, disliked or a
+    rating. A later one replaces an earlier one (a like after a dislike takes the rejection back), and the
+    result is ordered by those latest reactions; ``skipped`` and mere showings decide nothing. The one place
+    of this rule (:meth:`FeedbackStore.negative_items`, :class:`~promptrec.feedback_signal.FeedbackSignal`)."""
+    latest: dict[str, FeedbackRecord] = {}
+    for record in records:
+        if record.positive or record.negative:
+            latest.pop(record.item_id, None)  # re-insert: dict order is the order of the latest reaction
+            latest[record.item_id] = record
+    return latest
+
+
 def content_uid(record: dict[str, Any]) -> str:
     """A uid derived from a record's content, for imported lines that carry none (re-imports stay idempotent)."""
     text = json.dumps({k: record.get(k) for k in _COLUMNS if k != "uid"}, sort_keys=True, ensure_ascii=False)
@@ -346,13 +359,8 @@ class FeedbackStore:
         at most :data:`NEGATIVE_RATING`; a later like, click or good rating takes the rejection back, and
         ``skipped`` decides nothing.
         """
-        rejected: set[str] = set()
-        for record in self.list(user_id, scenario):
-            if record.negative:
-                rejected.add(record.item_id)
-            elif record.positive:
-                rejected.discard(record.item_id)
-        return rejected
+        return {item_id for item_id, record in decisive_reactions(self.list(user_id, scenario)).items()
+                if record.negative}
 
     def count(self, user_id: str | None = None, scenario: str | None = None) -> int:
         """How many records there are (of ``user_id`` / ``scenario`` if given)."""

@@ -33,3 +33,19 @@ def test_items_shown_without_a_reaction_of_their_own_decay():
     assert signal.shown == {"x": 2, "y": 1}
     assert bool(FeedbackSignal()) is False and bool(signal) is True
     assert signal.titles["a"] == "A"
+
+
+def test_a_skip_decides_nothing_against_a_like_or_a_dislike_and_the_store_reads_the_same_rule(tmp_path):
+    from promptrec.feedback_store import FeedbackStore
+
+    records = [record("a", "liked", 1.0), record("a", "skipped", 2.0),     # still liked
+               record("b", "disliked", 1.0), record("b", "skipped", 2.0),  # still disliked (steered away from)
+               record("c", "skipped", 1.0),                                 # only skipped: rejected, not disliked
+               record("d", "skipped", 1.0), record("d", "liked", 2.0)]      # a like after a skip: liked
+    signal = FeedbackSignal.from_records(records)
+    assert signal.liked_ids == ["a", "d"]
+    assert signal.disliked == {"b"} and signal.rejected == {"b", "c"}
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    for r in records:
+        store.add(r.user_id, r.scenario, r.item_id, r.label, title=r.item_title, timestamp=r.timestamp)
+    assert store.negative_items("u") == signal.disliked
