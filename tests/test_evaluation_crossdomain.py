@@ -335,3 +335,24 @@ def test_a_tab_separated_file_gets_a_hint_and_tsv_is_read(tmp_path):
     (tmp_path / "items.csv").unlink()
     (tmp_path / "items.tsv").write_text(tabbed)
     assert read_crossdomain(tmp_path).items["g3"].title == "Green Tea & Honey"
+
+
+def test_one_recsys24_file_is_a_rated_log_read_by_the_cross_domain_row_reader(tmp_path):
+    """read_amazon_log (-d amazon:FILE, the replay's Amazon data) reads rows as load_cross_domain does."""
+    from promptrec.evaluation.crossdomain import read_amazon_log
+
+    header = "user_id,item_id,rating,timestamp,title,brand,category\n"
+    path = tmp_path / "books.csv"
+    path.write_text(header + "u1,b1,5,20,Dune &amp;amp; More,Frank Herbert,\"['Sci-Fi', ' ']\"\n"
+                             "u1,b2,2,10,Emma,Jane Austen,[]\nu2,b1,4,10,Dune again,X,[]\n")
+    log = read_amazon_log(path)
+    assert log.name == "amazon-books" and log.scenario == "books"
+    assert [(e.item_id, e.timestamp, e.rating) for e in log.sequences["u1"]] == [("b2", 10.0, 2.0), ("b1", 20.0, 5.0)]
+    assert log.items["b1"].title == "Dune & More"  # the first row of an id names it
+    assert log.items["b1"].attributes == {"genres": ["Sci-Fi"], "author": "Frank Herbert"}
+    other = tmp_path / "garden.csv"
+    other.write_text(header + "u1,g1,4,1,Rake,Acme,[]\n")
+    assert read_amazon_log(other).items["g1"].attributes == {"brand": "Acme"}
+    path.write_text(header + "u1,b1,nan,20,Dune,X,[]\n")
+    with pytest.raises(DataError, match=r"books\.csv:2 field 'rating': not a finite number"):
+        read_amazon_log(path)
