@@ -140,6 +140,8 @@ def index_bytes(retriever: Any) -> int:
                 total += value.data.nbytes + value.indices.nbytes + value.indptr.nbytes
             elif hasattr(value, "index") and hasattr(value.index, "memory_usage"):  # the HNSW graph
                 total += int(value.index.memory_usage)
+            elif callable(getattr(value, "arrays", None)):  # a BM25Index
+                total += sum(array.nbytes for array in value.arrays().values())
     return total
 
 
