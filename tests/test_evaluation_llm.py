@@ -118,3 +118,14 @@ def test_the_cross_domain_scenario_names_both_domains():
     assert "candidate albums" in albums and "I have read the following books" in albums
     other = cross_domain_scenario("grocery", "products").render(history, candidates, answer_format=".")[-1]["content"]
     assert "grocery items" in other and "chosen" in other
+
+
+def test_the_cross_domain_interest_profile_speaks_of_the_history_s_own_domain():
+    from promptrec.data import Item
+    from promptrec.evaluation.llm import cross_domain_scenario
+
+    messages = cross_domain_scenario("cds", "books", "books").render_profile(
+        [Item(id="c1", title="Kind of Blue", attributes={"artist": "Miles Davis"})])
+    text = "\n".join(m["content"] for m in messages)
+    assert "music albums they have listened to" in text and "I have listened to the following music albums" in text
+    assert "book" not in text  # the history is albums: the profile prompt must not call them books
