@@ -114,10 +114,8 @@ class FeedbackRecord(BaseModel):
 
     @property
     def positive(self) -> bool:
-        """Whether this reaction accepts the item (liked, clicked, or rated above :data:`NEGATIVE_RATING`); never
-        together with :attr:`negative` (a like with a low rating rejects)."""
-        return not self.negative and (self.label in ("liked", "clicked")
-                                      or (self.rating is not None and self.rating > NEGATIVE_RATING))
+        """Whether this reaction accepts the item (liked, clicked, or rated above :data:`NEGATIVE_RATING`)."""
+        return self.label in ("liked", "clicked") or (self.rating is not None and self.rating > NEGATIVE_RATING)
 
 
 def decisive_reactions(records: Iterable[FeedbackRecord]) -> dict[str, FeedbackRecord]:

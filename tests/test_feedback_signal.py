@@ -49,10 +49,3 @@ def test_a_skip_decides_nothing_against_a_like_or_a_dislike_and_the_store_reads_
     for r in records:
         store.add(r.user_id, r.scenario, r.item_id, r.label, title=r.item_title, timestamp=r.timestamp)
     assert store.negative_items("u") == signal.disliked
-
-
-def test_a_like_with_a_low_rating_rejects_and_is_never_both():
-    low_like = record("a", "liked", 1.0, rating=2.0)
-    assert low_like.negative and not low_like.positive
-    signal = FeedbackSignal.from_records([low_like])
-    assert signal.liked_ids == [] and signal.disliked == {"a"}
