@@ -131,3 +131,14 @@ def test_fusion_is_defined_once():
     definitions = [f"{path.relative_to(ROOT)}" for path in PACKAGE.rglob("*.py")
                    if "def fuse(" in path.read_text(encoding="utf-8")]
     assert definitions == ["promptrec/pipeline.py"]
+
+
+def test_every_package_is_in_the_wheel():
+    """pyproject's explicit package list names every folder with an __init__.py (a missing one would be left
+    out of a built wheel while an editable install still works)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "promptrec").rglob("__init__.py")
+             if "__pycache__" not in path.parts}
+    assert found | {"promptrec.prompts"} == listed

@@ -9,8 +9,10 @@ per query (the Ranker's own re-ask is label-agnostic).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+import tomllib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,29 +23,29 @@ from promptrec.errors import PromptrecError
 from promptrec.evaluation.baselines import Scored
 from promptrec.evaluation.cases import EvalDataset, Query
 from promptrec.ranker import Ranker
-from promptrec.scenario import Scenario, Strategy, load_scenario
+from promptrec.scenario import Scenario, Strategy, builtin_prompts_dir, load_scenario
 
 if TYPE_CHECKING:
     from promptrec.config import PipelineConfig
 
 logger = logging.getLogger(__name__)
 
-#: domain -> (plural noun, past verb) used in cross-domain prompts
-DOMAIN_WORDS: dict[str, tuple[str, str]] = {
-    "books": ("books", "read"),
-    "cds": ("music albums", "listened to"),
-    "movies": ("movies and TV shows", "watched"),
-}
-
-#: target domain -> (item noun, item nouns) where the target scenario's own nouns do not fit
-TARGET_NOUNS: dict[str, tuple[str, str]] = {"cds": ("album", "albums")}
+@functools.cache
+def domain_words() -> dict[str, dict[str, str]]:
+    """The cross-domain prompts' words per domain: prompts/default/domains.toml (data, not code)."""
+    with (builtin_prompts_dir() / "default" / "domains.toml").open("rb") as file:
+        return tomllib.load(file)
 
 
 def cross_domain_scenario(source: str, target_scenario: str, target: str | None = None) -> Scenario:
     """A scenario whose history speaks of ``source`` items (``books``...) and whose candidates are the target
-    scenario's; attributes of both domains are shown. Its wording is prompts/default/cross_domain_user.j2."""
-    nouns, verb = DOMAIN_WORDS.get(source, (f"{source} items", "chosen"))
-    target_nouns = TARGET_NOUNS.get(target or "")
+    scenario's; attributes of both domains are shown. Its wording is prompts/default/cross_domain_user.j2 and
+    the domains' words prompts/default/domains.toml."""
+    words = domain_words()
+    source_words = words.get(source, {})
+    nouns, verb = source_words.get("nouns", f"{source} items"), source_words.get("verb", "chosen")
+    target_words = words.get(target or "", {})
+    target_nouns = (target_words["target_noun"], target_words["target_nouns"]) if "target_nouns" in target_words else None
     spec = (
         f'extends = "{target_scenario}"\n'
         f'description = "Cold-start {target_scenario} from {nouns}"\n'
