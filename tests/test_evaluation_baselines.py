@@ -1,22 +1,25 @@
-"""The 20-candidate baselines by hand: ties, seeded random scores, popularity and co-occurrence counts,
-BM25 on the catalog's text, a retriever read at the candidates."""
+"""The 20-candidate baselines by hand: ties, seeded random scores, popularity and co-occurrence (the shipped
+retrievers over the training interactions), BM25 on the catalog's text, a retriever read at the candidates."""
+
+import math
 
 import numpy as np
 import pytest
 
 pytest.importorskip("ir_measures", reason="the evaluation tests need: pip install -e '.[eval]'")
 
-from promptrec.data import Item  # noqa: E402
+from promptrec.data import Catalog, Item, UserHistory  # noqa: E402
+from promptrec.evaluation import baselines as baselines_module  # noqa: E402
 from promptrec.evaluation.baselines import (  # noqa: E402
     BM25Baseline,
-    CooccurrenceBaseline,
-    Interactions,
-    PopularityBaseline,
     RandomBaseline,
     RetrieverBaseline,
+    interaction_baselines,
     ranked_ids,
 )
 from promptrec.evaluation.cases import Query  # noqa: E402
+from promptrec.retrieval.base import Interactions  # noqa: E402
+from promptrec.retrieval.factory import make_retriever  # noqa: E402
 
 CATALOG = [Item(id="a", title="Alien"), Item(id="b", title="Aliens"), Item(id="c", title="Summer Heat"),
            Item(id="d", title="Up"), Item(id="e", title="Heat Wave")]
@@ -39,13 +42,54 @@ def test_random_scores_are_seeded_per_case():
     assert RandomBaseline(3).score(query).scores != RandomBaseline(3).score(_query([], ["a", "b", "c"], "test:u2")).scores
 
 
-def test_popularity_counts_distinct_training_users_and_cooccurrence_shared_ones():
-    interactions = Interactions([("a", "b", "a"), ("a", "c"), ("b", "c", "d")])
+TRAIN = [("a", "b", "a"), ("a", "c"), ("b", "c", "d")]
+
+
+def test_popularity_counts_distinct_training_users_and_cooccurrence_is_the_shipped_cosine():
+    popularity, cooccurrence = interaction_baselines(Catalog(CATALOG), TRAIN)
+    assert [popularity.name, cooccurrence.name] == ["popularity", "co-occurrence"]
+    assert popularity.score(_query([], ["a", "d", "e"])).scores == {"a": 2.0, "d": 1.0, "e": 0.0}
+    # history a, c (a twice counts once); users: a {0, 1}, b {0, 2}, c {1, 2}, d {2}, e none
+    # cosine: b = |a&b|/sqrt(2*2) + |c&b|/sqrt(2*2) = 1/2 + 1/2; d = 0 + 1/sqrt(2*1); e = 0
+    scores = cooccurrence.score(_query(["a", "c", "a"], ["b", "d", "e"])).scores
+    assert scores["b"] == pytest.approx(1.0) and scores["d"] == pytest.approx(1 / math.sqrt(2)) and scores["e"] == 0.0
+
+
+def test_the_interaction_rows_are_what_the_registry_builds_for_promptrec_rank():
+    catalog = Catalog(CATALOG)
+    interactions = Interactions.from_sequences(catalog, TRAIN)
+    history = UserHistory.from_items([BY_ID["a"], BY_ID["c"]], user_id="u1")
+    for row in interaction_baselines(catalog, TRAIN):
+        shipped = make_retriever(baselines_module.INTERACTION_ROWS[row.name], catalog, interactions=interactions,
+                                 index_cache=False)
+        assert type(row.retriever) is type(shipped)
+        assert row.retriever.scores(history).tolist() == shipped.scores(history).tolist()
+        assert row.score(_query(["a", "c"], ["b", "d", "e"])).scores == {
+            i: float(shipped.scores(history)[position]) for position, i in enumerate(catalog) if i in "bde"}
+
+
+def test_cross_domain_co_occurrence_links_source_history_items_to_target_candidates():
+    # a and b are source-domain items (in the catalog the rows index, never candidates); d and e target items
+    popularity, cooccurrence = interaction_baselines(Catalog(CATALOG), [("a", "d"), ("a", "d"), ("b", "e")])
+    scores = cooccurrence.score(_query(["a"], ["d", "e"])).scores
+    assert scores["d"] > 0 and scores["e"] == 0.0
+    assert popularity.score(_query(["a"], ["d", "e"])).scores == {"d": 2.0, "e": 1.0}
+
+
+def test_the_old_names_warn_and_still_give_the_counts_they_gave():
+    with pytest.warns(DeprecationWarning, match="interaction_baselines"):
+        popularity_baseline = baselines_module.PopularityBaseline
+    with pytest.warns(DeprecationWarning, match="interaction_baselines"):
+        cooccurrence_baseline = baselines_module.CooccurrenceBaseline
+    with pytest.warns(DeprecationWarning, match="Interactions.from_sequences"):
+        interactions = baselines_module.Interactions(TRAIN)
     assert interactions.popularity == {"a": 2, "b": 2, "c": 2, "d": 1}
-    assert PopularityBaseline(interactions).score(_query([], ["a", "d", "e"])).scores == {"a": 2.0, "d": 1.0, "e": 0.0}
-    # history a, c (a twice counts once): b shares user 0 with a and user 2 with c; d shares user 2 with c
-    scores = CooccurrenceBaseline(interactions).score(_query(["a", "c", "a"], ["b", "d", "e"])).scores
+    assert popularity_baseline(interactions).score(_query([], ["a", "d", "e"])).scores == {"a": 2.0, "d": 1.0, "e": 0.0}
+    # counts: b shares user 0 with a and user 2 with c; d shares user 2 with c; e is unseen (0, not -inf)
+    scores = cooccurrence_baseline(interactions).score(_query(["a", "c", "a"], ["b", "d", "e"])).scores
     assert scores == {"b": 2.0, "d": 1.0, "e": 0.0}
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        baselines_module.Nope  # noqa: B018
 
 
 def test_bm25_scores_candidates_sharing_history_words_over_the_whole_catalog():

@@ -8,8 +8,9 @@ pytest.importorskip("ir_measures", reason="the evaluation tests need: pip instal
 
 from conftest import DATASETS, TINYCROSS, needs_datasets  # noqa: E402
 
+from promptrec.data import UserHistory  # noqa: E402
 from promptrec.errors import DataError  # noqa: E402
-from promptrec.evaluation.baselines import Interactions  # noqa: E402
+from promptrec.evaluation.baselines import interaction_baselines  # noqa: E402
 from promptrec.evaluation.crossdomain import (  # noqa: E402
     build_cross_domain,
     cold_start_pairs,
@@ -20,6 +21,7 @@ from promptrec.evaluation.crossdomain import (  # noqa: E402
     stable_share,
 )
 from promptrec.evaluation.datasets import load_dataset, resolve  # noqa: E402
+from promptrec.evaluation.pipelines import pipeline_catalog  # noqa: E402
 from promptrec.evaluation.protocol import ProtocolConfig, build_cases  # noqa: E402
 
 ITEMS = """id,title,domain,creator
@@ -53,6 +55,13 @@ b2,g1,1,5,grocery
 """
 
 
+def _popularity(dataset):
+    """Distinct training users per item as the popularity row counts them (over both domains' catalog)."""
+    catalog, _ = pipeline_catalog(dataset)
+    counts = interaction_baselines(catalog, dataset.test.train)[0].retriever.scores(UserHistory())
+    return {item_id: int(n) for item_id, n in zip(catalog, counts) if n}
+
+
 def _single(tmp_path, items=ITEMS, interactions=INTERACTIONS):
     (tmp_path / "items.csv").write_text(items)
     (tmp_path / "interactions.csv").write_text(interactions)
@@ -73,7 +82,7 @@ def test_single_file_layout_history_truth_and_training(tmp_path):
     assert dataset.notes["leak guard"].startswith("1 of 6 cold-start users had grocery items ordered after")
     assert records["u6"].truth == "k2"  # earliest time, not file order
     assert set(dataset.pool) == {"k1", "k2", "k3", "k4"} and dataset.scenario == "products"
-    assert Interactions(dataset.test.train).popularity == {"k1": 1, "g1": 1}  # only b1 and b2 train
+    assert _popularity(dataset) == {"k1": 1, "g1": 1}  # only b1 and b2 train
     assert dataset.disjoint_valid_users and dataset.valid.records == dataset.test.records
 
 
@@ -182,8 +191,6 @@ def test_cross_domain_pairs_and_cold_start_records():
 
 
 def test_cross_domain_training_leaves_out_the_cold_start_users(tmp_path):
-    from promptrec.evaluation.baselines import Interactions
-
     header = "user_id,item_id,rating,timestamp,title,brand,category\n"
     (tmp_path / "raw" / "Books").mkdir(parents=True)
     (tmp_path / "raw" / "CDs").mkdir(parents=True)
@@ -196,7 +203,7 @@ def test_cross_domain_training_leaves_out_the_cold_start_users(tmp_path):
     (record,) = dataset.test.records
     assert record.history == ("b2", "b3", "b1") and record.truth == "c1" and record.known >= {"c1", "c2", "b1"}
     assert dataset.items["c1"].attributes == {"artist": "Beatles"} and dataset.items["b1"].attributes["author"] == "Herbert"
-    assert Interactions(dataset.test.train).popularity == {"c2": 1, "c3": 2}  # u1's own ratings never count
+    assert _popularity(dataset) == {"c2": 1, "c3": 2}  # u1's own ratings never count
     assert set(dataset.pool) == {"c1", "c2", "c3"}
 
 

@@ -11,10 +11,8 @@ pytest.importorskip("ir_measures", reason="the evaluation tests need: pip instal
 from promptrec import Item  # noqa: E402
 from promptrec.evaluation.baselines import (  # noqa: E402
     BM25Baseline,
-    CooccurrenceBaseline,
-    Interactions,
-    PopularityBaseline,
     RandomBaseline,
+    interaction_baselines,
     ranked_ids,
 )
 from promptrec.evaluation.cases import Case, EvalDataset, Query, Split, UserRecord  # noqa: E402
@@ -131,12 +129,16 @@ def test_fusion_weight_is_chosen_on_validation_cases_only():
 
 
 def test_popularity_and_cooccurrence_count_training_interactions_only():
+    from promptrec.data import Catalog
+
     train = [("a", "b"), ("a", "c"), ("b", "c"), ("a", "b", "d")]
-    interactions = Interactions(train)
+    popularity, cooccurrence = interaction_baselines(Catalog(Item(id=i, title=i) for i in "abcdz"), train)
     query = _case("q", n=0, history=("a",)).query
     query = Query("q", "u", query.history, tuple(Item(id=i, title=i) for i in ("b", "c", "d", "z")))
-    assert PopularityBaseline(interactions).score(query).scores == {"b": 3.0, "c": 2.0, "d": 1.0, "z": 0.0}
-    assert CooccurrenceBaseline(interactions).score(query).scores == {"b": 2.0, "c": 1.0, "d": 1.0, "z": 0.0}
+    assert popularity.score(query).scores == {"b": 3.0, "c": 2.0, "d": 1.0, "z": 0.0}
+    # cosine item-kNN: a has users {0, 1, 3}; b {0, 2, 3}: 2 / sqrt(3 * 3); c {1, 2}: 1 / sqrt(3 * 2); d {3}
+    assert cooccurrence.score(query).scores == pytest.approx({"b": 2 / 3, "c": 1 / math.sqrt(6), "d": 1 / math.sqrt(3),
+                                                              "z": 0.0})
     scores = RandomBaseline(seed=1).score(query).scores
     assert scores == RandomBaseline(seed=1).score(query).scores != RandomBaseline(seed=2).score(query).scores
 

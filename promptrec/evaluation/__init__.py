@@ -34,9 +34,12 @@ _EXPORTS: dict[str, str] = {
     "Scored": "baselines",
     "ranked_ids": "baselines",
     "RandomBaseline": "baselines",
+    "BM25Baseline": "baselines",
+    "RetrieverBaseline": "baselines",
+    "interaction_baselines": "baselines",
+    # deprecated (issue 23): the shipped retrievers through interaction_baselines
     "PopularityBaseline": "baselines",
     "CooccurrenceBaseline": "baselines",
-    "BM25Baseline": "baselines",
     "Interactions": "baselines",
     "LLMMethod": "llm",
     "llm_factory": "llm",

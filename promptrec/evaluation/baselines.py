@@ -1,5 +1,9 @@
 """Rankers for the harness: the tiny interface every method shares, and the non-LLM baselines.
 
+The baselines are random, BM25 (promptrec's one BM25 index) and the shipped retrievers read at the
+candidates (:class:`RetrieverBaseline`): popularity and co-occurrence over the split's training
+interactions (:func:`interaction_baselines`), semantic over the item text. No stage is re-implemented here.
+
 A method scores a :class:`~promptrec.evaluation.cases.Query` (never the held-out item) and returns a score
 for every candidate, higher is better. :func:`ranked_ids` turns scores into an order and breaks ties by
 the candidates' position in the query, which the protocol shuffled with a seed: ties are thus broken
@@ -10,13 +14,15 @@ from __future__ import annotations
 
 import logging
 import random
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from promptrec.data import Item
+from promptrec.data import Catalog, Item, UserHistory
 from promptrec.evaluation.cases import Query
+from promptrec.retrieval.base import Interactions as TrainingInteractions
 from promptrec.retrieval.base import item_text  # the text the retrieval stage indexes, one definition
 
 logger = logging.getLogger(__name__)
@@ -59,47 +65,25 @@ class RandomBaseline:
         return Scored({item.id: rng.random() for item in query.candidates})
 
 
-class Interactions:
-    """Training interactions indexed for popularity and co-occurrence (one id tuple per training user)."""
-
-    def __init__(self, sequences: Iterable[Sequence[str]]) -> None:
-        self.users_of: dict[str, set[int]] = {}
-        for user, sequence in enumerate(sequences):
-            for item_id in sequence:
-                self.users_of.setdefault(item_id, set()).add(user)
-        self.popularity: Counter[str] = Counter({item_id: len(users) for item_id, users in self.users_of.items()})
+#: the 20-candidate rows that a shipped retriever scores from the split's training interactions: row -> the
+#: retriever's name in :data:`promptrec.retrieval.factory.REGISTRY`
+INTERACTION_ROWS: dict[str, str] = {"popularity": "popularity", "co-occurrence": "cooccurrence"}
 
 
-class PopularityBaseline:
-    """Training users who interacted with the candidate (counted on the split's training data only)."""
+def interaction_baselines(catalog: Catalog, train: Iterable[Sequence[str]]) -> list[RetrieverBaseline]:
+    """The popularity and co-occurrence rows (:data:`INTERACTION_ROWS`): the shipped retrievers, built by
+    :func:`~promptrec.retrieval.factory.make_retriever` over ``catalog`` from ``train`` (one id sequence per
+    training user, e.g. ``dataset.split(split).train``, which never holds the split's held-out items), read
+    at the candidates by :class:`RetrieverBaseline`.
 
-    name = "popularity"
+    ``catalog`` must hold every item a history may name (for cross-domain data, both domains': see
+    :func:`~promptrec.evaluation.pipelines.pipeline_catalog`), so that co-occurrence links a history item to
+    the candidates; the retrievers score what ``promptrec rank`` scores (co-occurrence: cosine item-kNN)."""
+    from promptrec.retrieval.factory import make_retriever
 
-    def __init__(self, interactions: Interactions) -> None:
-        self.interactions = interactions
-
-    def score(self, query: Query) -> Scored:
-        popularity = self.interactions.popularity
-        return Scored({item.id: float(popularity.get(item.id, 0)) for item in query.candidates})
-
-
-class CooccurrenceBaseline:
-    """Item-to-item co-occurrence: for each candidate, the sum over history items of the number of training
-    users who have both (a user's own training items count too; the held-out item never does)."""
-
-    name = "co-occurrence"
-
-    def __init__(self, interactions: Interactions) -> None:
-        self.interactions = interactions
-
-    def score(self, query: Query) -> Scored:
-        users_of = self.interactions.users_of
-        history = [users_of.get(item_id, set()) for item_id in dict.fromkeys(item.id for item in query.history)]
-        scores = {}
-        for item in query.candidates:
-            theirs = users_of.get(item.id)
-            scores[item.id] = float(sum(len(theirs & mine) for mine in history)) if theirs else 0.0
-        return Scored(scores)
+    interactions = TrainingInteractions.from_sequences(catalog, list(train))
+    return [RetrieverBaseline(row, make_retriever(name, catalog, interactions=interactions, index_cache=False))
+            for row, name in INTERACTION_ROWS.items()]
 
 
 class BM25Baseline:
@@ -130,16 +114,71 @@ class BM25Baseline:
 
 class RetrieverBaseline:
     """A retriever of :mod:`promptrec.retrieval` as a 20-candidate baseline: its whole-catalog scores for the
-    query's history, read at the candidates (e.g. ``semantic``: wordllama embeddings of the item text)."""
+    query's history, read at the candidates (``semantic``: embeddings of the item text; ``popularity`` and
+    ``co-occurrence``: :func:`interaction_baselines`). A candidate outside its catalog scores ``missing``."""
 
-    def __init__(self, name: str, retriever: Any) -> None:
+    def __init__(self, name: str, retriever: Any, *, missing: float = float("-inf")) -> None:
         self.name = name
         self.retriever = retriever
+        self.missing = missing
         self._where = {item_id: i for i, item_id in enumerate(retriever.catalog)}
 
     def score(self, query: Query) -> Scored:
-        from promptrec.data import UserHistory
-
         scores = self.retriever.scores(UserHistory.from_items(query.history, user_id=query.user_id))
-        return Scored({item.id: float(scores[self._where[item.id]]) if item.id in self._where else float("-inf")
+        return Scored({item.id: float(scores[self._where[item.id]]) if item.id in self._where else self.missing
                        for item in query.candidates})
+
+
+# ------------------------------------------------------------------------- deprecated (issue 23), kept working
+
+
+class _TrainingSequences:
+    """Deprecated ``Interactions(sequences)``: one id sequence per training user, as the shipped retrievers'
+    :class:`~promptrec.retrieval.base.Interactions` over a catalog of the ids they name."""
+
+    def __init__(self, sequences: Iterable[Sequence[str]]) -> None:
+        seqs = [tuple(str(i) for i in sequence) for sequence in sequences]
+        self.catalog = Catalog(Item(id=i, title=i) for i in dict.fromkeys(i for seq in seqs for i in seq))
+        self.interactions = TrainingInteractions.from_sequences(self.catalog, seqs)
+
+    @property
+    def popularity(self) -> Counter[str]:
+        """Distinct training users per item (the popularity retriever's scores)."""
+        from promptrec.retrieval.popularity import PopularityRetriever
+
+        if not len(self.catalog):
+            return Counter()
+        counts = PopularityRetriever(self.catalog, self.interactions, cache=False).scores(UserHistory())
+        return Counter({item_id: int(n) for item_id, n in zip(self.catalog, counts)})
+
+
+def _popularity_baseline(interactions: _TrainingSequences) -> RetrieverBaseline:
+    """Deprecated: the popularity retriever over ``interactions`` (an unseen candidate scores 0)."""
+    from promptrec.retrieval.popularity import PopularityRetriever
+
+    return RetrieverBaseline("popularity", PopularityRetriever(interactions.catalog, interactions.interactions,
+                                                               cache=False), missing=0.0)
+
+
+def _cooccurrence_baseline(interactions: _TrainingSequences) -> RetrieverBaseline:
+    """Deprecated: the co-occurrence retriever with the counts this baseline always gave (``count``)."""
+    from promptrec.retrieval.cooccurrence import CooccurrenceRetriever
+
+    return RetrieverBaseline("co-occurrence", CooccurrenceRetriever(
+        interactions.catalog, interactions.interactions, similarity="count", cache=False), missing=0.0)
+
+
+_DEPRECATED: dict[str, tuple[Any, str]] = {
+    "Interactions": (_TrainingSequences, "promptrec.retrieval.base.Interactions.from_sequences(catalog, sequences)"),
+    "PopularityBaseline": (_popularity_baseline, "interaction_baselines(catalog, train)"),
+    "CooccurrenceBaseline": (_cooccurrence_baseline, "interaction_baselines(catalog, train)"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        value, instead = _DEPRECATED[name]
+        warnings.warn(f"promptrec.evaluation.baselines.{name} is deprecated; use {instead} (the shipped retrievers)",
+                      DeprecationWarning, stacklevel=2)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,21 +13,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from promptrec.data import Catalog
 from promptrec.errors import PromptrecError
 from promptrec.evaluation.baselines import (
     BM25Baseline,
-    CooccurrenceBaseline,
-    Interactions,
     Method,
-    PopularityBaseline,
     RandomBaseline,
     RetrieverBaseline,
     Scored,
+    interaction_baselines,
     ranked_ids,
 )
 from promptrec.evaluation.cases import Case, EvalDataset
 from promptrec.evaluation.fusion import FUSIONS, FusionChoice, check_weight_users, choose, fusion_orders
 from promptrec.evaluation.metrics import MAIN_METRIC, aggregate, per_case, standard_error
+from promptrec.evaluation.pipelines import pipeline_catalog
 from promptrec.evaluation.protocol import ProtocolConfig, build_cases, users_hash
 
 logger = logging.getLogger(__name__)
@@ -69,11 +69,21 @@ class DatasetRun:
 
 
 def baselines(
-    dataset: EvalDataset, split: str, seed: int, bm25: BM25Baseline | None, semantic: Method | None = None
+    dataset: EvalDataset,
+    split: str,
+    seed: int,
+    bm25: BM25Baseline | None,
+    semantic: Method | None = None,
+    *,
+    catalog: Catalog | None = None,
 ) -> list[Method]:
-    """Random, popularity and co-occurrence on the split's training interactions, BM25 and semantic."""
-    interactions = Interactions(dataset.split(split).train)
-    methods: list[Method] = [RandomBaseline(seed), PopularityBaseline(interactions), CooccurrenceBaseline(interactions)]
+    """Random; popularity and co-occurrence, the shipped retrievers over the split's training interactions
+    (:func:`~promptrec.evaluation.baselines.interaction_baselines`) and ``catalog`` (default: the
+    full-catalog protocol's, :func:`~promptrec.evaluation.pipelines.pipeline_catalog`, which for cross-domain
+    data holds both domains' items); BM25 and semantic."""
+    if catalog is None:
+        catalog, _ = pipeline_catalog(dataset)
+    methods: list[Method] = [RandomBaseline(seed), *interaction_baselines(catalog, dataset.split(split).train)]
     return methods + [m for m in (bm25, semantic) if m is not None]
 
 
@@ -146,10 +156,11 @@ def run_dataset(
     catalog = [dataset.items[item_id] for item_id in dataset.pool]
     bm25 = BM25Baseline(catalog)
     semantic = semantic_baseline(catalog)
+    linked, _ = pipeline_catalog(dataset)  # what the interaction retrievers index (cross-domain: both domains)
     scores: dict[str, dict[str, dict[str, Scored]]] = {}  # method -> split -> case -> scored
     kinds: dict[str, Literal["baseline", "llm"]] = {}
     for split, cases in (("test", test), ("valid", valid)):
-        for method in baselines(dataset, split, config.seed, bm25, semantic):
+        for method in baselines(dataset, split, config.seed, bm25, semantic, catalog=linked):
             scores.setdefault(method.name, {})[split] = {c.case_id: method.score(c.query) for c in cases}
             kinds[method.name] = "baseline"
     for factory in llms:
