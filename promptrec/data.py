@@ -28,7 +28,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -246,16 +246,10 @@ class Catalog(Mapping[str, Item]):
         A missing column is a :class:`DataError` naming it and listing the columns there are; an error in a row
         names it (``DataFrame:3``: the third row)."""
         columns = Columns(id=id_col, title=title_col, text=text_cols)  # type: ignore[arg-type]
-        present = [str(name) for name in frame.columns]
         index_names = [name for name in getattr(frame.index, "names", []) if name is not None]
-        if index_names and _missing_columns(present, columns.catalog_required()[:1]) is not None:
+        if index_names and _missing_columns([str(n) for n in frame.columns], columns.catalog_required()[:1]) is not None:
             frame = frame.reset_index()
-            present = [str(name) for name in frame.columns]
-        missing = _missing_columns(present, columns.catalog_required())
-        if missing is not None:
-            raise missing_column_error(missing, present, path="DataFrame")
-        return cls.from_records(frame.to_dict("records"), id_col=id_col, title_col=title_col, text_cols=text_cols,
-                                source="DataFrame")
+        return cls._from_frame(frame.columns, lambda: frame.to_dict("records"), columns)
 
     @classmethod
     def from_polars(
@@ -268,12 +262,19 @@ class Catalog(Mapping[str, Item]):
     ) -> Catalog:
         """A catalog from a polars DataFrame, one item a row; errors as :meth:`from_pandas`'s."""
         columns = Columns(id=id_col, title=title_col, text=text_cols)  # type: ignore[arg-type]
-        present = [str(name) for name in frame.columns]
+        return cls._from_frame(frame.columns, lambda: frame.iter_rows(named=True), columns)
+
+    @classmethod
+    def _from_frame(cls, names: Iterable[Any], rows: Callable[[], Iterable[Mapping[str, Any]]],
+                    columns: Columns) -> Catalog:
+        """The one path of both frame readers: the columns checked (a missing one named with the columns
+        there are), then the rows (``rows()``, one mapping a row) read as :meth:`from_records` reads them."""
+        present = [str(name) for name in names]
         missing = _missing_columns(present, columns.catalog_required())
         if missing is not None:
             raise missing_column_error(missing, present, path="DataFrame")
-        return cls.from_records(frame.iter_rows(named=True), id_col=id_col, title_col=title_col,
-                                text_cols=text_cols, source="DataFrame")
+        return cls.from_records(rows(), id_col=columns.id, title_col=columns.title, text_cols=columns.text,
+                                source="DataFrame")
 
     # -- lookups -------------------------------------------------------------------------------------------
 

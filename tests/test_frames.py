@@ -71,3 +71,18 @@ def test_the_recommender_takes_titles_and_many_users(recommender):
         recommender.recommend(["Item 99"])
     table = recommender.recommend_many({"ann": ["i1"], "bob": ["i5"]}, k=2)
     assert table.equals(recommend_many(recommender, {"ann": ["i1"], "bob": ["i5"]}, k=2))
+
+
+def test_pandas_and_polars_catalogs_share_one_reader_with_the_same_errors():
+    polars = pytest.importorskip("polars")
+    frame = pandas.DataFrame({"movie": ["m1", "m2", "m3"], "title": ["Alien", "Up", " "], "year": [1979, 2009, 2001]})
+    for read, given in ((Catalog.from_pandas, frame), (Catalog.from_polars, polars.from_pandas(frame))):
+        with pytest.raises(DataError, match=r"^DataFrame field 'id': missing column 'id' \(or .*\); the columns are: "
+                                            r"movie, title, year$"):
+            read(given)
+        with pytest.raises(DataError, match=r"DataFrame field 'genres': missing column 'genres'; the columns are"):
+            read(given, id_col="movie", text_cols=["genres"])
+        with pytest.raises(DataError, match=r"^DataFrame:3 field 'title': must not be empty"):
+            read(given, id_col="movie")
+        catalog = read(given.head(2), id_col="movie", text_cols="year")
+        assert list(catalog) == ["m1", "m2"] and catalog["m2"] == Item(id="m2", title="Up", attributes={"year": 2009})
