@@ -216,6 +216,52 @@ class BatchSection(_Section):
     unordered: bool = Field(False, description="Write each line as its request finishes, not in input order.")
 
 
+class EvalSection(_Section):
+    """What ``promptrec eval`` measures and how: the datasets, the protocols and their sizes, and the LLMs
+    (each ``backends`` x ``strategies`` pair is one LLM, built from the rest of the configuration)."""
+
+    datasets: tuple[str, ...] = Field(("movielens",), description="Datasets (repeatable): a short name, or "
+                                      "FORMAT:PATH.")
+    data_dir: str | None = Field(None, description="Folder of the named datasets [default: $PROMPTREC_DATA or "
+                                 "../shared/datasets].")
+    protocol: tuple[Literal["auto", "llmrank", "cross-domain", "pointwise", "full", "replay"], ...] = Field(
+        ("auto",), description="Repeatable. auto: each dataset's own 20-candidate protocol (llmrank / "
+        "cross-domain / pointwise: the same, checked); full: the whole catalog, retriever by retriever, the "
+        "pool, the LLM reranking it and the fused pipeline; replay: the feedback loop, round by round.")
+    rounds: int = Field(5, ge=1, description="Replay protocol: rounds of recommendations and answers per user.")
+    replay_start: int = Field(5, ge=1, description="Replay protocol: the first ratings of each user the "
+                              "recommender knows.")
+    replay_k: int = Field(10, ge=1, description="Replay protocol: items shown each round.")
+    pool: int = Field(20, ge=1, description="Full protocol: items the pool retriever passes to the LLM (N).")
+    retrievers: tuple[str, ...] = Field((), description="Full protocol: retrievers to measure (repeatable) "
+                                        "[default: popularity, cooccurrence, bm25, semantic; profile (semantic) "
+                                        "and profile-bm25 need an LLM].")
+    llm_users: int = Field(30, ge=0, description="Full protocol: test users the LLM rows are measured on (a "
+                           "seeded subset).")
+    llm_valid_users: int | None = Field(None, ge=0, description="Validation users the LLM is scored on and its "
+                                        "fusion weight chosen on [default: full protocol llm_users; 20-candidate "
+                                        "protocol all valid_users].")
+    users: int = Field(200, ge=1, description="Test users sampled per dataset (records, for pointwise data).")
+    valid_users: int = Field(200, ge=0, description="Validation users per dataset (priors, the pool retriever "
+                             "and fusion weights are chosen on them).")
+    force: bool = Field(False, description="Choose a fusion weight even on fewer than 100 validation users "
+                        "(noisy; refused otherwise).")
+    save_rankings: bool = Field(False, description="Write rankings.jsonl: each method's ranked ids per dataset, "
+                                "protocol and test user (full protocol: what 'promptrec rank --config "
+                                "OUT/config.toml' returns).")
+    candidates: int = Field(20, ge=2, description="Candidates per case: the truth + N-1 negatives.")
+    history: int = Field(20, ge=1, description="Most recent history items shown (H).")
+    seed: int = Field(0, description="Seed of user samples, negatives, shuffles and the random baseline.")
+    scenario: str | None = Field(None, description="Scenario for every dataset [default: the dataset's own].")
+    backends: tuple[str, ...] = Field(("llamacpp",), description="kind:model (repeatable); 'llamacpp' is the "
+                                      "bundled SmolLM2-135M model.")
+    strategies: tuple[Literal["sequential", "recency", "in_context"], ...] = Field(
+        ("sequential",), description="LLMRank prompt strategy (repeatable).")
+    temperature: float = Field(0.0, ge=0.0, description="The protocol's sampling temperature.")
+    no_llm: bool = Field(False, description="Run the baselines only.")
+    no_fusion: bool = Field(False, description="Skip the LLM + prior fusion rows.")
+
+
 class PipelineConfig(_Section):
     """The whole pipeline's configuration; see the module docstring for the file format."""
 
@@ -230,6 +276,7 @@ class PipelineConfig(_Section):
     retrieval: RetrievalSection = RetrievalSection()
     data: DataSection = DataSection()
     batch: BatchSection = BatchSection()
+    eval: EvalSection = EvalSection()
 
     # -- reading and writing ---------------------------------------------------------------------------
 
@@ -589,4 +636,5 @@ __all__ = [
     "BACKEND_FLAGS", "BackendSection", "CacheSection", "ConfigError", "DataSection", "config_from_options", "parse_option_pairs", "FeedbackSection", "PipelineConfig", "RankerFor", "RankerSection",
     "RetrievalSection",
     "BatchSection",
+    "EvalSection",
 ]

@@ -83,3 +83,18 @@ def test_config_files_reach_cache_feedback_scenarios_and_index(tmp_path, monkeyp
     assert built.exit_code == 0 and built.output.startswith("bm25 index of 24 items")
     missing = runner.invoke(main, ["cache", "stats", "--config", str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "cannot read configuration" in missing.output
+
+
+def test_eval_reads_its_protocol_from_the_eval_section_and_the_command_line_beats_it(tmp_path):
+    from promptrec.cli import main
+
+    config = tmp_path / "eval.toml"
+    config.write_text('[eval]\ndatasets = ["games"]\nusers = 12\nprotocol = ["full"]\n[ranker]\nmode = "score"\n')
+    runner = CliRunner()
+    shown = runner.invoke(main, ["config", "show", "eval", "--config", str(config)]).output
+    assert 'datasets = ["games"]' in shown and "users = 12" in shown and 'mode = "score"' in shown
+    shown = runner.invoke(main, ["config", "show", "eval", "--config", str(config), "-n", "30", "-d", "movielens"]).output
+    assert "users = 30" in shown and 'datasets = ["movielens"]' in shown and 'protocol = ["full"]' in shown
+    config.write_text('[eval]\nusers = 0\n')
+    bad = runner.invoke(main, ["eval", "--config", str(config)])
+    assert bad.exit_code == 2 and "eval.users" in bad.output and "Traceback" not in bad.output

@@ -92,15 +92,19 @@ def config_option(path: str, *flags: str, **kwargs: Any) -> Callable[[Any], Any]
     model = PipelineConfig.model_fields[section].annotation if section else PipelineConfig
     field = model.model_fields[name]  # type: ignore[union-attr]
     flags = flags or (f"--{name.replace('_', '-')}",)
-    longest = max((f for f in flags[0].split("/") if f.startswith("--")), key=len)
-    param = kwargs.pop("param", None) or longest[2:].replace("-", "_")
+    param = kwargs.pop("param", None) or max((f for flag in flags for f in flag.split("/")[:1] if f.startswith("--")),
+                                             key=len)[2:].replace("-", "_")
     CONFIG_FIELDS[param] = (section or None, name)
     help_text = (field.description or "").strip()
     help_text = help_text[:1].upper() + help_text[1:]
+    if kwargs.get("extra_help"):
+        help_text += " " + kwargs.pop("extra_help")
     default = field.default
-    if default not in (None, (), "", False) and "[default" not in help_text:
-        shown = str(default).lower() if isinstance(default, bool) else default
+    if default is not None and default is not False and default not in ((), "") and "[default" not in help_text:
+        shown = str(default).lower() if isinstance(default, bool) else (
+            ", ".join(map(str, default)) if isinstance(default, tuple) else default)
         help_text += f" [default: {shown}]"
+    kwargs.pop("extra_help", None)
     if "type" not in kwargs and not kwargs.get("is_flag"):
         kind = _click_type(field)
         if kind is not None:
@@ -111,6 +115,8 @@ def config_option(path: str, *flags: str, **kwargs: Any) -> Callable[[Any], Any]
 def _click_type(field: Any) -> Any:
     """The click type of a pydantic field: a choice for a ``Literal``, a range for a bounded number."""
     kind = field.annotation
+    if typing.get_origin(kind) is tuple:  # a repeatable option: its items' type
+        kind = typing.get_args(kind)[0]
     if typing.get_origin(kind) is not typing.Literal:  # X | None -> X
         kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
     if typing.get_origin(kind) is typing.Literal:

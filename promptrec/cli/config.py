@@ -61,9 +61,9 @@ def _config_of(command_line: tuple[str, ...]) -> PipelineConfig:
     with command.make_context(path[-1], args, parent=root) as context:  # the current context while parsing
         options = dict(context.params)
         if command.name == "eval":
-            from promptrec.cli.eval import llm_configs
+            from promptrec.cli.eval import eval_settings, llm_configs
 
-            return llm_configs(options)[0]  # type: ignore[no-any-return]
+            return llm_configs(eval_settings(options))[0]  # type: ignore[no-any-return]
         catalog = options.get("catalog") or options.get("catalog_path")
         return pipeline_config(options, catalog if isinstance(catalog, str) else None)
 

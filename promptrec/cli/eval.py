@@ -16,33 +16,44 @@ from promptrec.cli.common import (
     config_file_option,
     config_option,
     option_given,
+    usage_or_failure,
 )
 from promptrec.errors import PromptrecError
 from promptrec.evaluation.datasets import help_text as dataset_help
-from promptrec.evaluation.run import PROTOCOL_CHOICES, RETRIEVER_CHOICES, STRATEGY_CHOICES, run_eval
+from promptrec.evaluation.run import RETRIEVER_CHOICES, run_eval
 from promptrec.ranker import MODES
 from promptrec.safe_output import redact_argv
 
-#: the protocol's own options that set a field of each LLM's PipelineConfig (they always apply); the others
-#: are declared by :func:`~promptrec.cli.common.config_option`, as every command's
-PROTOCOL_FIELDS: dict[str, tuple[str | None, str]] = {
-    "history": ("ranker", "max_history"), "seed": ("ranker", "seed"), "temperature": ("ranker", "temperature"),
-}
-#: eval's options declared by config_option (its --pool and --scenario are the protocol's, set per dataset)
+#: eval's options that set fields of each LLM's configuration outside ``[eval]`` (the protocol's history, seed
+#: and temperature are the ranker's too: :func:`llm_configs` sets them)
 CONFIGURED = ("prompts_dirs", "mode", "permutations", "calibrate", "cache_dir")
+
+
+def eval_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the ``[eval]`` section's values under their field names (``history``, ``pool``...):
+    ``--config FILE``, then ``PROMPTREC_EVAL_<FIELD>``, then the command line."""
+    fields = {name: COMMON_FIELDS[name] for name in options if COMMON_FIELDS.get(name, (None,))[0] == "eval"}
+    try:
+        settings = command_line_config(options, fields, lenient=True).eval
+    except PromptrecError as exc:
+        raise usage_or_failure(exc) from None
+    return {**options, **settings.model_dump()}
 
 
 def llm_configs(options: dict[str, Any]) -> list[Any]:
     """One :class:`~promptrec.config.PipelineConfig` per ``--backend`` and ``--strategy``: ``--config FILE``
     with the command's options on top (backend flags go to the backends that take them); ``--history``,
     ``--seed`` and ``--temperature`` are the protocol's, so they always apply. Feedback is never used here."""
+    from promptrec.config import EvalSection
+
     protocol = {"ranker": {"max_history": options["history"], "seed": options["seed"],
-                           "temperature": options["temperature"]}, "feedback": {"enabled": False}}
+                           "temperature": options["temperature"]}, "feedback": {"enabled": False},
+                "eval": {name: options[name] for name in EvalSection.model_fields}}
     from_file = options.get("config_file") and not option_given(options, "backends")
     specs = (None,) if from_file else options["backends"]
     configs = []
     for spec in specs:
-        fields = {**{name: COMMON_FIELDS[name] for name in CONFIGURED if name in options}, **PROTOCOL_FIELDS}
+        fields = {name: COMMON_FIELDS[name] for name in CONFIGURED if name in options}
         config = command_line_config({**options, "backend_spec": spec}, fields,
                                      lenient=len(specs) > 1).updated(protocol)
         configs += [config.updated({"ranker": {"strategy": strategy}}) for strategy in options["strategies"]]
@@ -64,40 +75,36 @@ def default_eval_dir() -> Path:
 
 
 @click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-d", "--dataset", "datasets", multiple=True, default=("movielens",), show_default=True,
-              metavar="NAME|FORMAT:PATH", help=dataset_help())
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of the named datasets [default: $PROMPTREC_DATA or ../shared/datasets].")
-@click.option("--protocol", type=click.Choice((*PROTOCOL_CHOICES, "replay")), multiple=True, default=("auto",), show_default=True,
-              help="Repeatable. auto: each dataset's own 20-candidate protocol (llmrank / cross-domain / pointwise: "
-              "the same, checked); full: the whole catalog, retriever by retriever, the pool, the LLM reranking it "
-              "and the fused pipeline.")
-@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True, help="Replay protocol: rounds of recommendations and answers per user.")
-@click.option("--replay-start", type=click.IntRange(min=1), default=5, show_default=True, help="Replay protocol: the first ratings of each user the recommender knows.")
-@click.option("--replay-k", type=click.IntRange(min=1), default=10, show_default=True, help="Replay protocol: items shown each round.")
-@click.option("--pool", type=click.IntRange(min=1), default=20, show_default=True, help="Full protocol: items the pool retriever passes to the LLM (N).")
-@click.option("--retriever", "retrievers", multiple=True, type=click.Choice(RETRIEVER_CHOICES),
-              help="Full protocol: retrievers to measure (repeatable) [default: popularity, cooccurrence, bm25, semantic; profile (semantic) and profile-bm25 need an LLM].")
-@click.option("--llm-users", type=click.IntRange(min=0), default=30, show_default=True, help="Full protocol: test users the LLM rows are measured on (a seeded subset).")
-@click.option("--llm-valid-users", type=click.IntRange(min=0), default=None, help="Validation users the LLM is scored on and its fusion weight chosen on [default: full protocol --llm-users; 20-candidate protocol all --valid-users].")
-@click.option("-n", "--users", type=click.IntRange(min=1), default=200, show_default=True, help="Test users sampled per dataset (records, for pointwise data).")
-@click.option("--valid-users", type=click.IntRange(min=0), default=200, show_default=True, help="Validation users per dataset (priors, the pool retriever and fusion weights are chosen on them).")
-@click.option("--force", is_flag=True, help="Choose a fusion weight even on fewer than 100 validation users (noisy; refused otherwise).")
-@click.option("--save-rankings", is_flag=True, help="Write rankings.jsonl: each method's ranked ids per dataset, protocol and test user (full protocol: what 'promptrec rank --config OUT/config.toml' returns).")
-@click.option("--candidates", type=click.IntRange(min=2), default=20, show_default=True, help="Candidates per case: the truth + N-1 negatives.")
-@click.option("--history", type=click.IntRange(min=1), default=20, show_default=True, help="Most recent history items shown (H).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of user samples, negatives, shuffles and the random baseline.")
-@click.option("--scenario", default=None, help="Scenario for every dataset [default: the dataset's own].")
+@config_option("eval.datasets", "-d", "--dataset", param="datasets", multiple=True, metavar="NAME|FORMAT:PATH",
+               extra_help=dataset_help())
+@config_option("eval.data_dir", type=click.Path(file_okay=False))
+@config_option("eval.protocol", multiple=True)
+@config_option("eval.rounds")
+@config_option("eval.replay_start")
+@config_option("eval.replay_k")
+@config_option("eval.pool", param="eval_pool")
+@config_option("eval.retrievers", "--retriever", param="retrievers", multiple=True, type=click.Choice(RETRIEVER_CHOICES))
+@config_option("eval.llm_users")
+@config_option("eval.llm_valid_users")
+@config_option("eval.users", "-n", "--users")
+@config_option("eval.valid_users")
+@config_option("eval.force", is_flag=True)
+@config_option("eval.save_rankings", is_flag=True)
+@config_option("eval.candidates")
+@config_option("eval.history", param="eval_history")
+@config_option("eval.seed", param="eval_seed")
+@config_option("eval.scenario", param="eval_scenario")
 @config_option("prompts", "--prompts", param="prompts_dirs", multiple=True, type=click.Path(file_okay=False))
-@click.option("--backend", "backends", multiple=True, default=("llamacpp",), show_default=True, help="kind:model (repeatable); 'llamacpp' is the bundled SmolLM2-135M model.")
-@click.option("--strategy", "strategies", multiple=True, type=click.Choice(STRATEGY_CHOICES), default=("sequential",), show_default=True, help="LLMRank prompt strategy (repeatable).")
+@config_option("eval.backends", "--backend", param="backends", multiple=True)
+@config_option("eval.strategies", "--strategy", param="strategies", multiple=True)
 @config_option("ranker.mode", type=click.Choice(MODES))
 @config_option("ranker.calibrate", is_flag=True)
 @config_option("ranker.permutations")
-@click.option("--no-llm", is_flag=True, help="Run the baselines only.")
-@click.option("--no-fusion", is_flag=True, help="Skip the LLM + prior fusion rows.")
+@config_option("eval.no_llm", is_flag=True)
+@config_option("eval.no_fusion", is_flag=True)
 @backend_flag_options
 @config_file_option
-@click.option("--temperature", type=float, default=0.0, show_default=True, help="The protocol's sampling temperature.")
+@config_option("eval.temperature", param="eval_temperature")
 @config_option("cache.dir", "--cache-dir", type=click.Path(file_okay=False))
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the completion cache (cache.enabled = false).")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Run folder [default: <user data folder>/eval/<date-time>, printed; $PROMPTREC_EVAL_DIR instead of <user data folder>/eval].")
@@ -119,6 +126,7 @@ def eval_command(**options: Any) -> None:
     The replay protocol measures the feedback loop: each round the pipeline recommends from the whole
     catalog and each user answers from their own held-back ratings (see promptrec.evaluation.replay).
     """
+    options = eval_settings(options)
     options["argv"] = redact_argv([Path(sys.argv[0]).name, *sys.argv[1:]])  # recorded in the report: no key
     options["output"] = options["output"] or str(default_eval_dir() / datetime.now().strftime("%Y%m%d-%H%M%S"))
     options["configs"] = [] if options["no_llm"] else llm_configs(options)

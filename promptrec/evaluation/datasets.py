@@ -157,7 +157,7 @@ class Format:
 def help_text() -> str:
     """The ``-d`` option's help, from :data:`SHORTCUTS` and :data:`FORMATS` (a new entry shows up by itself)."""
     formats = "; ".join(f"{name} ({fmt.describe})" for name, fmt in FORMATS.items())
-    return f"Dataset (repeatable): {', '.join(SHORTCUTS)}; or FORMAT:PATH with FORMAT one of: {formats}."
+    return f"Short names: {', '.join(SHORTCUTS)}. FORMAT is one of: {formats}."
 
 
 #: every format ``FORMAT:PATH`` may name, one entry each
