@@ -1,11 +1,18 @@
 """The recommendation service under load, on loopback: latency and throughput, the LLM's cost, crash safety.
 
     python eval/bench_serve.py [--duration 8] [--clients 1,8,32] [--writer-rate 100] [--llm-weight 0.5]
-                               [--llm-delay 0.1] [--crash-seconds 4] [--out eval/results/serve.json]
+                               [--llm-delay 0.1] [--crash-seconds 4] [--workers 1,2] [--baseline DIR]
+                               [--out eval/results/serve.json]
 
 Everything runs on 127.0.0.1: ``promptrec serve`` as a real process (SQLite in a temporary folder), the load
-from client threads in this process, each with its own keep-alive connection. Every loop is bounded by
-``--duration`` seconds per cell.
+from client threads in this process, each with its own keep-alive connection (the readers use the standard
+library's ``http.client``: httpx cost 0.5 ms of CPU a request, on the same cores as the service). Every loop
+is bounded by ``--duration`` seconds per cell.
+
+Side by side: ``--workers 1,2`` runs the weight-0 cells once per worker count, and ``--baseline DIR`` once
+more on the ``promptrec`` package in DIR (an older version: ``git archive REV promptrec | tar -x -C DIR``),
+each on its own database; every cell runs each of them back to back, so that the machine's changing load
+falls on all of them alike.
 
 1. **Weight 0** (the shipped default: retrieval and the feedback stage, no LLM call). MovieLens
    ml-latest-small (9,742 movies, 100,836 ratings) is loaded with ``--catalog movies.csv --interactions
@@ -35,6 +42,7 @@ feedback records it answered) moves much less, and says what an idle machine cou
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -78,16 +86,25 @@ class Service:
         self.log, self.env = log, env
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 1800.0) -> Service:
+    def start(self, timeout: float = 1800.0, workers: int = 1) -> Service:
+        """Start it and wait until it answers, warm; with several workers, until each of them is up (the
+        ``promptrec_worker_processes`` gauge) and a few seconds more for the last one to warm."""
         started = time.monotonic()
         with self.log.open("ab") as handle:
-            self.process = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT, env=self.env)
+            # run from the database's folder: python -m puts the working folder first on the path, which would
+            # shadow a --baseline package with the checkout's
+            self.process = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT, env=self.env,
+                                            cwd=self.log.parent)
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
                 raise SystemExit(f"promptrec serve exited:\n{self.log.read_text()[-3000:]}")
             try:
                 health = httpx.get(f"{self.url}/health", timeout=5).json()
-                if health.get("warm"):
+                up = workers == 1 or re.search(rf"^promptrec_worker_processes {workers}(\.0)?$",
+                                               httpx.get(f"{self.url}/metrics", timeout=5).text, re.MULTILINE)
+                if health.get("warm") and up:
+                    if workers > 1:
+                        time.sleep(10)
                     print(f"  service up in {time.monotonic() - started:.1f} s: {health}", flush=True)
                     return self
             except httpx.HTTPError:
@@ -158,20 +175,27 @@ def load(url: str, clients: int, duration: float, next_user: Any, writer_rate: f
     errors = [0] * clients
     written: list[float] = []
     write_errors = [0]
+    host, port = url.removeprefix("http://").split(":")
 
     def reader(index: int) -> None:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
             while time.monotonic() < deadline:
                 user = next_user(index)
                 started = time.perf_counter()
                 try:
-                    answer = client.get(f"/users/{user}/recommendations", params={"n": 10})
-                    ok = answer.status_code == 200 and len(answer.json()["items"]) == 10
-                except httpx.HTTPError:
+                    connection.request("GET", f"/users/{user}/recommendations?n=10")
+                    answer = connection.getresponse()
+                    body = answer.read()
+                    ok = answer.status == 200 and len(json.loads(body)["items"]) == 10
+                except (OSError, http.client.HTTPException, ValueError, KeyError):
                     ok = False
+                    connection.close()  # a new connection for the next request
                 latencies[index].append(time.perf_counter() - started)
                 if not ok:
                     errors[index] += 1
+        finally:
+            connection.close()
 
     posts: list[int] = []
 
@@ -281,13 +305,34 @@ def crash(db: Path, args: list[str], log: Path, env: dict[str, str], seconds: fl
             "lost": len(acknowledged - stored), "written_not_acknowledged": len(stored - acknowledged)}
 
 
+def variants_of(workers: str, baseline: str | None) -> dict[str, tuple[int, str | None]]:
+    """Name -> (worker processes, PYTHONPATH) of each service the weight-0 cells run on."""
+    found: dict[str, tuple[int, str | None]] = {}
+    if baseline:
+        if not (Path(baseline) / "promptrec" / "__init__.py").exists():
+            raise SystemExit(f"--baseline {baseline}: no promptrec package in it "
+                             "(make one: git archive REV promptrec | tar -x -C DIR)")
+        found["baseline"] = (1, str(Path(baseline).resolve()))
+    for count in (int(w) for w in workers.split(",")):
+        found[f"{count} worker" + ("s" if count > 1 else "")] = (count, None)
+    return found
+
+
+def warm_up(url: str, users: list[str]) -> None:
+    """One answer for every user, as a service whose users come back has seen them (uncounted)."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for user in users:
+            client.get(f"/users/{user}/recommendations", params={"n": 10})
+
+
 def table(rows: list[dict[str, Any]], title: str) -> str:
-    lines = [f"**{title}**", "", "| clients | phase | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/request "
-             "| feedback writer |", "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [f"**{title}**", "", "| variant | clients | phase | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/request "
+             "| load | feedback writer |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         writer = row.get("writer")
-        lines.append(f"| {row['clients']} | {row.get('phase', '')} | {row['req_per_s']} | {row['p50_ms']} | "
+        lines.append(f"| {row.get('variant', '')} | {row['clients']} | {row.get('phase', '')} | {row['req_per_s']} | {row['p50_ms']} | "
                      f"{row['p95_ms']} | {row['p99_ms']} | {row['errors']} | {row.get('server_cpu_ms_per_request', '-')} | "
+                     f"{row.get('load_average', '-')} | "
                      + (f"{writer['per_s']} in {writer['posts']} POSTs (p95 {writer['p95_ms']} ms), {writer['errors']} errors"
                         if writer else "-") + " |")
     return "\n".join(lines)
@@ -304,7 +349,10 @@ def main() -> None:
     parser.add_argument("--llm-users", type=int, default=200, help="users per LLM cell, none shared between cells "
                         "(cold: asked in order, a new prompt each until they run out; warm: the same order again)")
     parser.add_argument("--crash-seconds", type=float, default=4.0)
-    parser.add_argument("--workers", type=int, default=1, help="promptrec serve --workers (weight-0 cells)")
+    parser.add_argument("--workers", default="1", help="promptrec serve --workers of the weight-0 cells; a comma "
+                        "list runs each, side by side")
+    parser.add_argument("--baseline", default=None, help="also run the weight-0 cells on the promptrec package in "
+                        "this folder (one worker), side by side")
     parser.add_argument("--skip", default="", help="comma-separated: weight0, llm, crash")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "serve.json")
     options = parser.parse_args()
@@ -332,22 +380,32 @@ def main() -> None:
     try:
         if "weight0" not in skip:
             print("weight 0", flush=True)
-            service = Service(db, [*base, "--llm-weight", "0", "--workers", str(options.workers)], log, env).start()
+            variants = variants_of(options.workers, options.baseline)
+            services: dict[str, Service] = {}
             rows = []
             try:
+                for name, (workers, pythonpath) in variants.items():
+                    variant_env = {**env, "PYTHONPATH": pythonpath} if pythonpath else env
+                    services[name] = Service(work / f"{name}.sqlite3", [*base, "--llm-weight", "0", "--workers",
+                                             str(workers)], log, variant_env).start(workers=workers)
+                    warm_up(services[name].url, users)
                 for count in clients:
                     for phase, rate in (("none", 0.0), ("100/s", options.writer_rate)):
-                        cpu = service.cpu_seconds()
-                        row = {"phase": phase, **load(service.url, count, options.duration, random_users(users, count),
-                                                      rate, users, items, seed=count)}
-                        row["server_cpu_ms_per_request"] = round(
-                            (service.cpu_seconds() - cpu) * 1000 / max(1, row["requests"] + row.get("writer", {}).get("posts", 0)), 1)
-                        print("  ", json.dumps(row), flush=True)
-                        rows.append(row)
+                        for name, service in services.items():
+                            cpu = service.cpu_seconds()
+                            row = {"variant": name, "phase": phase,
+                                   **load(service.url, count, options.duration, random_users(users, count), rate,
+                                          users, items, seed=count)}
+                            row["server_cpu_ms_per_request"] = round(
+                                (service.cpu_seconds() - cpu) * 1000 / max(1, row["requests"] + row.get("writer", {}).get("posts", 0)), 1)
+                            row["load_average"] = round(os.getloadavg()[0], 2)
+                            print("  ", json.dumps(row), flush=True)
+                            rows.append(row)
             finally:
-                service.stop()
+                for service in services.values():
+                    service.stop()
             report["weight0"] = rows
-            report["workers"] = options.workers
+            report["variants"] = {name: {"workers": w, "code": p or "this checkout"} for name, (w, p) in variants.items()}
         if "llm" not in skip:
             print(f"weight {options.llm_weight}, stub LLM answering after {options.llm_delay} s", flush=True)
             stub = subprocess.Popen([sys.executable, str(ROOT / "tests" / "openai_stub.py"), "--delay",
@@ -385,7 +443,7 @@ def main() -> None:
         options.out.write_text(json.dumps(report, indent=2) + "\n")
         shutil.rmtree(work, ignore_errors=True)
     if "weight0" in report:
-        print(table(report["weight0"], f"weight 0 (GET /users/{{id}}/recommendations?n=10), {options.workers} worker(s)"))
+        print(table(report["weight0"], "weight 0 (GET /users/{id}/recommendations?n=10)"))
     if "llm" in report:
         print(table(report["llm"]["rows"], f"weight {options.llm_weight}, LLM stub {options.llm_delay} s"))
         for row in report["llm"]["rows"]:

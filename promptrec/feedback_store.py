@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -393,6 +394,50 @@ def _row(record: FeedbackRecord) -> tuple[Any, ...]:
     values = record.model_dump()
     values["shown"] = json.dumps(values["shown"], ensure_ascii=False)
     return tuple(values[column] for column in _COLUMNS)
+
+
+_REQUEST_RECORDS: ContextVar[tuple[FeedbackRecord, ...]] = ContextVar("promptrec_request_feedback", default=())
+
+
+class RequestFeedback:
+    """A read-only feedback store over the records of the request being answered, for callers that keep
+    feedback elsewhere (the recommendation service keeps it in its own database and reads it per request).
+
+    A :class:`~promptrec.ranker.Ranker` whose :class:`~promptrec.feedback.FeedbackConfig` has this store shows
+    those records as its prompt's in-context examples and demotes or removes what they reject, exactly as it
+    does with a :class:`FeedbackStore`; so the service's prompts carry the same examples as ``promptrec rank
+    --user``. The records are set for the duration of a call with :meth:`serving`, in a context variable, so
+    concurrent requests in other threads each see their own.
+    """
+
+    @staticmethod
+    @contextmanager
+    def serving(records: Iterable[FeedbackRecord]) -> Iterator[None]:
+        """Within the block (in this thread or task), the store holds ``records`` (oldest first)."""
+        token = _REQUEST_RECORDS.set(tuple(records))
+        try:
+            yield
+        finally:
+            _REQUEST_RECORDS.reset(token)
+
+    def list(self, user_id: str | None = None, scenario: str | None = None, *,
+             limit: int | None = None) -> builtins.list[FeedbackRecord]:
+        """The records being served (of ``user_id`` / ``scenario`` if given), oldest first (by timestamp, as
+        :meth:`FeedbackStore.list`); the newest ``limit`` if given."""
+        records = sorted((r for r in _REQUEST_RECORDS.get() if (user_id is None or r.user_id == user_id)
+                          and (scenario is None or r.scenario == scenario)), key=lambda r: r.timestamp)
+        return records[-limit:] if limit else records
+
+    def __iter__(self) -> Iterator[FeedbackRecord]:
+        return iter(self.list())
+
+    def negative_items(self, user_id: str, scenario: str | None = None) -> set[str]:
+        """Ids of the items ``user_id`` rejected among the records served (:meth:`FeedbackStore.negative_items`)."""
+        return {item_id for item_id, record in decisive_reactions(self.list(user_id, scenario)).items()
+                if record.negative}
+
+    def add(self, *args: Any, **kwargs: Any) -> FeedbackRecord:
+        raise FeedbackStoreError("this feedback store is read-only: the service records feedback with POST /feedback")
 
 
 def _where(user_id: str | None, scenario: str | None) -> tuple[str, tuple[str, ...]]:

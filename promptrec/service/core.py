@@ -70,7 +70,7 @@ class RecommendationService:
         # own feedback store (the CLI's) is not read
         self.config = settings.config.updated({"feedback": {"enabled": False}})
         self.scenario = self.config.scenario or "default"
-        self.engine = PipelineEngine(self.store, self.config)
+        self.engine = PipelineEngine(self.store, self.config, feedback=settings.config.feedback)
         self.histories = HistoryCache()
 
     def start(self) -> None:
@@ -172,7 +172,9 @@ class RecommendationService:
                           + [(r.item, f"body.feedback[{i}].item") for i, r in enumerate(reactions)])
         items = [self.engine.item(item_id) for item_id in history]
         now = time.time()
-        feedback = [self._record("session", r.item, r.label, r.rating, r.timestamp or now, f"session-{i}")
+        # the session's history is the pipeline's "anonymous" user: its records are that user's, so that the
+        # ranker finds them for its in-context examples
+        feedback = [self._record("anonymous", r.item, r.label, r.rating, r.timestamp or now, f"session-{i}")
                     for i, r in enumerate(reactions)]
         return self.engine.recommend([i for i in items if i is not None], n,
                                      feedback=[r for r in feedback if r is not None], query=query, refresh=False,

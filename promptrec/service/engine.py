@@ -13,6 +13,10 @@ is serving:
   while concurrent answers go on with the previous recommender.
 * **Concurrency.** Answers run side by side (a readers-writer lock keeps ``add_items`` apart from them);
   ``create_app`` runs them in a thread pool, so a slow LLM call never blocks the event loop.
+* **The LLM's examples.** With an LLM weight above 0, the ranker's prompt carries the user's feedback as
+  in-context examples, as ``promptrec rank --user`` does: the records given with the request (the
+  service's database's) are served to the ranker through a
+  :class:`~promptrec.feedback_store.RequestFeedback` store for the duration of the call.
 * **Coalescing.** Identical requests that arrive while one is being answered (same history, feedback,
   query, n and catalog version) share that one answer, so a burst of them costs one LLM call.
 * **The heap.** After each build (and once the query embedder is loaded) everything alive is moved out of
@@ -33,10 +37,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptrec.config import PipelineConfig
+from promptrec.config import FeedbackSection, PipelineConfig
 from promptrec.data import Catalog, Item, UserHistory
 from promptrec.errors import PromptrecError
-from promptrec.feedback_store import FeedbackRecord
+from promptrec.feedback import FeedbackConfig
+from promptrec.feedback_store import FeedbackRecord, RequestFeedback
 from promptrec.pipeline import Recommender
 from promptrec.ranking import Ranking
 from promptrec.service.store import Store, StoredItem
@@ -116,10 +121,14 @@ class PipelineEngine:
         store: the service's database.
         config: the pipeline configuration ``make_recommender`` builds from.
         on_ranking: called with every fresh :class:`Ranking` (not coalesced copies), for metrics.
+        feedback: how the ranker shows each request's feedback in its prompt (examples, selection,
+            rejected) [default: ``config``'s feedback section]; its store is ignored.
+        settle: freeze the heap after each build (:func:`settle_heap`).
     """
 
     def __init__(self, store: Store, config: PipelineConfig,
-                 on_ranking: Callable[[Ranking], None] | None = None, *, settle: bool = True) -> None:
+                 on_ranking: Callable[[Ranking], None] | None = None, *, feedback: FeedbackSection | None = None,
+                 settle: bool = True) -> None:
         self.store = store
         self.config = config
         self.stats = EngineStats()
@@ -132,7 +141,8 @@ class PipelineEngine:
         self._version = -1
         self._hidden: frozenset[str] = frozenset()
         self._items: dict[str, Item] = {}
-        self._ranker_for = config.rankers()  # one backend, cache and scenario for every rebuild
+        # one backend, cache and scenario for every rebuild; each ranker shows the request's feedback
+        self._ranker_for = _request_feedback_rankers(config.rankers(), feedback or config.feedback)
         self._warm = threading.Event()
         self._settle = settle
 
@@ -302,8 +312,9 @@ class PipelineEngine:
                tuple((r.item_id, r.label, r.rating) for r in feedback), query, n, user_id, exclude)
 
         def run(recommender: Recommender) -> Ranking:
-            return call_recommend(recommender, user, n, feedback=list(feedback), query=query,
-                                  exclude=self._hidden | exclude, user_id=user_id)
+            with RequestFeedback.serving(feedback):  # the LLM's in-context examples, when it is asked
+                return call_recommend(recommender, user, n, feedback=list(feedback), query=query,
+                                      exclude=self._hidden | exclude, user_id=user_id)
 
         return self._answer(key, run)
 
@@ -380,6 +391,22 @@ def _add_items(recommender: Recommender, items: list[Item], warm: bool) -> None:
     interactions = recommender.interactions
     if interactions is not None and len(interactions.catalog) != len(retriever.catalog):
         recommender.interactions = getattr(retriever, "interactions", None) or interactions.with_catalog(retriever.catalog)
+
+
+def _request_feedback_rankers(ranker_for: Any, section: FeedbackSection) -> Any:
+    """``ranker_for`` whose rankers read their feedback from :class:`RequestFeedback` (the records each call
+    serves), with ``section``'s examples, selection and treatment of rejected items."""
+    feedback = FeedbackConfig(RequestFeedback(), examples=section.examples,  # type: ignore[arg-type]
+                              selection=section.selection, cross_scenario=section.cross_scenario,
+                              rejected=section.rejected)
+
+    def made(scenario: str | None = None) -> Any:
+        ranker = ranker_for(scenario)
+        if ranker.feedback_config is None:  # made by this closure's rankers(): the service's own
+            ranker.feedback_config = feedback
+        return ranker
+
+    return made
 
 
 def _make_recommender(config: PipelineConfig, catalog: Catalog, ranker_for: Any, interactions: Any) -> Recommender:
