@@ -88,13 +88,13 @@ def baselines(
 
 
 def semantic_baseline(catalog: Sequence[Any]) -> Method | None:
-    """wordllama embeddings of the item text (:class:`promptrec.retrieval.SemanticRetriever`) over the
-    target catalog, or ``None`` when the retrieval stage or wordllama is not installed."""
+    """Embeddings of the item text (the registry's ``semantic``: :class:`promptrec.retrieval.SemanticRetriever`
+    and its default embedder) over the target catalog, or ``None`` when the retrieval stage or its embedder
+    is not installed."""
     try:
-        from promptrec.data import Catalog
-        from promptrec.retrieval import SemanticRetriever
+        from promptrec.retrieval.factory import make_retriever
 
-        retriever = SemanticRetriever(Catalog(catalog))
+        retriever = make_retriever("semantic", Catalog(catalog))
         retriever.build()
     except ImportError as exc:
         logger.warning("no semantic baseline: %s", exc)
