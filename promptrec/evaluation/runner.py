@@ -211,6 +211,6 @@ def run_dataset(
                 }
                 label = f"{name} + {best_prior} ({kind}, w={chosen.weight:.1f})"
                 results.append(MethodResult(label, "fused", orders, per_case(test, orders), params=params))
-    elif fusion:
+    elif fusion and llms:
         logger.warning("%s: no validation cases, so no fusion weight can be chosen; fusion skipped", dataset.name)
     return DatasetRun(dataset, config, test, valid, results, protocol_description(dataset, config, test, valid))
