@@ -25,15 +25,16 @@ def test_library_errors_become_one_line_click_errors(error, kind):
 
 
 def test_each_configuration_option_is_declared_once_in_the_pydantic_sections():
-    from promptrec.cli.common import CONFIG_FIELDS
+    from promptrec.cli.common import command_fields
     from promptrec.cli.rank import rank
     from promptrec.config import PipelineConfig
 
     checked = 0
+    fields = command_fields(rank)
     for param in rank.params:
-        if param.name not in CONFIG_FIELDS:
+        if param.name not in fields:
             continue
-        section, name = CONFIG_FIELDS[param.name]
+        section, name = fields[param.name]
         model = PipelineConfig.model_fields[section].annotation if section else PipelineConfig
         description = model.model_fields[name].description
         assert description and param.help.lower().startswith(description[:40].lower()), param.name
@@ -57,3 +58,17 @@ def test_file_then_environment_then_command_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTREC_RETRIEVAL_POOL", "zero")
     bad = CliRunner().invoke(main, ["config", "show"])
     assert bad.exit_code == 2 and "environment" in bad.output and "retrieval.pool" in bad.output
+
+
+def test_an_option_name_sets_the_field_its_own_command_declares():
+    from click.testing import CliRunner
+
+    from promptrec.cli import main
+    from promptrec.cli.common import command_fields
+    from promptrec.cli.serve import serve
+
+    assert "workers" not in command_fields(serve) or command_fields(serve)["workers"][0] != "batch"
+    shown = CliRunner().invoke(main, ["config", "show", "serve", "--catalog", "demo", "--workers", "3"]).output
+    assert "workers = 8" in shown  # serve's --workers (service processes) is not batch.workers
+    shown = CliRunner().invoke(main, ["config", "show", "batch", "in.jsonl", "--workers", "3"]).output
+    assert "workers = 3" in shown

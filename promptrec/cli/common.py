@@ -78,8 +78,29 @@ def backend_flag_options(func: Any) -> Any:
 
 
 #: command parameter -> (section, field) of the PipelineConfig (``None``: top level), filled by
-#: :func:`config_option` as the options are declared (``rank``, ``batch``, ``config show``, ``serve``)
+#: :func:`config_option` as the options are declared, across every command (a command's own: :func:`command_fields`)
 CONFIG_FIELDS: dict[str, tuple[str | None, str]] = {}
+
+
+class ConfigOption(click.Option):
+    """A click option that sets the configuration field ``config_field`` (section, name)."""
+
+    def __init__(self, *args: Any, config_field: tuple[str | None, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config_field = config_field
+
+
+def command_fields(command: click.Command | None = None) -> dict[str, tuple[str | None, str]]:
+    """Parameter -> configuration field for ``command``'s options declared by :func:`config_option` [default:
+    the running command's; outside a command: every command's, :data:`CONFIG_FIELDS`]. Per command, so two
+    commands may give one option name to different fields (``serve --workers``, ``batch --workers``)."""
+    if command is None:
+        context = click.get_current_context(silent=True)
+        if context is None:
+            return dict(CONFIG_FIELDS)
+        command = context.command
+    return {param.name: param.config_field for param in command.params
+            if isinstance(param, ConfigOption) and param.name is not None}
 
 
 def config_option(path: str, *flags: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -109,7 +130,8 @@ def config_option(path: str, *flags: str, **kwargs: Any) -> Callable[[Any], Any]
         kind = _click_type(field)
         if kind is not None:
             kwargs["type"] = kind
-    return click.option(*flags, param, default=None, help=help_text, **kwargs)
+    return click.option(*flags, param, default=None, help=help_text, cls=ConfigOption,
+                        config_field=(section or None, name), **kwargs)
 
 
 def _click_type(field: Any) -> Any:
@@ -224,7 +246,7 @@ def command_line_config(options: dict[str, Any], fields: dict[str, tuple[str | N
 def configured(options: dict[str, Any]) -> PipelineConfig:
     """:func:`command_line_config` for a command's options, with a bad file or value as a one-line click error."""
     try:
-        return command_line_config(options, CONFIG_FIELDS)
+        return command_line_config(options, command_fields())
     except PromptrecError as exc:
         raise usage_or_failure(exc) from None
 
@@ -232,7 +254,7 @@ def configured(options: dict[str, Any]) -> PipelineConfig:
 def pipeline_config(options: dict[str, Any], catalog: str | None = None) -> PipelineConfig:
     """The run's :class:`PipelineConfig` (:func:`command_line_config`), with ``movies`` as the scenario of
     ``--catalog demo`` when none is set."""
-    config = command_line_config(options, CONFIG_FIELDS)
+    config = command_line_config(options, command_fields())
     if config.scenario is None and catalog == "demo":
         config = config.updated({"scenario": "movies"})
     return config

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from promptrec.cli.common import CONFIG_FIELDS as COMMON_FIELDS
 from promptrec.cli.common import (
     backend_flag_options,
+    command_fields,
     command_line_config,
     config_file_option,
     config_option,
@@ -24,15 +24,11 @@ from promptrec.evaluation.run import RETRIEVER_CHOICES, run_eval
 from promptrec.ranker import MODES
 from promptrec.safe_output import redact_argv
 
-#: eval's options that set fields of each LLM's configuration outside ``[eval]`` (the protocol's history, seed
-#: and temperature are the ranker's too: :func:`llm_configs` sets them)
-CONFIGURED = ("prompts_dirs", "mode", "permutations", "calibrate", "cache_dir")
-
 
 def eval_settings(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with the ``[eval]`` section's values under their field names (``history``, ``pool``...):
     ``--config FILE``, then ``PROMPTREC_EVAL_<FIELD>``, then the command line."""
-    fields = {name: COMMON_FIELDS[name] for name in options if COMMON_FIELDS.get(name, (None,))[0] == "eval"}
+    fields = {name: field for name, field in command_fields(eval_command).items() if field[0] == "eval"}
     try:
         settings = command_line_config(options, fields, lenient=True).eval
     except PromptrecError as exc:
@@ -53,7 +49,7 @@ def llm_configs(options: dict[str, Any]) -> list[Any]:
     specs = (None,) if from_file else options["backends"]
     configs = []
     for spec in specs:
-        fields = {name: COMMON_FIELDS[name] for name in CONFIGURED if name in options}
+        fields = {name: field for name, field in command_fields(eval_command).items() if field[0] != "eval"}
         config = command_line_config({**options, "backend_spec": spec}, fields,
                                      lenient=len(specs) > 1).updated(protocol)
         configs += [config.updated({"ranker": {"strategy": strategy}}) for strategy in options["strategies"]]
