@@ -25,7 +25,7 @@ def test_library_errors_become_one_line_click_errors(error, kind):
 
 
 def test_each_configuration_option_is_declared_once_in_the_pydantic_sections():
-    from promptrec.cli.common import command_fields
+    from promptrec.cli.options import command_fields
     from promptrec.cli.rank import rank
     from promptrec.config import PipelineConfig
 
@@ -64,7 +64,7 @@ def test_an_option_name_sets_the_field_its_own_command_declares():
     from click.testing import CliRunner
 
     from promptrec.cli import main
-    from promptrec.cli.common import command_fields
+    from promptrec.cli.options import command_fields
     from promptrec.cli.serve import serve
 
     assert "workers" not in command_fields(serve) or command_fields(serve)["workers"][0] != "batch"

@@ -15,18 +15,12 @@ import click
 
 from promptrec.cli.batch import batch
 from promptrec.cli.cache import cache
-from promptrec.cli.common import (
-    CONFIG_FIELDS,
-    command_line_config,
-    demo_catalog_path,
-    option_given,
-    pipeline_config,
-    usage_or_failure,
-)
+from promptrec.cli.common import demo_catalog_path, pipeline_config, usage_or_failure
 from promptrec.cli.config import backends_command, config_group
 from promptrec.cli.eval import eval_command
 from promptrec.cli.feedback import feedback_group
 from promptrec.cli.model import model_group
+from promptrec.cli.options import CONFIG_FIELDS, command_line_config, option_given
 from promptrec.cli.rank import rank
 from promptrec.cli.scenarios import scenarios
 from promptrec.cli.serve import serve, serve_model

@@ -12,13 +12,13 @@ from promptrec.batch import BatchSummary, check_output, drop_error_lines, read_r
 from promptrec.cli.batch_run import check_generators, finish, retriever_set, run_on_ray, run_with_progress
 from promptrec.cli.common import (
     backend_options,
-    config_option,
     data_options,
     load_catalog,
     pipeline_config,
     ranking_options,
     usage_or_failure,
 )
+from promptrec.cli.options import config_option
 from promptrec.errors import PromptrecError
 from promptrec.openai_batch import export_requests as export_openai_batch_file
 from promptrec.openai_batch import import_results as import_openai_batch_file

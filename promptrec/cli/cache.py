@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from promptrec.cache import CompletionCache
-from promptrec.cli.common import config_file_option, config_option, configured
+from promptrec.cli.common import configured
+from promptrec.cli.options import config_file_option, config_option
 
 
 def _cache_options(func: Any) -> Any:

@@ -9,15 +9,8 @@ from typing import Any
 
 import click
 
-from promptrec.cli.common import (
-    backend_flag_options,
-    command_fields,
-    command_line_config,
-    config_file_option,
-    config_option,
-    option_given,
-    usage_or_failure,
-)
+from promptrec.cli.common import backend_flag_options, usage_or_failure
+from promptrec.cli.options import command_fields, command_line_config, config_file_option, config_option, option_given
 from promptrec.errors import PromptrecError
 from promptrec.evaluation.datasets import help_text as dataset_help
 from promptrec.evaluation.run import RETRIEVER_CHOICES, run_eval

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from promptrec.cli.common import config_file_option, config_option, configured
+from promptrec.cli.common import configured
+from promptrec.cli.options import config_file_option, config_option
 from promptrec.data import Item
 from promptrec.errors import PromptrecError
 from promptrec.feedback_store import LABELS, FeedbackRecord, FeedbackStore

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from promptrec.cli.common import config_file_option, configured, data_options
+from promptrec.cli.common import configured, data_options
+from promptrec.cli.options import config_file_option
 from promptrec.errors import PromptrecError
 from promptrec.progress import spinner
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from promptrec.cli.common import config_file_option, configured
+from promptrec.cli.common import configured
+from promptrec.cli.options import config_file_option
 from promptrec.models import (
     BUNDLED_DISTRIBUTION,
     BUNDLED_FILE,

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from promptrec.cli.common import config_file_option, config_option, configured, demo_catalog_path, usage_or_failure
+from promptrec.cli.common import configured, demo_catalog_path, usage_or_failure
+from promptrec.cli.options import config_file_option, config_option
 from promptrec.data import read_catalog
 from promptrec.errors import PromptrecError
 from promptrec.scenario import STRATEGIES, TEMPLATE_VARIABLES, available_scenarios, load_scenario
