@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from promptrec.cli.common import configured
+from promptrec.cli.common import configured, split_ids
 from promptrec.cli.options import config_file_option, config_option
 from promptrec.data import Item
 from promptrec.errors import PromptrecError
@@ -35,10 +35,6 @@ def _store(options: dict[str, Any]) -> FeedbackStore:
         return FeedbackStore(configured(options).feedback.db)
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _ids(values: tuple[str, ...]) -> list[str]:
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 @click.group("feedback")
@@ -115,7 +111,7 @@ def add(
     try:
         record = store.add(
             user_id, scenario, item, label,  # type: ignore[arg-type]
-            title=title, shown=_ids(shown), rating=rating, comment=comment, timestamp=timestamp,
+            title=title, shown=split_ids(shown), rating=rating, comment=comment, timestamp=timestamp,
         )
     except PromptrecError as exc:
         raise click.ClickException(str(exc)) from None
