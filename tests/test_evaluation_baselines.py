@@ -117,3 +117,21 @@ def test_a_retriever_baseline_reads_the_catalog_scores_at_the_candidates():
     assert scored.scores == {"c": 1.0, "b": 2.0, "e": float("-inf")}  # e is outside its catalog
     (user,) = retriever.users
     assert user.user_id == "u1" and [item.id for item in user.items] == ["d"]
+
+
+def test_the_runner_s_interaction_rows_never_count_a_held_out_item():
+    from promptrec.evaluation.cases import EvalDataset
+    from promptrec.evaluation.interaction_log import leave_last_out
+    from promptrec.evaluation.runner import baselines
+
+    test, valid = leave_last_out({"u1": ["a", "b", "e"], "u2": ["a", "e"], "u3": ["b", "c", "d"]})
+    dataset = EvalDataset("tiny", "llmrank", "movies", BY_ID, tuple(BY_ID), test, valid)
+    rows = {m.name: m for m in baselines(dataset, "test", 0, None)}
+    assert list(rows) == ["random", "popularity", "co-occurrence"]
+    # e is u1's and u2's held-out test item and d u3's: no training user has them
+    assert rows["popularity"].score(_query(["a", "b"], ["e", "d", "c", "a"])).scores == {"e": 0.0, "d": 0.0, "c": 1.0,
+                                                                                          "a": 2.0}
+    assert rows["co-occurrence"].score(_query(["a", "b"], ["e", "d", "c"])).scores["e"] == 0.0
+    valid_rows = {m.name: m for m in baselines(dataset, "valid", 0, None)}
+    # validation holds out b (u1) and c (u3); training is what precedes: a (u1), nothing (u2), b (u3)
+    assert valid_rows["popularity"].score(_query(["a"], ["b", "c"])).scores == {"b": 1.0, "c": 0.0}
