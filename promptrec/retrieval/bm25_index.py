@@ -86,7 +86,6 @@ class BM25Index:
         self.indptr = np.zeros(1, dtype=np.int64)  # term t's postings: [indptr[t], indptr[t + 1])
         self.tf = np.zeros(0, dtype=np.float32)  # their term frequencies
         self.doclen = np.zeros(0, dtype=np.int64)  # tokens per document (1 for a document without words)
-        self._term = self._doc = np.zeros(0, dtype=np.int64)  # the postings' term and document, for updates
         self.empty = 0  # documents without any word
 
     @classmethod
@@ -115,8 +114,6 @@ class BM25Index:
         index.vocab = {str(word): number for number, word in enumerate(arrays["vocab"].tolist())}
         index.tf = np.asarray(arrays["tf"], dtype=np.float32)
         index.doclen = np.asarray(arrays["doclen"], dtype=np.int64)
-        index._doc = index.indices.astype(np.int64)
-        index._term = np.repeat(np.arange(len(index.indptr) - 1, dtype=np.int64), np.diff(index.indptr))
         index.empty = int(np.diff(index.indptr)[0]) if len(index.indptr) > 1 else 0
         return index
 
@@ -137,29 +134,31 @@ class BM25Index:
         start = self.n_docs
         docs = changed.tolist() + list(range(start, start + len(new_texts)))
         ids = [self._token_ids(text) for text in [*changed_texts, *new_texts]]
-        keep = ~np.isin(self._doc, changed) if len(changed) else np.ones(len(self._doc), dtype=bool)
+        # the postings' term and document, from the index itself (not kept between updates: 16 bytes a posting)
+        old_doc = self.indices.astype(np.int64)
+        old_term = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        keep = ~np.isin(old_doc, changed) if len(changed) else np.ones(len(old_doc), dtype=bool)
         terms, owners, tf = _postings(docs, ids)
-        self._term = np.concatenate([self._term[keep], terms])
-        self._doc = np.concatenate([self._doc[keep], owners])
-        self.tf = np.concatenate([self.tf[keep], tf])
         self.doclen = np.concatenate([self.doclen, np.zeros(len(new_texts), dtype=np.int64)])
         if docs:
             self.doclen[np.asarray(docs, dtype=np.int64)] = [len(i) for i in ids]
-        self._weigh()
+        self._weigh(np.concatenate([old_term[keep], terms]), np.concatenate([old_doc[keep], owners]),
+                    np.concatenate([self.tf[keep], tf]))
 
-    def _weigh(self) -> None:
-        """Every posting's weight from the postings and the document lengths (bm25s' Lucene formulas)."""
+    def _weigh(self, term: np.ndarray, doc: np.ndarray, tf: np.ndarray) -> None:
+        """Every posting's weight from the postings (term, document, term frequency) and the document lengths
+        (bm25s' Lucene formulas); the postings are stored term-major."""
         from bm25s.scoring import _score_idf_lucene, _score_tfc_lucene
 
-        order = np.lexsort((self._doc, self._term))
-        self._term, self._doc, self.tf = self._term[order], self._doc[order], self.tf[order]
-        df = np.bincount(self._term, minlength=len(self.vocab))
+        order = np.lexsort((doc, term))
+        term, doc, self.tf = term[order], doc[order], tf[order]
+        df = np.bincount(term, minlength=len(self.vocab))
         idf = np.asarray([_score_idf_lucene(int(d), N=self.n_docs) if d else 0.0 for d in df], dtype=np.float32)
         average = self.doclen.mean() if self.n_docs else 1.0
-        tfc = _score_tfc_lucene(self.tf, l_d=self.doclen[self._doc].astype(np.float64), l_avg=average,
+        tfc = _score_tfc_lucene(self.tf, l_d=self.doclen[doc].astype(np.float64), l_avg=average,
                                 k1=self.k1, b=self.b)
-        self.data = (idf[self._term] * tfc.astype(np.float32)).astype(np.float32)
-        self.indices = self._doc.astype(np.int32)
+        self.data = (idf[term] * tfc.astype(np.float32)).astype(np.float32)
+        self.indices = doc.astype(np.int32)
         self.indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self.empty = int(df[0]) if len(df) else 0
 
