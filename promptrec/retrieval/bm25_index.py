@@ -71,7 +71,7 @@ class BM25Index:
 
     >>> index = BM25Index.from_texts(["Alien Sci-Fi", "Heat Crime", "Aliens Sci-Fi Action"])
     >>> index.text_scores("alien")          # one float32 score per document
-    array([1.0..., 0., 0.], dtype=float32)
+    array([0.3923317, 0.       , 0.       ], dtype=float32)
 
     Args:
         k1, b: BM25's term-frequency saturation and length normalisation.
