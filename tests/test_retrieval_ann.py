@@ -48,3 +48,30 @@ def test_upsert_replaces_moved_vectors_and_appends_new_ones():
     assert len(graph) == 2100
     assert set(graph.search(target, 2).tolist()) == {7, 11}
     assert recall(graph, grown, unit(grown[:10] + grown[2050:2060])) >= 0.95
+
+
+RAY_AFTER_USEARCH = """
+import numpy as np
+from promptrec.retrieval.ann import HNSW
+HNSW.build(np.eye(8, dtype=np.float32))
+import ray
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+print(ray.get(ray.put(41)) + 1)
+ray.shutdown()
+"""
+
+
+def test_ray_starts_in_a_process_that_built_an_hnsw_graph_first():
+    """usearch and Ray each carry a C++ standard library; with usearch's loaded first, ray.init() aborted in
+    std::regex (SIGABRT). ann loads Ray's first where Ray is installed."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    import pytest
+
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed")
+    done = subprocess.run([sys.executable, "-c", RAY_AFTER_USEARCH], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "42"

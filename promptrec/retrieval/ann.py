@@ -35,11 +35,31 @@ KIND = f"usearch-hnsw-f16-M{CONNECTIVITY}-ef{EXPANSION_ADD}"
 
 
 def _usearch() -> Any:
+    _ray_before_usearch()
     try:
         from usearch.index import Index
     except ImportError:
         raise MissingDependencyError("usearch", "semantic") from None
     return Index
+
+
+def _ray_before_usearch() -> None:
+    """Load Ray's native library before usearch's, where Ray is installed and usearch not yet loaded.
+
+    Both carry their own copy of the C++ standard library; when usearch's is loaded first, a later
+    ``ray.init()`` in the same process dies in ``std::regex`` ("terminate called after throwing an instance of
+    'std::regex_error'", SIGABRT): the Ray engine after a semantic index with an HNSW graph, or a test run.
+    Loaded in the other order both work (measured with usearch 2.26 and Ray 2.x); it costs about 0.5 s once."""
+    import importlib.util
+    import sys
+
+    if "usearch.compiled" in sys.modules or "ray._raylet" in sys.modules:
+        return
+    try:
+        if importlib.util.find_spec("ray") is not None:
+            import ray._raylet  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - a broken Ray must not stop the semantic retriever
+        logger.debug("ray not loaded before usearch: %s", exc)
 
 
 class HNSW:
