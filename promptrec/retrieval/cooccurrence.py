@@ -3,7 +3,7 @@
 For a history ``H`` (the distinct history items in the catalog) and an item ``c``:
 
 * ``similarity="count"``: ``score(c) = sum over h in H of |users(h) & users(c)|``, the co-occurrence count
-  (the evaluation's co-occurrence baseline);
+  (LLMRank's co-occurrence baseline; the evaluation measures the shipped cosine);
 * ``similarity="cosine"`` (default): ``score(c) = sum over h in H of |users(h) & users(c)| /
   sqrt(|users(h)| * |users(c)|)``, item-kNN with cosine similarity on binary interactions, which keeps the
   most popular items from winning every list.
@@ -123,17 +123,13 @@ class CooccurrenceRetriever(BaseRetriever):
         n_items = len(self.catalog)
         if len(history) == 0:
             return np.zeros(n_items, dtype=np.float32)
-        csc = self._csc
-        starts, ends = csc.indptr[history], csc.indptr[history + 1]
         weights = self._norm[history] if self.similarity == "cosine" else np.ones(len(history), dtype=np.float32)
-        lengths = (ends - starts).astype(np.int64)
-        if lengths.sum() == 0:
+        # weighted history items per user: one sparse product over the history's columns (float64, then float32)
+        u = np.asarray(self._csc[:, history] @ weights.astype(np.float64)).ravel().astype(np.float32)
+        touched = np.flatnonzero(u)
+        if len(touched) == 0:
             return np.zeros(n_items, dtype=np.float32)
-        users = np.concatenate([csc.indices[s:e] for s, e in zip(starts, ends)])
-        per_user = np.repeat(weights, lengths)
-        touched, inverse = np.unique(users, return_inverse=True)
-        u = np.bincount(inverse, weights=per_user).astype(np.float32)  # weighted history items per user
-        scores = np.asarray(self._csr[touched].T @ u, dtype=np.float32).ravel()
+        scores = np.asarray(self._csr[touched].T @ u[touched], dtype=np.float32).ravel()
         if self.similarity == "cosine":
             scores *= self._norm
         return scores
