@@ -7,34 +7,17 @@ and runnable alone as ``python -m promptrec.cli.feedback``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from promptrec.cli.common import configured, split_ids
-from promptrec.cli.options import config_file_option, config_option
+from promptrec.cli.feedback_files import db_option, export, import_, open_store
 from promptrec.data import Item
 from promptrec.errors import PromptrecError
-from promptrec.feedback_store import LABELS, FeedbackRecord, FeedbackStore
+from promptrec.feedback_store import LABELS, FeedbackRecord
 from promptrec.safe_output import terminal_text
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _db_option(func: F) -> F:
-    """``--db`` (the configuration's ``feedback.db``) and ``--config``."""
-    func = config_option("feedback.db", "--db", param="feedback_db", type=click.Path(dir_okay=False))(func)
-    return config_file_option(func)  # type: ignore[no-any-return]
-
-
-def _store(options: dict[str, Any]) -> FeedbackStore:
-    """The feedback store that ``--db``, ``--config`` and the environment name."""
-    try:
-        return FeedbackStore(configured(options).feedback.db)
-    except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group("feedback")
@@ -65,7 +48,7 @@ def feedback_group() -> None:
 @click.option("--shown", multiple=True, metavar="IDS", help="Ids of the items shown with it, comma-separated or repeated.")
 @click.option("--comment", help="Free-text comment.")
 @click.option("--timestamp", type=float, help="Seconds since the epoch [default: now].")
-@_db_option
+@db_option
 def add(
     user_id: str,
     item_id: str,
@@ -107,7 +90,7 @@ def add(
     elif title is None:
         raise click.UsageError("give the item's --title, or --catalog FILE to take it from")
     scenario = scenario or configured(options).scenario or ("movies" if catalog == "demo" else "default")
-    store = _store(options)
+    store = open_store(options)
     try:
         record = store.add(
             user_id, scenario, item, label,  # type: ignore[arg-type]
@@ -138,7 +121,7 @@ def _row(record: FeedbackRecord) -> str:
 @click.option("--scenario", help="Only this scenario.")
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Only the newest N records.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line (as 'export' writes).")
-@_db_option
+@db_option
 def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json: bool, **options: Any) -> None:
     """List feedback records, oldest first (times in UTC).
 
@@ -148,7 +131,7 @@ def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json:
       promptrec feedback list --user u1 --scenario movies -n 20
       promptrec feedback list --user u1 --json
     """
-    store = _store(options)
+    store = open_store(options)
     try:
         records = store.list(user_id, scenario, limit=limit)
     except PromptrecError as exc:
@@ -159,54 +142,11 @@ def list_(user_id: str | None, scenario: str | None, limit: int | None, as_json:
         click.echo(f"{len(records)} records in {store.path}", err=True)
 
 
-@feedback_group.command("export")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--user", "user_id", help="Only this user.")
-@click.option("--scenario", help="Only this scenario.")
-@_db_option
-def export(path: str, user_id: str | None, scenario: str | None, **options: Any) -> None:
-    """Write feedback records to PATH as JSONL (replaced whole).
-
-    \b
-    Examples:
-      promptrec feedback export all.jsonl
-      promptrec feedback export u1-movies.jsonl --user u1 --scenario movies
-    """
-    store = _store(options)
-    try:
-        count = store.export_jsonl(path, user_id=user_id, scenario=scenario)
-    except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"exported {count} records to {path}")
-
-
-@feedback_group.command("import")
-@click.argument("path", type=click.Path(dir_okay=False))
-@_db_option
-def import_(path: str, **options: Any) -> None:
-    """Add the records of a JSONL file, all or nothing.
-
-    A malformed line stops the import with its file:line and field, and nothing is added. Records the
-    database already has (same uid) are skipped, so importing a file twice is harmless.
-
-    \b
-    Examples:
-      promptrec feedback import all.jsonl
-      promptrec feedback import all.jsonl --db /tmp/copy.sqlite3
-    """
-    store = _store(options)
-    try:
-        result = store.import_jsonl(path)
-    except PromptrecError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"imported {result.added} records from {path} ({result.duplicates} already present)")
-
-
 @feedback_group.command("clear")
 @click.option("--user", "user_id", help="Only this user's feedback.")
 @click.option("--scenario", help="Only this scenario.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting every user's feedback.")
-@_db_option
+@db_option
 def clear(user_id: str | None, scenario: str | None, yes: bool, **options: Any) -> None:
     """Delete feedback records (one user's, or with --yes everyone's).
 
@@ -216,7 +156,7 @@ def clear(user_id: str | None, scenario: str | None, yes: bool, **options: Any) 
       promptrec feedback clear --user u1 --scenario books
       promptrec feedback clear --yes
     """
-    store = _store(options)
+    store = open_store(options)
     if user_id is None and not yes:
         click.confirm(f"Delete the feedback of every user{f' in {scenario}' if scenario else ''} from {store.path}?", abort=True)
     try:
@@ -225,6 +165,9 @@ def clear(user_id: str | None, scenario: str | None, yes: bool, **options: Any) 
         raise click.ClickException(str(exc)) from None
     click.echo(f"removed {count} records")
 
+
+feedback_group.add_command(export)
+feedback_group.add_command(import_)
 
 if __name__ == "__main__":
     feedback_group()
