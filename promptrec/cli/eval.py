@@ -41,8 +41,8 @@ def llm_configs(options: dict[str, Any]) -> list[Any]:
     from_file = options.get("config_file") and not option_given(options, "backends")
     specs = (None,) if from_file else options["backends"]
     configs = []
+    fields = {name: field for name, field in command_fields(eval_command).items() if field[0] != "eval"}
     for spec in specs:
-        fields = {name: field for name, field in command_fields(eval_command).items() if field[0] != "eval"}
         config = command_line_config({**options, "backend_spec": spec}, fields,
                                      lenient=len(specs) > 1).updated(protocol)
         configs += [config.updated({"ranker": {"strategy": strategy}}) for strategy in options["strategies"]]

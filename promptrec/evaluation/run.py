@@ -9,16 +9,20 @@ from __future__ import annotations
 import importlib
 import shlex
 import time
+import typing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from promptrec.config import EvalSection
 from promptrec.errors import MissingDependencyError, OptionError
 from promptrec.evaluation.pipelines import RETRIEVER_CHOICES
 from promptrec.progress import progress_bar
 
-STRATEGY_CHOICES = ("sequential", "recency", "in_context")
-PROTOCOL_CHOICES = ("auto", "llmrank", "cross-domain", "pointwise", "full")
+#: the choices of the ``[eval]`` section's fields (their one declaration: :class:`promptrec.config.EvalSection`)
+STRATEGY_CHOICES: tuple[str, ...] = typing.get_args(typing.get_args(EvalSection.model_fields["strategies"].annotation)[0])
+PROTOCOL_CHOICES: tuple[str, ...] = tuple(
+    p for p in typing.get_args(typing.get_args(EvalSection.model_fields["protocol"].annotation)[0]) if p != "replay")
 __all__ = ["PROTOCOL_CHOICES", "RETRIEVER_CHOICES", "STRATEGY_CHOICES", "run_eval"]
 
 
