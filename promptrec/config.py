@@ -255,7 +255,7 @@ class EvalSection(_Section):
     scenario: str | None = Field(None, description="Scenario for every dataset [default: the dataset's own].")
     backends: tuple[str, ...] = Field(("llamacpp",), description="kind:model (repeatable); 'llamacpp' is the "
                                       "bundled SmolLM2-135M model.")
-    strategies: tuple[Literal["sequential", "recency", "in_context"], ...] = Field(
+    strategies: tuple[Literal[STRATEGIES], ...] = Field(  # type: ignore[valid-type]
         ("sequential",), description="LLMRank prompt strategy (repeatable).")
     temperature: float = Field(0.0, ge=0.0, description="The protocol's sampling temperature.")
     no_llm: bool = Field(False, description="Run the baselines only.")
