@@ -105,9 +105,14 @@ def test_add_items_embeds_only_the_new_and_changed_items_and_equals_a_rebuild(sl
     assert retriever.catalog[items[5].id].title == "Blade Runner"
     rebuilt = SemanticRetriever(Catalog(final), embedder="minilm", ann=ann, cache=False).build()
     np.testing.assert_allclose(retriever._vectors, rebuilt._vectors, atol=1e-5)
+    recall = []
     for history in sample_histories(sequences, count=3):
         user = [retriever.catalog[i] for i in history if i in retriever.catalog] or items[:3]
-        assert retriever.retrieve(user, N).ids() == rebuilt.retrieve(user, N).ids()
+        updated, fresh = retriever.retrieve(user, N).ids(), rebuilt.retrieve(user, N).ids()
+        if ann == "exact":
+            assert updated == fresh  # exact search: the same as a full rebuild
+        recall.append(len(set(updated) & set(fresh)) / N)
+    assert np.mean(recall) >= 0.95, recall  # an updated graph finds what a rebuilt one finds (the bar)
 
 
 def test_the_query_interface_is_unchanged(sliced):
