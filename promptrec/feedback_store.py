@@ -132,6 +132,11 @@ def decisive_reactions(records: Iterable[FeedbackRecord]) -> dict[str, FeedbackR
     return latest
 
 
+def rejected_items(records: Iterable[FeedbackRecord]) -> set[str]:
+    """Ids of the items whose latest decisive reaction (:func:`decisive_reactions`) rejects them."""
+    return {item_id for item_id, record in decisive_reactions(records).items() if record.negative}
+
+
 def content_uid(record: dict[str, Any]) -> str:
     """A uid derived from a record's content, for imported lines that carry none (re-imports stay idempotent)."""
     text = json.dumps({k: record.get(k) for k in _COLUMNS if k != "uid"}, sort_keys=True, ensure_ascii=False)
@@ -360,8 +365,7 @@ class FeedbackStore:
         at most :data:`NEGATIVE_RATING`; a later like, click or good rating takes the rejection back, and
         ``skipped`` decides nothing.
         """
-        return {item_id for item_id, record in decisive_reactions(self.list(user_id, scenario)).items()
-                if record.negative}
+        return rejected_items(self.list(user_id, scenario))
 
     def count(self, user_id: str | None = None, scenario: str | None = None) -> int:
         """How many records there are (of ``user_id`` / ``scenario`` if given)."""
@@ -433,8 +437,7 @@ class RequestFeedback:
 
     def negative_items(self, user_id: str, scenario: str | None = None) -> set[str]:
         """Ids of the items ``user_id`` rejected among the records served (:meth:`FeedbackStore.negative_items`)."""
-        return {item_id for item_id, record in decisive_reactions(self.list(user_id, scenario)).items()
-                if record.negative}
+        return rejected_items(self.list(user_id, scenario))
 
     def add(self, *args: Any, **kwargs: Any) -> FeedbackRecord:
         raise FeedbackStoreError("this feedback store is read-only: the service records feedback with POST /feedback")
