@@ -202,8 +202,6 @@ class Recommender:
         self.rejected: Rejected = rejected
         self.interactions = interactions if interactions is not None else getattr(retriever, "interactions", None)
         self._semantic = semantic
-        self._columns: Any = None
-        self._columns_of: Interactions | None = None  # the interactions _columns was made from (they may be replaced)
 
     @property
     def catalog(self) -> Catalog:
@@ -272,13 +270,6 @@ class Recommender:
         if self.ranker is None or self.llm_weight == 0.0:
             return None
         return self.ranker.rank(state.effective, retrieved.items)
-
-    def item_columns(self) -> Any:
-        """The interactions as a users x items sparse matrix in column form (for co-occurrence reasons), made
-        once."""
-        if self.interactions is not None and (self._columns is None or self._columns_of is not self.interactions):
-            self._columns, self._columns_of = self.interactions.matrix.tocsc(), self.interactions
-        return self._columns
 
     def semantic(self) -> SemanticRetriever:
         """The semantic retriever that embeds queries (see the class docstring); built on first use."""
@@ -369,36 +360,6 @@ def _items_by_position(catalog: Catalog) -> tuple[Item, ...]:
     key = id(catalog)
     _ITEMS[key] = (weakref.ref(catalog, lambda _: _ITEMS.pop(key, None)), value)
     return value
-
-
-def _chosen_together(columns: Any, sources: Sequence[int], targets: Sequence[int]) -> np.ndarray:
-    """``(sources x targets)``: the interaction weights of the users who chose both items, over the square root of
-    each source's total, from a users x items CSC matrix (items past its columns, added since it was made, have
-    no users). Straight from the matrix's arrays: a few vector operations instead of sparse-matrix products."""
-    indptr, indices, data = columns.indptr, columns.indices, columns.data
-    width = columns.shape[1]
-
-    def entries(positions: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The (user, which position, weight) entries of these items' columns."""
-        cols = np.asarray(positions, dtype=np.int64)
-        starts = np.where(cols < width, indptr[np.minimum(cols, width - 1)], 0)
-        lengths = np.where(cols < width, indptr[np.minimum(cols, width - 1) + 1] - starts, 0)
-        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        return indices[at], np.repeat(np.arange(len(cols)), lengths), data[at].astype(np.float64)
-
-    source_users, source_of, source_weight = entries(sources)
-    target_users, target_of, target_weight = entries(targets)
-    order = np.argsort(target_users, kind="stable")
-    target_users, target_of, target_weight = target_users[order], target_of[order], target_weight[order]
-    low = np.searchsorted(target_users, source_users, "left")
-    matches = np.searchsorted(target_users, source_users, "right") - low
-    entry = np.repeat(np.arange(len(source_users)), matches)
-    match = np.repeat(low - np.cumsum(matches) + matches, matches) + np.arange(matches.sum())
-    cells = source_of[entry] * len(targets) + target_of[match]
-    together = np.bincount(cells, weights=source_weight[entry] * target_weight[match],
-                           minlength=len(sources) * len(targets)).reshape(len(sources), len(targets))
-    counts = np.bincount(source_of, weights=source_weight, minlength=len(sources)).reshape(-1, 1)
-    return together / np.sqrt(np.maximum(counts, 1.0))
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -572,15 +533,10 @@ class _State:
         if not candidates:
             return {}
         targets = [where[item.id] for item in items]
-        scorer = self._scorer()
-        vectors = getattr(scorer, "vectors", None) if getattr(scorer, "name", "") == "semantic" else None
-        sources = [where[i] for i in candidates]
-        if vectors is not None:  # cosine between the sources' and the items' embeddings, nothing else scored
-            similarity = vectors[sources] @ vectors[targets].T
-        elif getattr(scorer, "name", "") == "cooccurrence" and self.owner.interactions is not None:
-            # users who chose each source and each item, cosine-weighted
-            similarity = _chosen_together(self.owner.item_columns(), sources, targets)
-        else:
+        pairwise = getattr(self._scorer(), "item_similarity", None)  # semantic, co-occurrence: one look-up
+        if pairwise is not None:
+            similarity = pairwise([where[i] for i in candidates], targets)
+        else:  # each source's neighbours scored over the catalog
             similarity = np.stack([self.item_scores(i)[targets] for i in candidates])
         found = {}
         for column, item in enumerate(items):

@@ -19,7 +19,7 @@ work), so the scores always equal a fresh build's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -114,6 +114,16 @@ class CooccurrenceRetriever(BaseRetriever):
         if self._stale:
             self._stale = False
             self._attach(self._build())
+
+    def item_similarity(self, sources: Sequence[int], targets: Sequence[int]) -> np.ndarray:
+        """``(sources x targets)``: how much each source item (a catalog position) adds to each target's score as
+        one history item (the users who had both; cosine-weighted unless ``similarity="count"``)."""
+        self.build()
+        self._refresh()
+        together = np.asarray((self._csc[:, sources].T @ self._csc[:, targets]).toarray(), dtype=np.float64)
+        if self.similarity == "cosine":
+            together *= np.outer(self._norm[sources], self._norm[targets])
+        return together
 
     def scores(self, user: User) -> np.ndarray:
         """Co-occurrence scores of every catalog item with the user's history items (0 when none)."""
