@@ -28,7 +28,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -286,6 +286,15 @@ class Catalog(Mapping[str, Item]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def values(self) -> ValuesView[Item]:
+        """The items, in order (the underlying dict's view: listing 10,000 items takes microseconds, not the
+        milliseconds of the Mapping mixin's item-by-item look-ups)."""
+        return self._items.values()
+
+    def items(self) -> ItemsView[str, Item]:
+        """``(id, item)`` pairs, in order (the underlying dict's view)."""
+        return self._items.items()
 
     def resolve(self, ids: Iterable[str]) -> list[Item]:
         """The items for ``ids`` in order; a :class:`DataError` lists every id that is not in the catalog."""
@@ -574,7 +583,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return value.timestamp()
     if isinstance(value, datetime.date):
-        return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.timezone.utc).timestamp()
+        return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC).timestamp()
     tolist = getattr(value, "tolist", None)
     if callable(tolist) and type(value).__module__.startswith(("numpy", "pandas", "pyarrow")):
         converted = tolist()
@@ -728,7 +737,7 @@ def _timestamp(value: Any, path: Path, line: int, field: str) -> float | None:
             raise DataError(f"not a number of seconds or an ISO 8601 date: {value!r}", path=path, line=line,
                             field=field) from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
+            moment = moment.replace(tzinfo=datetime.UTC)
         return moment.timestamp()
 
 
