@@ -17,7 +17,7 @@ pipeline (``Recommender``, which brings numpy and the retrievers) and ``recommen
 they are first named.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from promptrec.backends import (
     Backend,
@@ -43,9 +43,10 @@ from promptrec.errors import (
     ScenarioError,
     UnknownBackendError,
 )
-from promptrec.models import ModelNotFoundError
 from promptrec.feedback import FeedbackConfig
 from promptrec.feedback_store import FeedbackStore
+from promptrec.lazy import lazy_exports
+from promptrec.models import ModelNotFoundError
 from promptrec.parsing import parse_ranking
 from promptrec.ranker import Ranker
 from promptrec.ranking import ParseReport, RankedItem, Ranking
@@ -61,20 +62,6 @@ __version__ = "0.1.0"
 #: names loaded on first use (heavier modules): name -> module
 _LAZY = {"Recommender": "promptrec.pipeline", "recommend_many": "promptrec.frames",
          "EmptyPoolError": "promptrec.retrieval.base"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'promptrec' has no attribute '{name}'")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
 
 
 __all__ = [
@@ -120,3 +107,5 @@ __all__ = [
     "recommend_many",
     "register_backend",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -17,8 +17,9 @@ Every retriever updates in place: ``add_items(items)`` (upsert by id) and ``add_
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from promptrec.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from promptrec.retrieval.base import (
@@ -56,18 +57,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'promptrec.retrieval' has no attribute '{name}'")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
 __all__ = [
     "DEFAULT_POOL",
     "INDEX_VERSION",
@@ -88,3 +77,5 @@ __all__ = [
     "read_interactions",
     "top_n",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
