@@ -131,7 +131,7 @@ def recommend_many(
             ranking = recommender.recommend(history, k=k)
         except PromptrecError as exc:
             if errors == "raise":
-                raise type(exc)(f"user '{history.user_id}': {exc}") if isinstance(exc, DataError) else exc
+                raise type(exc)(f"user '{history.user_id}': {exc}") if isinstance(exc, DataError) else exc  # noqa: B904 (the same error, or it with the user named)
             logger.warning("user '%s' left out: %s", history.user_id, exc)
             continue
         rows.extend({name: record.get(name) for name in RESULT_COLUMNS} for record in ranking.to_records())
