@@ -229,6 +229,27 @@ def private_cache(folder: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def started_service(folder: Path, interactions: str, db: str = "service.sqlite3") -> Iterator[Any]:
+    """A started :class:`~promptrec.service.core.RecommendationService` over the demo catalog, no HTTP, with
+    the ``interactions`` CSV text (``user_id,item_id,timestamp,rating`` rows) as its interactions file."""
+    from promptrec.config import PipelineConfig
+    from promptrec.service.core import RecommendationService
+    from promptrec.service.settings import ServiceSettings
+
+    path = folder / "interactions.csv"
+    path.write_text(interactions)
+    with private_cache(folder):
+        settings = ServiceSettings(db=str(folder / db), catalog="demo", interactions=str(path), api_key="k",
+                                   config=PipelineConfig(scenario="movies"))
+        service = RecommendationService(settings)
+        service.start()
+        try:
+            yield service
+        finally:
+            service.close()
+
+
+@contextlib.contextmanager
 def demo_service(folder: Path, kind: str = "sqlite", **settings: Any) -> Iterator[Any]:
     """The service over the demo catalog, in this process, on 127.0.0.1 (``kind``: its database); yields an
     ``httpx.Client`` on its URL with ``.service`` (the RecommendationService) and ``.key`` set."""

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="needs the server extra")
 
-from service_helpers import private_cache  # noqa: E402
+from service_helpers import private_cache, started_service  # noqa: E402
 
 from promptrec.config import PipelineConfig  # noqa: E402
 from promptrec.service.core import NotFoundError, Reaction, RecommendationService, UnknownItemsError  # noqa: E402
@@ -16,16 +16,9 @@ from promptrec.service.settings import ServiceSettings  # noqa: E402
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("core")
-    interactions = folder / "interactions.csv"
-    interactions.write_text("user_id,item_id,timestamp,rating\nh1,m05,1,5\nh1,m08,2,4\nh2,m01,1,5\nh2,m03,2,5\n")
-    with private_cache(folder):
-        settings = ServiceSettings(db=str(folder / "core.sqlite3"), catalog="demo", interactions=str(interactions),
-                                   api_key="k", config=PipelineConfig(scenario="movies"))
-        service = RecommendationService(settings)
-        service.start()
+    rows = "user_id,item_id,timestamp,rating\nh1,m05,1,5\nh1,m08,2,4\nh2,m01,1,5\nh2,m03,2,5\n"
+    with started_service(tmp_path_factory.mktemp("core"), rows, "core.sqlite3") as service:
         yield service
-        service.close()
 
 
 def test_seeding_twice_adds_nothing_and_keeps_edits(service):

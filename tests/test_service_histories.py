@@ -7,13 +7,10 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="needs the server extra")
 
-from service_helpers import private_cache  # noqa: E402
+from service_helpers import started_service  # noqa: E402
 
-from promptrec.config import PipelineConfig  # noqa: E402
 from promptrec.data import Interaction, Item, UserHistory  # noqa: E402
-from promptrec.service.core import RecommendationService  # noqa: E402
 from promptrec.service.histories import HistoryCache  # noqa: E402
-from promptrec.service.settings import ServiceSettings  # noqa: E402
 
 
 def history(user: str, size: int) -> UserHistory:
@@ -38,15 +35,9 @@ def test_the_cache_is_bounded_by_interactions_least_recently_used_first():
 
 @pytest.fixture()
 def service(tmp_path):
-    interactions = tmp_path / "interactions.csv"
-    interactions.write_text("user_id,item_id,timestamp,rating\nh1,m05,1,5\nh1,m08,2,4\nh2,m01,1,5\n")
-    with private_cache(tmp_path):
-        settings = ServiceSettings(db=str(tmp_path / "h.sqlite3"), catalog="demo", interactions=str(interactions),
-                                   api_key="k", config=PipelineConfig(scenario="movies"))
-        service = RecommendationService(settings)
-        service.start()
+    rows = "user_id,item_id,timestamp,rating\nh1,m05,1,5\nh1,m08,2,4\nh2,m01,1,5\n"
+    with started_service(tmp_path, rows, "h.sqlite3") as service:
         yield service
-        service.close()
 
 
 def test_a_history_is_made_once_and_made_again_when_the_database_changes(service, tmp_path):
